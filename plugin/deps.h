@@ -1,0 +1,41 @@
+/* deps.h - bind, renew, tear down and reap the run's dependencies.
+ *
+ * One struct deps holds what the run has made, so teardown knows exactly
+ * what to undo. deps_bind() decides warm or cold (see DESIGN.md, mode),
+ * creates the realm and fills the binding; deps_teardown() undoes whatever
+ * was created, even when the bind failed half-way. Functions that end the
+ * run return an exit code (0, or 64/69/70 of DESIGN.md). */
+#ifndef DRONE_DEPS_DEPS_H
+#define DRONE_DEPS_DEPS_H
+
+#include <stdbool.h>
+
+#include "binding.h"
+#include "config.h"
+#include "keycloak.h"
+
+struct deps {
+	const struct config *cfg;  /* borrowed */
+	struct keycloak kc;
+	bool kc_ready;             /* kc initialised */
+	bool realm_created;        /* the run's realm exists because of us */
+	struct binding binding;
+	char *admin_password;      /* owned copy; secret */
+};
+
+void deps_init(struct deps *d, const struct config *cfg);
+/* Returns 0 when bound, else an exit code. */
+int deps_bind(struct deps *d);
+/* Renews the leases (a hook tick). */
+void deps_renew(void *d);
+/* Deletes what the run created. Returns 0, or -1 after the retries. */
+int deps_teardown(struct deps *d);
+/* After teardown: deletes a few expired resources of other runs, in a
+ * couple of seconds at most. Failures are only logged. */
+void deps_reap_some(struct deps *d);
+/* action reap and action down: exit codes. */
+int deps_reap_all(struct deps *d);
+int deps_down(struct deps *d);
+void deps_free(struct deps *d);
+
+#endif

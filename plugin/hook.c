@@ -1,0 +1,147 @@
+/* hook.c - spawn, forward, reap; see hook.h. */
+#include "hook.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "signals.h"
+
+extern char **environ;
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* In the child: own process group, the terminal if there is one, default
+ * signals, the hook's environment, exec. Only async-signal-safe calls and
+ * execvp (which is, for our purposes, given environ is set). */
+static void hook_child(char *const argv[], char *const envp[])
+{
+	int code;
+
+	setpgid(0, 0);
+	/* With a terminal, the hook's group must be in the foreground or it
+	 * stops on its first read; Ctrl-C then reaches the hook directly. */
+	if (isatty(STDIN_FILENO))
+		tcsetpgrp(STDIN_FILENO, getpid());
+	signals_restore_for_child();
+	environ = (char **)envp;
+	execvp(argv[0], argv);
+	code = (errno == ENOENT || errno == ENOTDIR) ? 127 : 126;
+	/* stderr is unbuffered: one write, no stdio state shared with the
+	 * parent is flushed twice. */
+	{
+		static const char msg[] = "drone-deps: error: cannot run the hook: ";
+		const char *why = code == 127 ? "command not found\n"
+					      : "permission denied or not executable\n";
+
+		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)!write(STDERR_FILENO, why, strlen(why));
+	}
+	_exit(code);
+}
+
+static int status_code(int wstatus)
+{
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return 128 + WTERMSIG(wstatus);
+	return 70;
+}
+
+void hook_reap_orphans(void)
+{
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+}
+
+int hook_run(char *const argv[], char *const envp[], long tick_seconds,
+	     hook_tick_fn tick, void *ctx, struct hook_result *out)
+{
+	long long next_tick, kill_at = 0;
+	bool done = false;
+	pid_t pid;
+
+	memset(out, 0, sizeof(*out));
+	/* Orphans of the hook must come back to us to be reaped: PID 1 gets
+	 * them anyway, elsewhere we ask to be their subreaper. */
+	if (getpid() != 1)
+		(void)prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+
+	pid = fork();
+	if (pid < 0) {
+		log_error("cannot start the hook: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0)
+		hook_child(argv, envp);
+	/* Also from the parent: whichever runs first, the group exists
+	 * before a signal is forwarded to it. */
+	setpgid(pid, pid);
+
+	next_tick = now_ms() + tick_seconds * 1000;
+	while (!done) {
+		long long now = now_ms(), wake = next_tick;
+		struct timespec ts;
+		siginfo_t info;
+		int signo;
+
+		if (kill_at && kill_at < wake)
+			wake = kill_at;
+		if (wake < now)
+			wake = now;
+		ts.tv_sec = (time_t)((wake - now) / 1000);
+		ts.tv_nsec = (long)((wake - now) % 1000) * 1000000L;
+
+		signo = sigtimedwait(signals_watched(), &info, &ts);
+		if (signo == SIGCHLD) {
+			int wstatus;
+			pid_t p;
+
+			while ((p = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+				if (p == pid) {
+					out->status = status_code(wstatus);
+					done = true;
+				}
+			}
+		} else if (signo > 0) {
+			log_info("received signal %d (%s), forwarding it to the hook",
+				 signo, strsignal(signo));
+			(void)kill(-pid, signo);
+			if (signals_is_stop(signo) && !kill_at) {
+				signals_note(signo);
+				kill_at = now_ms() + HOOK_GRACE_SECONDS * 1000LL;
+			}
+		} else if (errno != EAGAIN && errno != EINTR) {
+			log_error("waiting for signals: %s", strerror(errno));
+		}
+
+		now = now_ms();
+		if (!done && kill_at && now >= kill_at) {
+			log_warn("the hook did not stop within %d s, killing its process group",
+				 HOOK_GRACE_SECONDS);
+			(void)kill(-pid, SIGKILL);
+			kill_at = now + 3600 * 1000LL; /* once */
+		}
+		if (!done && tick && now >= next_tick) {
+			tick(ctx);
+			next_tick = now_ms() + tick_seconds * 1000;
+		}
+	}
+	if (isatty(STDIN_FILENO))
+		(void)tcsetpgrp(STDIN_FILENO, getpgrp());
+	out->stop_signal = signals_stop_signal();
+	return 0;
+}

@@ -1,0 +1,307 @@
+/* http.c - libcurl wrapper; see http.h. */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "log.h"
+
+int http_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+}
+
+void http_global_cleanup(void)
+{
+	curl_global_cleanup();
+}
+
+long long http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void http_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+int http_client_init(struct http_client *c, const char *base_url)
+{
+	size_t n;
+
+	memset(c, 0, sizeof(*c));
+	n = strlen(base_url);
+	while (n > 0 && base_url[n - 1] == '/')
+		n--; /* paths start with '/' */
+	if (n >= sizeof(c->base_url))
+		return -1;
+	memcpy(c->base_url, base_url, n);
+	c->base_url[n] = '\0';
+	c->connect_timeout_ms = 5000;
+	c->curl = curl_easy_init();
+	return c->curl ? 0 : -1;
+}
+
+void http_client_cleanup(struct http_client *c)
+{
+	if (c->curl)
+		curl_easy_cleanup(c->curl);
+	c->curl = NULL;
+}
+
+void http_response_free(struct http_response *resp)
+{
+	buf_free(&resp->body);
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct buf *body = userdata;
+	size_t n = size * nmemb;
+
+	/* Returning less than n makes curl stop with CURLE_WRITE_ERROR: that
+	 * is how an oversized body is refused. */
+	return buf_append(body, data, n) == 0 ? n : 0;
+}
+
+/* Copies a header value (trimmed) into out when the line is "name: value". */
+static void header_value(const char *line, size_t n, const char *name,
+			 char *out, size_t outsz)
+{
+	size_t k = strlen(name), v;
+
+	if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
+		return;
+	line += k + 1;
+	n -= k + 1;
+	while (n > 0 && (*line == ' ' || *line == '\t')) {
+		line++;
+		n--;
+	}
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' ||
+			 line[n - 1] == ' '))
+		n--;
+	v = n < outsz - 1 ? n : outsz - 1;
+	memcpy(out, line, v);
+	out[v] = '\0';
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	struct http_response *resp = userdata;
+	size_t n = size * nmemb;
+	char retry[16] = "";
+
+	header_value(data, n, "Location", resp->location, sizeof(resp->location));
+	header_value(data, n, "Api-Version", resp->api_version,
+		     sizeof(resp->api_version));
+	header_value(data, n, "Retry-After", retry, sizeof(retry));
+	if (retry[0]) {
+		char *end;
+		long v = strtol(retry, &end, 10);
+
+		resp->retry_after = (*end == '\0' && v > 0) ? v : 0;
+	}
+	return n;
+}
+
+int http_send(struct http_client *c, const struct http_request *req,
+	      long timeout_ms, struct http_response *resp)
+{
+	CURL *curl = c->curl;
+	struct curl_slist *headers = NULL, *h;
+	char url[2048], auth[8192], ctype[128];
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode rc;
+	curl_off_t total_us = 0;
+	int ret = -1;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->body.limit = HTTP_MAX_BODY;
+	if (snprintf(url, sizeof(url), "%s%s", c->base_url, req->path) >=
+	    (int)sizeof(url)) {
+		snprintf(resp->error, sizeof(resp->error), "URL too long");
+		resp->transport_error = CURLE_URL_MALFORMAT;
+		return -1;
+	}
+	if (timeout_ms < 1)
+		timeout_ms = 1;
+
+	h = curl_slist_append(headers, "Accept: application/json");
+	if (!h)
+		goto out_oom;
+	headers = h;
+	/* curl would add "Expect: 100-continue" to larger POSTs, costing a
+	 * round trip for nothing. */
+	h = curl_slist_append(headers, "Expect:");
+	if (!h)
+		goto out_oom;
+	headers = h;
+	if (req->content_type) {
+		snprintf(ctype, sizeof(ctype), "Content-Type: %s", req->content_type);
+		h = curl_slist_append(headers, ctype);
+		if (!h)
+			goto out_oom;
+		headers = h;
+	}
+	if (req->bearer) {
+		if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+			     req->bearer) >= (int)sizeof(auth)) {
+			snprintf(resp->error, sizeof(resp->error), "token too long");
+			resp->transport_error = CURLE_BAD_FUNCTION_ARGUMENT;
+			goto out_free;
+		}
+		h = curl_slist_append(headers, auth);
+		memset(auth, 0, sizeof(auth));
+		if (!h)
+			goto out_oom;
+		headers = h;
+	}
+
+	/* Reset keeps live connections, the TLS session and DNS caches; every
+	 * option is then set for this request alone. */
+	curl_easy_reset(curl);
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+			 c->connect_timeout_ms < timeout_ms ? c->connect_timeout_ms
+							    : timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &resp->body);
+	curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(curl, CURLOPT_HEADERDATA, resp);
+	/* Redirects are never followed: a 3xx is an answer like any other,
+	 * and the bearer token must not travel to another host. */
+	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#endif
+	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+			 (curl_off_t)HTTP_MAX_BODY);
+	if (c->unix_socket[0])
+		curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
+	if (c->ca_cert)
+		curl_easy_setopt(curl, CURLOPT_CAINFO, c->ca_cert);
+	if (c->insecure) {
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(curl, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+	if (strcmp(req->method, "GET") == 0) {
+		curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
+	} else {
+		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
+		if (req->content_type || strcmp(req->method, "POST") == 0) {
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
+					 req->body ? req->body : "");
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
+					 (curl_off_t)(req->body ? req->body_len : 0));
+		} else if (strcmp(req->method, "HEAD") == 0) {
+			curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+		}
+	}
+
+	c->requests++;
+	rc = curl_easy_perform(curl);
+	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &total_us);
+	/* The slist holds the Authorization header: forget it in curl first. */
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
+	if (rc != CURLE_OK) {
+		resp->transport_error = (int)rc;
+		if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED)
+			snprintf(resp->error, sizeof(resp->error),
+				 "response body over %u bytes refused", HTTP_MAX_BODY);
+		else
+			snprintf(resp->error, sizeof(resp->error), "%s",
+				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		log_debug("http: %s %s failed after %lld ms: %s", req->method,
+			  req->path, (long long)(total_us / 1000), resp->error);
+		goto out_free;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	log_debug("http: %s %s %ld %lld ms", req->method, req->path, resp->status,
+		  (long long)(total_us / 1000));
+	ret = 0;
+	goto out_free;
+
+out_oom:
+	snprintf(resp->error, sizeof(resp->error), "out of memory");
+	resp->transport_error = CURLE_OUT_OF_MEMORY;
+out_free:
+	for (h = headers; h; h = h->next) {
+		volatile char *p = h->data;
+
+		while (*p) /* wipe the Authorization header before freeing it */
+			*p++ = 0;
+	}
+	curl_slist_free_all(headers);
+	return ret;
+}
+
+static bool http_status_is_transient(long status)
+{
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+int http_send_retry(struct http_client *c, const struct http_request *req,
+		    long long deadline_ms, struct http_response *resp)
+{
+	long backoff_ms = 100;
+	int attempt = 0;
+
+	for (;;) {
+		long long now = http_now_ms();
+		long wait_ms;
+		int rc;
+
+		attempt++;
+		rc = http_send(c, req, (long)(deadline_ms - now), resp);
+		if (!req->retry)
+			return rc;
+		if (rc == 0 && !http_status_is_transient(resp->status))
+			return 0;
+		wait_ms = backoff_ms;
+		if (rc == 0 && resp->retry_after > 0)
+			wait_ms = resp->retry_after * 1000 < 5000
+					  ? resp->retry_after * 1000 : 5000;
+		if (http_now_ms() + wait_ms >= deadline_ms)
+			return rc;
+		if (rc == 0)
+			log_info("%s %s answered %ld, retrying in %ld ms (attempt %d)",
+				 req->method, req->path, resp->status, wait_ms, attempt);
+		else
+			log_info("%s %s failed (%s), retrying in %ld ms (attempt %d)",
+				 req->method, req->path, resp->error, wait_ms, attempt);
+		http_response_free(resp);
+		http_sleep_ms(wait_ms);
+		if (backoff_ms < 2000)
+			backoff_ms *= 2;
+	}
+}
+
+bool http_error_is_unreachable(int e)
+{
+	return e == CURLE_COULDNT_RESOLVE_HOST || e == CURLE_COULDNT_CONNECT ||
+	       e == CURLE_COULDNT_RESOLVE_PROXY ||
+	       (e == CURLE_OPERATION_TIMEDOUT);
+}
+
+bool http_error_is_tls(int e)
+{
+	return e == CURLE_PEER_FAILED_VERIFICATION || e == CURLE_SSL_CONNECT_ERROR ||
+	       e == CURLE_SSL_CACERT_BADFILE || e == CURLE_SSL_CERTPROBLEM;
+}

@@ -1,0 +1,53 @@
+/* json.h - read values out of JSON responses with jsmn.
+ *
+ * json_parse() tokenizes a whole document (growing the token array on
+ * JSMN_ERROR_NOMEM); lookups walk only an object's direct children, so a
+ * nested key of the same name never matches. Token indexes are ints; -1
+ * means "absent". The struct json borrows the text: keep it alive. */
+#ifndef DRONE_DEPS_JSON_H
+#define DRONE_DEPS_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JSMN_HEADER
+#include <jsmn.h>
+#undef JSMN_HEADER
+
+struct json {
+	const char *text;
+	jsmntok_t *tok;
+	int ntok;
+};
+
+/* Parses text[0..len). Returns 0, or -1 when it is not one complete JSON
+ * value (truncated, malformed, or over JSON_MAX_TOKENS tokens). The root
+ * is token 0. Free with json_free() in both cases. */
+int json_parse(struct json *j, const char *text, size_t len);
+void json_free(struct json *j);
+
+/* Index of the token after idx's whole subtree. */
+int json_skip(const struct json *j, int idx);
+/* Value token of key in object obj (direct children only), or -1. */
+int json_object_get(const struct json *j, int obj, const char *key);
+/* Value token of the i-th element of array arr, or -1. */
+int json_array_get(const struct json *j, int arr, int i);
+int json_array_len(const struct json *j, int arr);
+bool json_is_object(const struct json *j, int idx);
+bool json_is_string(const struct json *j, int idx);
+
+/* Copies the string token idx into out (escapes decoded, \u to UTF-8).
+ * Returns its length, or -1 if idx is not a string, it does not fit in
+ * outsz (with the NUL), or it holds an escape that is invalid or a NUL. */
+int json_string_copy(const struct json *j, int idx, char *out, size_t outsz);
+/* Shorthand: string member key of object obj into out; -1 as above or when
+ * absent. */
+int json_get_string(const struct json *j, int obj, const char *key, char *out,
+		    size_t outsz);
+/* Integer member key of object obj (a number token, or a string of digits
+ * as Keycloak stores attributes). Returns 0 and sets *out, or -1. */
+int json_get_long(const struct json *j, int obj, const char *key, long long *out);
+
+#define JSON_MAX_TOKENS (1 << 20)
+
+#endif

@@ -1,0 +1,280 @@
+/* keycloak.c - Keycloak admin REST calls; see keycloak.h.
+ *
+ * Status codes follow Keycloak 26: RealmsAdminResource.importRealm answers
+ * 201 with a Location, 409 when the realm exists (ModelDuplicateException);
+ * RealmAdminResource.deleteRealm answers 204, or 404 "Realm not found." from
+ * the realm lookup. */
+#include "keycloak.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "log.h"
+
+#define TOKEN_MAX 16384
+#define PROBE_CONNECT_MS 3000
+/* Renew this long before the token's own expiry, for clock skew and the
+ * time a request spends in flight. */
+#define TOKEN_MARGIN_MS 5000
+
+int keycloak_init(struct keycloak *kc, const char *url, const char *user,
+		  const char *password, const char *ca_cert, bool insecure)
+{
+	memset(kc, 0, sizeof(*kc));
+	if (http_client_init(&kc->http, url) < 0)
+		return -1;
+	kc->http.ca_cert = ca_cert;
+	kc->http.insecure = insecure;
+	kc->user = user;
+	kc->password = password;
+	kc->deadline_ms = http_now_ms() + 30000;
+	return 0;
+}
+
+static void keycloak_forget_token(struct keycloak *kc)
+{
+	if (kc->token) {
+		memset(kc->token, 0, strlen(kc->token));
+		free(kc->token);
+	}
+	kc->token = NULL;
+	kc->token_expires_ms = 0;
+}
+
+void keycloak_cleanup(struct keycloak *kc)
+{
+	keycloak_forget_token(kc);
+	http_client_cleanup(&kc->http);
+}
+
+/* A short description of an error answer: Keycloak's "error",
+ * "errorMessage" or "error_description" when the body is JSON. */
+static void describe(struct keycloak *kc, const char *what,
+		     const struct http_response *resp)
+{
+	char msg[160] = "";
+	struct json j;
+
+	if (resp->status == 0) {
+		snprintf(kc->error, sizeof(kc->error), "%s: %s", what, resp->error);
+		return;
+	}
+	if (json_parse(&j, buf_str(&resp->body), resp->body.len) == 0 &&
+	    json_is_object(&j, 0)) {
+		if (json_get_string(&j, 0, "error_description", msg, sizeof(msg)) < 0 &&
+		    json_get_string(&j, 0, "errorMessage", msg, sizeof(msg)) < 0 &&
+		    json_get_string(&j, 0, "error", msg, sizeof(msg)) < 0)
+			msg[0] = '\0';
+	}
+	json_free(&j);
+	for (char *p = msg; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+	snprintf(kc->error, sizeof(kc->error), "%s: HTTP %ld%s%s", what, resp->status,
+		 msg[0] ? ": " : "", msg);
+}
+
+int keycloak_login(struct keycloak *kc, bool probe)
+{
+	struct buf form = BUF_INIT;
+	struct http_response resp;
+	struct http_request req = {
+		.method = "POST",
+		.path = "/realms/master/protocol/openid-connect/token",
+		.content_type = "application/x-www-form-urlencoded",
+		/* A token grant has no side effect worth guarding: repeating it
+		 * after a dropped connection is safe. */
+		.retry = true,
+	};
+	struct json j = { 0 };
+	long long expires_in = 60, deadline = kc->deadline_ms;
+	char *token = NULL;
+	int rc = KC_ERROR;
+
+	keycloak_forget_token(kc);
+	if (buf_puts(&form, "grant_type=password&client_id=admin-cli&username=") < 0 ||
+	    buf_form_value(&form, kc->user) < 0 || buf_puts(&form, "&password=") < 0 ||
+	    buf_form_value(&form, kc->password) < 0) {
+		snprintf(kc->error, sizeof(kc->error), "admin token: out of memory");
+		goto out_free_form;
+	}
+	req.body = form.data;
+	req.body_len = form.len;
+
+	if (probe) {
+		/* The probe must not hold a run for long when nothing answers:
+		 * a short connect timeout, and transient answers retried for a
+		 * few seconds at most. */
+		kc->http.connect_timeout_ms = PROBE_CONNECT_MS;
+		if (deadline > http_now_ms() + 8000)
+			deadline = http_now_ms() + 8000;
+	}
+	if (http_send_retry(&kc->http, &req, deadline, &resp) < 0) {
+		describe(kc, "admin token", &resp);
+		rc = (probe && (http_error_is_unreachable(resp.transport_error) ||
+				http_error_is_tls(resp.transport_error)))
+			     ? KC_UNREACHABLE : KC_ERROR;
+		goto out_free_resp;
+	}
+	if (resp.status == 401 || resp.status == 400) {
+		describe(kc, "admin token", &resp);
+		rc = KC_AUTH;
+		goto out_free_resp;
+	}
+	if (resp.status != 200) {
+		describe(kc, "admin token", &resp);
+		rc = (probe && (resp.status == 404 || resp.status >= 500))
+			     ? KC_UNREACHABLE : KC_ERROR;
+		goto out_free_resp;
+	}
+	token = malloc(TOKEN_MAX);
+	if (!token || json_parse(&j, buf_str(&resp.body), resp.body.len) < 0 ||
+	    json_get_string(&j, 0, "access_token", token, TOKEN_MAX) <= 0) {
+		snprintf(kc->error, sizeof(kc->error),
+			 "admin token: HTTP 200 without an access_token (is %s a Keycloak?)",
+			 kc->http.base_url);
+		rc = probe ? KC_UNREACHABLE : KC_ERROR;
+		goto out_free_resp;
+	}
+	if (json_get_long(&j, 0, "expires_in", &expires_in) < 0 || expires_in <= 0)
+		expires_in = 60;
+	kc->token = token;
+	token = NULL;
+	kc->token_expires_ms = http_now_ms() + expires_in * 1000 -
+			       (expires_in * 1000 > 2 * TOKEN_MARGIN_MS ? TOKEN_MARGIN_MS : 0);
+	rc = KC_OK;
+
+out_free_resp:
+	json_free(&j);
+	if (token) {
+		memset(token, 0, TOKEN_MAX);
+		free(token);
+	}
+	buf_free_secret(&resp.body);
+	kc->http.connect_timeout_ms = 5000;
+out_free_form:
+	buf_free_secret(&form);
+	return rc;
+}
+
+/* One admin call: a fresh token when the current one is about to expire,
+ * and one renewal plus repeat on 401. Returns 0 with resp filled (any
+ * status) or -1 (kc->error set; resp freed). */
+static int keycloak_admin(struct keycloak *kc, const char *what,
+			  struct http_request *req, struct http_response *resp)
+{
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		if (!kc->token || http_now_ms() >= kc->token_expires_ms) {
+			int rc = keycloak_login(kc, false);
+
+			if (rc != KC_OK) {
+				memset(resp, 0, sizeof(*resp));
+				return -1;
+			}
+		}
+		req->bearer = kc->token;
+		if (http_send_retry(&kc->http, req, kc->deadline_ms, resp) < 0) {
+			describe(kc, what, resp);
+			http_response_free(resp);
+			return -1;
+		}
+		if (resp->status != 401 || attempt == 1)
+			return 0;
+		log_debug("%s: token refused (401), renewing it once", what);
+		http_response_free(resp);
+		keycloak_forget_token(kc);
+	}
+	return 0;
+}
+
+static int keycloak_call(struct keycloak *kc, const char *what, const char *method,
+			 const char *path, const char *body, size_t len, bool retry,
+			 long ok_status, struct buf *out)
+{
+	struct http_request req = {
+		.method = method,
+		.path = path,
+		.content_type = body ? "application/json" : NULL,
+		.body = body,
+		.body_len = len,
+		.retry = retry,
+	};
+	struct http_response resp;
+	int rc;
+
+	if (keycloak_admin(kc, what, &req, &resp) < 0)
+		return KC_ERROR;
+	if (resp.status == ok_status) {
+		rc = KC_OK;
+		if (out) {
+			buf_free(out);
+			*out = resp.body; /* hand the body over */
+			resp.body = (struct buf)BUF_INIT;
+		}
+	} else {
+		describe(kc, what, &resp);
+		rc = resp.status == 409 ? KC_CONFLICT
+		     : resp.status == 404 ? KC_NOT_FOUND
+		     : resp.status == 401 || resp.status == 403 ? KC_AUTH
+		     : KC_ERROR;
+	}
+	http_response_free(&resp);
+	return rc;
+}
+
+int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len)
+{
+	/* Not idempotent in itself, but safe to retry: a retry after a lost
+	 * answer meets 409 on our own realm, which the caller recognises by
+	 * its lease marks. */
+	return keycloak_call(kc, "create realm", "POST", "/admin/realms", body, len,
+			     true, 201, NULL);
+}
+
+int keycloak_realm_get(struct keycloak *kc, const char *realm, struct buf *out)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/admin/realms/%s", realm);
+	return keycloak_call(kc, "read realm", "GET", path, NULL, 0, true, 200, out);
+}
+
+int keycloak_realm_update(struct keycloak *kc, const char *realm,
+			  const char *body, size_t len)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/admin/realms/%s", realm);
+	return keycloak_call(kc, "update realm", "PUT", path, body, len, true, 204,
+			     NULL);
+}
+
+int keycloak_realm_delete(struct keycloak *kc, const char *realm)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/admin/realms/%s", realm);
+	return keycloak_call(kc, "delete realm", "DELETE", path, NULL, 0, true, 204,
+			     NULL);
+}
+
+int keycloak_realm_list(struct keycloak *kc, struct buf *out)
+{
+	return keycloak_call(kc, "list realms", "GET",
+			     "/admin/realms?briefRepresentation=true", NULL, 0, true,
+			     200, out);
+}
+
+int keycloak_partial_import(struct keycloak *kc, const char *realm,
+			    const char *body, size_t len)
+{
+	char path[256];
+
+	snprintf(path, sizeof(path), "/admin/realms/%s/partialImport", realm);
+	return keycloak_call(kc, "partial import", "POST", path, body, len, false,
+			     200, NULL);
+}

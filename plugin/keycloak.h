@@ -1,0 +1,64 @@
+/* keycloak.h - the calls drone-deps makes to Keycloak's admin REST API.
+ *
+ * One struct keycloak per instance: one reused connection, the master
+ * admin's credentials (borrowed) and the current access token (owned).
+ * Admin calls renew the token before it expires and, on a 401, renew it
+ * once and repeat the call (Keycloak 26 answers an expired or missing
+ * bearer with 401 {"error":"HTTP 401 Unauthorized"}). Every call is bounded
+ * by kc->deadline_ms; kc->error describes the last failure, never with a
+ * secret in it. */
+#ifndef DRONE_DEPS_KEYCLOAK_H
+#define DRONE_DEPS_KEYCLOAK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "http.h"
+
+enum kc_result {
+	KC_OK = 0,
+	KC_UNREACHABLE = -1, /* nothing Keycloak-like answers: no instance */
+	KC_AUTH = -2,        /* the admin credentials were refused */
+	KC_CONFLICT = -3,    /* the realm exists already */
+	KC_NOT_FOUND = -4,
+	KC_ERROR = -5,       /* anything else; see kc->error */
+};
+
+struct keycloak {
+	struct http_client http;
+	const char *user;          /* borrowed */
+	const char *password;      /* borrowed; secret */
+	char *token;               /* owned; secret */
+	long long token_expires_ms;
+	long long deadline_ms;     /* http_now_ms() clock; bounds every call */
+	char error[320];
+};
+
+/* Prepares a client for url (no request yet). Returns 0 or -1. */
+int keycloak_init(struct keycloak *kc, const char *url, const char *user,
+		  const char *password, const char *ca_cert, bool insecure);
+void keycloak_cleanup(struct keycloak *kc);
+
+/* Gets an admin token (password grant, client admin-cli, master realm).
+ * With probe, it is also the liveness check: a short connect timeout, and
+ * unreachable, DNS failure, TLS failure, 404 or 5xx return KC_UNREACHABLE.
+ * Bad credentials return KC_AUTH. */
+int keycloak_login(struct keycloak *kc, bool probe);
+
+/* POST /admin/realms: KC_OK on 201, KC_CONFLICT on 409. */
+int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len);
+/* GET /admin/realms/{realm} into out: KC_OK or KC_NOT_FOUND. */
+int keycloak_realm_get(struct keycloak *kc, const char *realm, struct buf *out);
+/* PUT /admin/realms/{realm} with a partial representation. */
+int keycloak_realm_update(struct keycloak *kc, const char *realm,
+			  const char *body, size_t len);
+/* DELETE /admin/realms/{realm}: KC_OK on 204, KC_NOT_FOUND on 404. */
+int keycloak_realm_delete(struct keycloak *kc, const char *realm);
+/* GET /admin/realms?briefRepresentation=true into out. */
+int keycloak_realm_list(struct keycloak *kc, struct buf *out);
+/* POST /admin/realms/{realm}/partialImport. */
+int keycloak_partial_import(struct keycloak *kc, const char *realm,
+			    const char *body, size_t len);
+
+#endif

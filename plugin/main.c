@@ -1,0 +1,134 @@
+/* drone-deps - give a CI run the services it depends on, then clean up.
+ *
+ * The whole story: take signals synchronously, read the settings, bind
+ * each dependency (warm if it answers, else cold), run the hook with the
+ * binding in its environment, and tear down whatever was created, always.
+ * See DESIGN.md for the contract; each step lives in its own module. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+
+#include "binding.h"
+#include "config.h"
+#include "deps.h"
+#include "hook.h"
+#include "http.h"
+#include "log.h"
+#include "signals.h"
+
+#ifndef DRONE_DEPS_VERSION
+#define DRONE_DEPS_VERSION "dev"
+#endif
+
+extern char **environ;
+
+/* Runs the hook with the binding, renewing leases every ttl/3. Returns the
+ * hook's status (shell convention) or an exit code of drone-deps. */
+static int run_hook(const struct config *cfg, struct deps *d,
+		    struct hook_result *result)
+{
+	char **env = binding_env(&d->binding, environ);
+	int code;
+
+	if (!env) {
+		log_error("out of memory building the hook's environment");
+		return EX_SOFTWARE;
+	}
+	log_info("running the hook");
+	code = hook_run(cfg->hook_argv, env, cfg->ttl / 3, deps_renew, d, result) < 0
+		       ? EX_OSERR : result->status;
+	binding_env_free(env);
+	log_info("the hook exited with status %d", code);
+	return code;
+}
+
+/* action run and action up: bind, hook (run only), teardown (run, or any
+ * failure), exit code. */
+static int run_bound(const struct config *cfg, struct deps *d)
+{
+	struct hook_result result = { 0, 0 };
+	int code = deps_bind(d), stop = signals_poll_stop();
+
+	if (code == 0 && !stop) {
+		const char *env_file = cfg->value[SET_ENV_FILE];
+
+		binding_print_masked(&d->binding, cfg->action == ACTION_UP ? stdout : stderr);
+		fflush(stdout);
+		if (env_file && binding_write_env_file(&d->binding, env_file) < 0) {
+			log_error("env_file: cannot write '%s': %s", env_file, strerror(errno));
+			code = EX_CANTCREAT;
+		} else if (cfg->action == ACTION_UP) {
+			log_info("left bound until 'down' or the lease ends (%ld s); binding in %s",
+				 cfg->ttl, env_file);
+			return 0;
+		} else {
+			code = run_hook(cfg, d, &result);
+		}
+	}
+	if (deps_teardown(d) < 0 && code == 0)
+		code = EX_TEMPFAIL;
+	else if (code == 0 || result.status)
+		deps_reap_some(d); /* off the bind path: the hook is done */
+	stop = signals_poll_stop();
+	if (stop) {
+		log_info("stopped by signal %d (%s)", stop, strsignal(stop));
+		code = 128 + stop;
+	}
+	hook_reap_orphans();
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct deps deps;
+	char err[512];
+	int code;
+
+	if (signals_setup() < 0) {
+		log_error("cannot set up signal handling: %s", strerror(errno));
+		return EX_SOFTWARE;
+	}
+	if (config_load(&cfg, argc, argv, environ, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		code = EX_USAGE;
+		goto out_config;
+	}
+	if (cfg.show_help || cfg.show_version || cfg.show_plugin_docs) {
+		if (cfg.show_help)
+			config_print_help(stdout);
+		else if (cfg.show_plugin_docs)
+			config_print_plugin_docs(stdout);
+		else
+			printf("drone-deps %s\n", DRONE_DEPS_VERSION);
+		code = 0;
+		goto out_config;
+	}
+	log_set_debug(cfg.debug);
+	log_secret_add(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD]);
+	if (cfg.insecure)
+		log_warn("insecure: TLS certificates are NOT checked. Never use this outside local tests.");
+	if (http_global_init() < 0) {
+		log_error("cannot initialise libcurl");
+		code = EX_SOFTWARE;
+		goto out_config;
+	}
+
+	deps_init(&deps, &cfg);
+	log_info("%s %s, run %s, job %s", config_action_name(cfg.action),
+		 cfg.realm[0] ? cfg.realm : "(all realms)", cfg.run_id, cfg.job);
+	if (cfg.action == ACTION_REAP)
+		code = deps_reap_all(&deps);
+	else if (cfg.action == ACTION_DOWN)
+		code = deps_down(&deps);
+	else
+		code = run_bound(&cfg, &deps);
+	deps_free(&deps);
+	http_global_cleanup();
+
+out_config:
+	config_free(&cfg);
+	log_secrets_clear();
+	return code;
+}

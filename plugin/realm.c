@@ -1,0 +1,256 @@
+/* realm.c - per-run realm lifecycle; see realm.h. */
+#include "realm.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "lease.h"
+#include "log.h"
+
+static const char *const realm_attributes_path[] = { "attributes", NULL };
+
+int realm_body(struct buf *out, const struct config *cfg,
+	       const struct binding *b, long long expires)
+{
+	const char *pd = cfg->value[SET_PARENT_DOMAIN];
+	int rc = 0;
+
+	/* One representation: realm, lease marks, a confidential client
+	 * (standard flow and direct grants), and a test user complete
+	 * enough to log in: Keycloak 24+ refuses users without email,
+	 * first and last name ("Account is not fully set up"). */
+	rc |= buf_puts(out, "{\"realm\":");
+	rc |= buf_json_string(out, b->realm);
+	rc |= buf_puts(out, ",\"enabled\":true,\"attributes\":{");
+	rc |= lease_json_members(out, cfg->run_id, cfg->job, expires);
+	rc |= buf_puts(out, "},\"clients\":[{\"clientId\":");
+	rc |= buf_json_string(out, b->client_id);
+	rc |= buf_puts(out, ",\"enabled\":true,\"protocol\":\"openid-connect\","
+			    "\"publicClient\":false,"
+			    "\"clientAuthenticatorType\":\"client-secret\",\"secret\":");
+	rc |= buf_json_string(out, b->client_secret);
+	rc |= buf_puts(out, ",\"standardFlowEnabled\":true,"
+			    "\"directAccessGrantsEnabled\":true,\"redirectUris\":[");
+	if (pd) {
+		char uri[300];
+
+		snprintf(uri, sizeof(uri), "https://%s/*", pd);
+		rc |= buf_json_string(out, uri);
+		rc |= buf_puts(out, "],\"webOrigins\":[");
+		snprintf(uri, sizeof(uri), "https://%s", pd);
+		rc |= buf_json_string(out, uri);
+		rc |= buf_puts(out, "]");
+	} else {
+		rc |= buf_puts(out, "\"*\"],\"webOrigins\":[\"*\"]");
+	}
+	rc |= buf_puts(out, "}],\"users\":[{\"username\":");
+	rc |= buf_json_string(out, b->username);
+	rc |= buf_puts(out, ",\"enabled\":true,\"email\":");
+	rc |= buf_json_string(out, b->email);
+	rc |= buf_puts(out, ",\"emailVerified\":true,\"firstName\":\"Test\","
+			    "\"lastName\":\"User\",\"credentials\":[{\"type\":\"password\","
+			    "\"temporary\":false,\"value\":");
+	rc |= buf_json_string(out, b->password);
+	rc |= buf_puts(out, "}]}]}");
+	return rc ? -1 : 0;
+}
+
+/* Reads the lease of an existing realm of the run's name. */
+static int realm_lease(struct keycloak *kc, const char *realm, struct lease *l)
+{
+	struct buf body = BUF_INIT;
+	int rc = keycloak_realm_get(kc, realm, &body);
+
+	if (rc == KC_OK && lease_from_json(buf_str(&body), body.len,
+					   realm_attributes_path, l) < 0) {
+		snprintf(kc->error, sizeof(kc->error),
+			 "read realm %s: the answer is not JSON", realm);
+		rc = KC_ERROR;
+	}
+	buf_free(&body);
+	return rc;
+}
+
+/* The realm exists: replace it if it is this job's or expired, else
+ * report whose it is and touch nothing. */
+static int realm_resolve_conflict(struct keycloak *kc, const struct config *cfg)
+{
+	long long now = (long long)time(NULL);
+	struct lease l;
+	int rc = realm_lease(kc, cfg->realm, &l);
+
+	if (rc == KC_NOT_FOUND)
+		return KC_OK; /* gone meanwhile: create again */
+	if (rc != KC_OK)
+		return rc;
+	if (!l.owned) {
+		snprintf(kc->error, sizeof(kc->error),
+			 "realm %s exists and is not marked as made by drone-deps: leaving it alone",
+			 cfg->realm);
+		return KC_CONFLICT;
+	}
+	if (!lease_may_replace(&l, cfg->job, now)) {
+		snprintf(kc->error, sizeof(kc->error),
+			 "realm %s belongs to a live run (job %s, lease ends in %lld s): leaving it alone; set another run_id",
+			 cfg->realm, l.job, l.expires - now);
+		return KC_CONFLICT;
+	}
+	log_info("realm %s is left over from %s (%s): replacing it", cfg->realm,
+		 l.job[0] ? l.job : "an unknown job",
+		 lease_expired(&l, now) ? "lease expired" : "same job");
+	rc = keycloak_realm_delete(kc, cfg->realm);
+	return rc == KC_NOT_FOUND ? KC_OK : rc;
+}
+
+static int realm_apply_partial(struct keycloak *kc, const struct config *cfg)
+{
+	struct buf body = BUF_INIT;
+	struct json j;
+	int rc = KC_ERROR;
+	const char *text = cfg->realm_json;
+
+	/* config_load checked it is an object; add a policy unless the file
+	 * chose one: FAIL, so a clash with the generated client is loud. */
+	if (json_parse(&j, text, strlen(text)) < 0)
+		goto out_free;
+	if (json_object_get(&j, 0, "ifResourceExists") >= 0) {
+		if (buf_puts(&body, text) < 0)
+			goto out_free;
+	} else {
+		const char *brace = strchr(text, '{');
+		const char *rest = brace + 1;
+
+		while (*rest == ' ' || *rest == '\n' || *rest == '\r' || *rest == '\t')
+			rest++;
+		if (buf_puts(&body, "{\"ifResourceExists\":\"FAIL\"") < 0 ||
+		    (*rest != '}' && buf_puts(&body, ",") < 0) ||
+		    buf_puts(&body, rest) < 0)
+			goto out_free;
+	}
+	rc = keycloak_partial_import(kc, cfg->realm, body.data, body.len);
+out_free:
+	json_free(&j);
+	buf_free(&body);
+	return rc;
+}
+
+int realm_create(struct keycloak *kc, const struct config *cfg,
+		 const struct binding *b, bool *created)
+{
+	struct buf body = BUF_INIT;
+	int rc, attempt;
+
+	*created = false;
+	if (realm_body(&body, cfg, b, (long long)time(NULL) + cfg->ttl) < 0) {
+		snprintf(kc->error, sizeof(kc->error), "create realm: out of memory");
+		rc = KC_ERROR;
+		goto out_free;
+	}
+	for (attempt = 0; attempt < 2; attempt++) {
+		rc = keycloak_realm_create(kc, body.data, body.len);
+		if (rc != KC_CONFLICT || attempt == 1)
+			break;
+		rc = realm_resolve_conflict(kc, cfg);
+		if (rc != KC_OK)
+			break;
+	}
+	if (rc != KC_OK)
+		goto out_free;
+	*created = true;
+	if (cfg->realm_json)
+		rc = realm_apply_partial(kc, cfg);
+
+out_free:
+	buf_free_secret(&body);
+	return rc;
+}
+
+int realm_renew(struct keycloak *kc, const struct config *cfg)
+{
+	struct buf body = BUF_INIT;
+	int rc = KC_ERROR;
+
+	if (buf_puts(&body, "{\"attributes\":{") == 0 &&
+	    lease_json_members(&body, cfg->run_id, cfg->job,
+			       (long long)time(NULL) + cfg->ttl) == 0 &&
+	    buf_puts(&body, "}}") == 0)
+		rc = keycloak_realm_update(kc, cfg->realm, body.data, body.len);
+	buf_free(&body);
+	return rc;
+}
+
+int realm_delete(struct keycloak *kc, const struct config *cfg)
+{
+	int rc = keycloak_realm_delete(kc, cfg->realm);
+
+	return rc == KC_NOT_FOUND ? KC_OK : rc;
+}
+
+int realm_down(struct keycloak *kc, const struct config *cfg)
+{
+	struct lease l;
+	int rc = realm_lease(kc, cfg->realm, &l);
+
+	if (rc == KC_NOT_FOUND) {
+		log_info("realm %s does not exist: nothing to tear down", cfg->realm);
+		return KC_OK;
+	}
+	if (rc != KC_OK)
+		return rc;
+	if (!l.owned || strcmp(l.run, cfg->run_id) != 0) {
+		snprintf(kc->error, sizeof(kc->error),
+			 "realm %s is not this run's (owner or run mark differs): leaving it alone",
+			 cfg->realm);
+		return KC_CONFLICT;
+	}
+	return realm_delete(kc, cfg);
+}
+
+int realm_reap(struct keycloak *kc, int max_checked, int *deleted)
+{
+	struct buf list = BUF_INIT;
+	long long now = (long long)time(NULL);
+	struct json j = { 0 };
+	int rc, i, n, checked = 0;
+
+	*deleted = 0;
+	rc = keycloak_realm_list(kc, &list);
+	if (rc != KC_OK)
+		goto out_free;
+	if (json_parse(&j, buf_str(&list), list.len) < 0 ||
+	    (n = json_array_len(&j, 0)) < 0) {
+		snprintf(kc->error, sizeof(kc->error), "list realms: the answer is not a JSON array");
+		rc = KC_ERROR;
+		goto out_free;
+	}
+	for (i = 0; i < n && checked < max_checked; i++) {
+		char name[256];
+		struct lease l;
+
+		if (http_now_ms() >= kc->deadline_ms)
+			break;
+		if (json_get_string(&j, json_array_get(&j, 0, i), "realm", name,
+				    sizeof(name)) < 0)
+			continue;
+		/* master and names we never give are not even read */
+		if (!strcmp(name, "master") || !naming_realm_shape(name))
+			continue;
+		checked++;
+		if (realm_lease(kc, name, &l) != KC_OK || !l.owned ||
+		    !lease_expired(&l, now))
+			continue;
+		if (keycloak_realm_delete(kc, name) == KC_OK) {
+			log_info("reaped realm %s (job %s, lease ended %lld s ago)", name,
+				 l.job[0] ? l.job : "unknown", now - l.expires);
+			(*deleted)++;
+		}
+	}
+	rc = KC_OK;
+
+out_free:
+	json_free(&j);
+	buf_free(&list);
+	return rc;
+}

@@ -1,0 +1,35 @@
+/* realm.h - the per-run realm: its isolation unit on a Keycloak.
+ *
+ * realm_create() makes the realm with its confidential client, its test
+ * user and its lease in ONE request (Keycloak imports inline clients,
+ * users and attributes on POST /admin/realms). Collisions are resolved by
+ * the lease: a realm of this same job or an expired one of ours is
+ * replaced; anything else is left alone and reported. */
+#ifndef DRONE_DEPS_REALM_H
+#define DRONE_DEPS_REALM_H
+
+#include "binding.h"
+#include "buf.h"
+#include "config.h"
+#include "keycloak.h"
+
+/* The realm representation POSTed to /admin/realms. */
+int realm_body(struct buf *out, const struct config *cfg,
+	       const struct binding *b, long long expires);
+/* Creates the run's realm (and applies keycloak_realm_json). Returns
+ * KC_OK, or a kc_result with kc->error set. *created tells whether the
+ * realm exists now because of this call, even when a later step failed. */
+int realm_create(struct keycloak *kc, const struct config *cfg,
+		 const struct binding *b, bool *created);
+/* Pushes the lease expiry to now + ttl. */
+int realm_renew(struct keycloak *kc, const struct config *cfg);
+/* Deletes the run's realm; a realm already gone counts as deleted. */
+int realm_delete(struct keycloak *kc, const struct config *cfg);
+/* action down: deletes the run's realm if it carries our owner mark and
+ * this run's id. */
+int realm_down(struct keycloak *kc, const struct config *cfg);
+/* Deletes expired realms with our owner mark, checking at most
+ * max_checked candidates. Sets *deleted. Returns KC_OK or an error. */
+int realm_reap(struct keycloak *kc, int max_checked, int *deleted);
+
+#endif

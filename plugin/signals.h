@@ -1,0 +1,30 @@
+/* signals.h - drone-deps takes its signals synchronously.
+ *
+ * signals_setup() blocks the signals drone-deps forwards or waits for
+ * (TERM, INT, HUP, QUIT, USR1, USR2, CHLD) before anything else happens,
+ * so none of them can kill it half-way: they stay pending until a
+ * sigtimedwait() takes them. No work is done in signal handlers because
+ * there are none. The first stop signal (TERM, INT, HUP, QUIT) received is
+ * remembered: it decides the exit status, 128 + N. */
+#ifndef DRONE_DEPS_SIGNALS_H
+#define DRONE_DEPS_SIGNALS_H
+
+#include <signal.h>
+#include <stdbool.h>
+
+int signals_setup(void);
+/* The set taken with sigtimedwait: stop signals, USR1/2 and CHLD. */
+const sigset_t *signals_watched(void);
+/* Restores the mask and dispositions drone-deps started with: for a child
+ * between fork and exec. Async-signal-safe. */
+void signals_restore_for_child(void);
+bool signals_is_stop(int signo);
+/* Records signo if it is the first stop signal. */
+void signals_note(int signo);
+/* Takes pending stop signals without waiting (between bind steps);
+ * returns the first stop signal received so far, or 0. */
+int signals_poll_stop(void);
+/* The first stop signal received so far, or 0. */
+int signals_stop_signal(void);
+
+#endif
