@@ -37,3 +37,17 @@ clean:
 help:
 	@echo "make          build build/drone-deps (dev build, Debian's libcurl)"
 	@echo "make asan     build build/asan/drone-deps with ASan+UBSan"
+
+# ---- unit tests (cmocka, TAP output), built with ASan+UBSan ----
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
+LIB_ASAN_OBJ := $(filter-out build/asan/main.o,$(ASAN_OBJ))
+
+build/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_ASAN_OBJ) | build/tests
+	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -o $@ $< $(LIB_ASAN_OBJ) -lcmocka $(LDLIBS_DEV)
+
+build/tests:
+	mkdir -p $@
+
+unit: $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do $$t; done

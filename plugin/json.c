@@ -5,9 +5,46 @@
 
 #include "json.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* jsmn's strict mode checks only a primitive's first character: "tru"
+ * passes. Accept exactly true, false, null and JSON numbers. */
+static bool primitive_valid(const char *p, size_t n)
+{
+	size_t i = 0;
+
+	if ((n == 4 && !memcmp(p, "true", 4)) || (n == 5 && !memcmp(p, "false", 5)) ||
+	    (n == 4 && !memcmp(p, "null", 4)))
+		return true;
+	if (i < n && p[i] == '-')
+		i++;
+	if (i >= n || !isdigit((unsigned char)p[i]))
+		return false;
+	if (p[i] == '0')
+		i++;
+	else
+		while (i < n && isdigit((unsigned char)p[i]))
+			i++;
+	if (i < n && p[i] == '.') {
+		if (++i >= n || !isdigit((unsigned char)p[i]))
+			return false;
+		while (i < n && isdigit((unsigned char)p[i]))
+			i++;
+	}
+	if (i < n && (p[i] == 'e' || p[i] == 'E')) {
+		i++;
+		if (i < n && (p[i] == '+' || p[i] == '-'))
+			i++;
+		if (i >= n || !isdigit((unsigned char)p[i]))
+			return false;
+		while (i < n && isdigit((unsigned char)p[i]))
+			i++;
+	}
+	return i == n;
+}
 
 int json_parse(struct json *j, const char *text, size_t len)
 {
@@ -44,6 +81,11 @@ int json_parse(struct json *j, const char *text, size_t len)
 	for (size_t i = (size_t)j->tok[0].end; i < len; i++)
 		if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' &&
 		    text[i] != '\t')
+			goto out_invalid;
+	for (int i = 0; i < n; i++)
+		if (j->tok[i].type == JSMN_PRIMITIVE &&
+		    !primitive_valid(text + j->tok[i].start,
+				     (size_t)(j->tok[i].end - j->tok[i].start)))
 			goto out_invalid;
 	return 0;
 
