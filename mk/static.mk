@@ -50,8 +50,8 @@ STATIC_BIN := $(STATIC_DIR)/drone-deps
 STATIC_OBJS := $(addprefix $(STATIC_DIR)/obj/,$(notdir $(SRC:.c=.o)))
 
 # STATIC_EXTRA_CFLAGS: for the including Makefile (e.g. a -std or -D).
-STATIC_CFLAGS ?= -Os -ffunction-sections -fdata-sections -Wall -Wextra
-STATIC_CPPFLAGS = -DDRONE_DEPS_VERSION=\"$(VERSION)\" -Iplugin \
+STATIC_CFLAGS ?= -Os -ffunction-sections -fdata-sections -Wall -Wextra -Wno-format-truncation
+STATIC_CPPFLAGS = -D_GNU_SOURCE -DDRONE_DEPS_VERSION=\"$(VERSION)\" -Iplugin \
 	-I$(STATIC_INC) -I$(STATIC_PREFIX)/include
 STATIC_LDFLAGS := -static -s -Wl,--gc-sections
 # The link line is written out: curl-config --static-libs would name the

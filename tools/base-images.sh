@@ -1,0 +1,112 @@
+#!/bin/sh
+# Make the two base images the Dockerfile needs, locally, from Debian
+# packages: nothing is pulled from an image registry.
+#
+# Usage: tools/base-images.sh BUSYBOX_TAG BUILD_TAG [CACHE_DIR]
+#   BUSYBOX_TAG  final stage: a BusyBox root from Debian's busybox-static
+#   BUILD_TAG    build stage: a minimal Debian bookworm (debootstrap) with
+#                what `make static` needs
+#   CACHE_DIR    default build/base-images; keeps the .deb and the bookworm
+#                root tarball, so a pruned image is re-imported in seconds
+#
+# An image that already exists under its tag is left as it is.  Pass the tags
+# to docker build as --build-arg BASE_IMAGE=... --build-arg BUILD_IMAGE=...
+set -eu
+
+BUSYBOX_TAG=${1:?usage: base-images.sh BUSYBOX_TAG BUILD_TAG [CACHE_DIR]}
+BUILD_TAG=${2:?usage: base-images.sh BUSYBOX_TAG BUILD_TAG [CACHE_DIR]}
+CACHE=${3:-build/base-images}
+SUITE=bookworm
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+# make static in the build stage: compiler, musl, jsmn, CA bundle; dpkg-dev
+# so the stage can also build the static prefix itself (apt-get source)
+# when the build context does not bring it.
+BUILD_PACKAGES=ca-certificates,gcc,make,musl-tools,libjsmn-dev,dpkg-dev,xz-utils
+
+log() { printf 'base-images: %s\n' "$*" >&2; }
+
+have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+
+mkdir -p "$CACHE"
+CACHE=$(cd "$CACHE" && pwd)
+work=$(mktemp -d "$CACHE/work.XXXXXX")
+trap 'rm -rf "$work"' EXIT INT TERM
+
+make_busybox() {
+	deb=$(ls "$CACHE"/busybox-static_*.deb 2>/dev/null | head -n 1 || true)
+	if [ -z "$deb" ]; then
+		log "apt-get download busybox-static"
+		(cd "$CACHE" && apt-get download -qq busybox-static 2>&1 |
+			grep -v 'unsandboxed as root' >&2 || true)
+		deb=$(ls "$CACHE"/busybox-static_*.deb 2>/dev/null | head -n 1 || true)
+		[ -n "$deb" ] || {
+			log "could not download busybox-static"
+			exit 1
+		}
+	fi
+	root=$work/busybox
+	mkdir -p "$root"
+	dpkg-deb -x "$deb" "$work/pkg"
+	install -D -m 0755 "$work/pkg/bin/busybox" "$root/bin/busybox"
+	# One symlink per applet, where BusyBox itself says it lives.
+	"$root/bin/busybox" --list-full | while read -r applet; do
+		[ "$applet" = bin/busybox ] && continue
+		mkdir -p "$root/$(dirname "$applet")"
+		ln -sf /bin/busybox "$root/$applet"
+	done
+	mkdir -p "$root/etc/ssl/certs" "$root/root" "$root/tmp" "$root/var/tmp"
+	chmod 1777 "$root/tmp" "$root/var/tmp"
+	chmod 0700 "$root/root"
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' \
+		>"$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+	cp "$work/pkg/usr/share/doc/busybox-static/copyright" "$root/bin/busybox.copyright" 2>/dev/null || true
+	version=$(dpkg-deb -f "$deb" Version)
+	log "importing $BUSYBOX_TAG (busybox-static $version)"
+	tar -C "$root" --numeric-owner --owner=0 --group=0 -c . |
+		docker import --change 'CMD ["sh"]' \
+			--message "BusyBox root from Debian busybox-static $version" - "$BUSYBOX_TAG" >/dev/null
+}
+
+make_build_root() {
+	tarball=$CACHE/$SUITE-build.tar
+	if [ ! -f "$tarball" ]; then
+		command -v debootstrap >/dev/null 2>&1 || {
+			log "installing debootstrap"
+			apt-get update -qq
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+		}
+		root=$work/$SUITE
+		log "debootstrap $SUITE (minbase + $BUILD_PACKAGES) from $MIRROR"
+		debootstrap --variant=minbase --include="$BUILD_PACKAGES" \
+			"$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
+			log "debootstrap failed; last lines of $CACHE/debootstrap.log:"
+			tail -n 20 "$CACHE/debootstrap.log" >&2
+			exit 1
+		}
+		cat >"$root/etc/apt/sources.list" <<-EOF
+			deb $MIRROR $SUITE main
+			deb $MIRROR $SUITE-updates main
+			deb $SECURITY_MIRROR $SUITE-security main
+		EOF
+		rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+			"$root"/var/log/* "$root"/tmp/* "$root"/proc/* "$root"/sys/* "$root"/dev/*
+		tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
+		mv "$tarball.tmp" "$tarball"
+	fi
+	log "importing $BUILD_TAG from $tarball"
+	docker import --message "Debian $SUITE minbase + $BUILD_PACKAGES (debootstrap)" \
+		"$tarball" "$BUILD_TAG" >/dev/null
+}
+
+if have_image "$BUSYBOX_TAG"; then
+	log "$BUSYBOX_TAG exists"
+else
+	make_busybox
+fi
+if have_image "$BUILD_TAG"; then
+	log "$BUILD_TAG exists"
+else
+	make_build_root
+fi
