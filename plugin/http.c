@@ -274,6 +274,9 @@ int http_send_retry(struct http_client *c, const struct http_request *req,
 			return rc;
 		if (rc == 0 && !http_status_is_transient(resp->status))
 			return 0;
+		if (rc < 0 && (http_error_is_tls(resp->transport_error) ||
+			       (req->probe && http_error_is_unreachable(resp->transport_error))))
+			return rc;
 		wait_ms = backoff_ms;
 		if (rc == 0 && resp->retry_after > 0)
 			wait_ms = resp->retry_after * 1000 < 5000

@@ -32,6 +32,8 @@ struct http_request {
 	size_t body_len;
 	const char *bearer;       /* NULL or an access token (never logged) */
 	bool retry;               /* idempotent: retry transient failures */
+	bool probe;               /* a liveness probe: no retry when nothing
+				     listens or the name does not resolve */
 };
 
 struct http_response {
@@ -56,7 +58,9 @@ int http_send(struct http_client *c, const struct http_request *req,
 
 /* http_send with retries until deadline_ms (a monotonic time, see
  * http_now_ms): when req->retry, on transport errors and on 429, 502, 503,
- * 504, with exponential backoff. Returns as http_send. */
+ * 504, with exponential backoff. Certificate failures are never retried
+ * (they do not heal), nor, for a probe, a refused connection. Returns as
+ * http_send. */
 int http_send_retry(struct http_client *c, const struct http_request *req,
 		    long long deadline_ms, struct http_response *resp);
 

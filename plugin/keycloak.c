@@ -108,6 +108,7 @@ int keycloak_login(struct keycloak *kc, bool probe)
 		 * a short connect timeout, and transient answers retried for a
 		 * few seconds at most. */
 		kc->http.connect_timeout_ms = PROBE_CONNECT_MS;
+		req.probe = true;
 		if (deadline > http_now_ms() + 8000)
 			deadline = http_now_ms() + 8000;
 	}

@@ -1,0 +1,279 @@
+"""End-to-end harness: drives the real drone-deps binary against the
+Keycloak stand-in (tests/kcstub) and reports one TAP-style line per test.
+
+Every test is a function registered with @test("rule as DESIGN.md says it").
+Before each test the stand-in is reset (all realms but master gone, knobs
+back to defaults), and after it every process the test started is killed by
+its pid or process group, so a failing test leaves nothing behind.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.abspath(os.environ.get("DRONE_DEPS_BIN", os.path.join(ROOT, "build", "drone-deps")))
+STUB = os.path.join(ROOT, "tests", "kcstub", "kcstub.py")
+PYTHON = sys.executable
+ADMIN_PASSWORD = "Adm1n-Pa55word-e2e"
+
+_tests = []
+
+
+def test(name):
+    def register(fn):
+        _tests.append((name, fn))
+        return fn
+    return register
+
+
+class Failure(Exception):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise Failure(msg)
+
+
+class Stub:
+    """One stand-in process on loopback; HTTP, or HTTPS with a cert."""
+
+    def __init__(self, tls_cert=None, tls_key=None, admin_password=ADMIN_PASSWORD):
+        self.dir = tempfile.mkdtemp(prefix="kcstub-")
+        port_file = os.path.join(self.dir, "port")
+        cmd = [PYTHON, STUB, "--port", "0", "--port-file", port_file,
+               "--admin-password", admin_password, "--quiet"]
+        if tls_cert:
+            cmd += ["--tls-cert", tls_cert, "--tls-key", tls_key]
+        self.log = open(os.path.join(self.dir, "stub.log"), "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the Keycloak stand-in did not start: " +
+                                   open(os.path.join(self.dir, "stub.log")).read())
+            time.sleep(0.02)
+        self.port = int(open(port_file).read().strip())
+        self.tls = bool(tls_cert)
+        self.url = "%s://localhost:%d" % ("https" if self.tls else "http", self.port)
+        self.control = "http://127.0.0.1:%d" % self.port
+        if self.tls:
+            import ssl
+            self._ctx = ssl.create_default_context()
+            self._ctx.check_hostname = False
+            self._ctx.verify_mode = ssl.CERT_NONE
+            self.control = "https://127.0.0.1:%d" % self.port
+        else:
+            self._ctx = None
+
+    def _call(self, method, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        req = urllib.request.Request(self.control + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10, context=self._ctx) as r:
+            text = r.read()
+            return json.loads(text) if text else None
+
+    def reset(self):
+        self._call("POST", "/_stub/reset", {})
+
+    def config(self, **knobs):
+        return self._call("POST", "/_stub/config", knobs)
+
+    def realms(self):
+        return {r["realm"]: r for r in self._call("GET", "/_stub/realms")}
+
+    def seed(self, rep):
+        self._call("POST", "/_stub/realms", rep)
+
+    def requests(self):
+        return self._call("GET", "/_stub/requests")
+
+    def clear_requests(self):
+        self._call("DELETE", "/_stub/requests")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Run:
+    """One drone-deps process."""
+
+    def __init__(self, proc, out_path, err_path):
+        self.proc = proc
+        self.out_path = out_path
+        self.err_path = err_path
+        self.code = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def wait(self, timeout=60):
+        self.code = self.proc.wait(timeout)
+        return self
+
+    @property
+    def stdout(self):
+        return open(self.out_path, errors="replace").read()
+
+    @property
+    def stderr(self):
+        return open(self.err_path, errors="replace").read()
+
+    @property
+    def output(self):
+        return self.stdout + self.stderr
+
+
+class Context:
+    """What a test gets: the shared stand-in, a scratch folder, and helpers
+    that start drone-deps and remember what to clean up."""
+
+    def __init__(self, stub):
+        self.stub = stub
+        self.dir = tempfile.mkdtemp(prefix="drone-deps-e2e-")
+        self.procs = []
+        self.pgids = []
+        self.extra_stubs = []
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def settings(self, **extra):
+        """PLUGIN_* environment for a warm run against the stand-in."""
+        env = {
+            "PLUGIN_DEPS": "keycloak",
+            "PLUGIN_PARENT": "lasuite-drive",
+            "PLUGIN_KEYCLOAK_URL": self.stub.url,
+            "PLUGIN_KEYCLOAK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "PLUGIN_MODE": "warm",
+            "PLUGIN_DOCKER_HOST": "unix://" + self.path("no-docker.sock"),
+        }
+        for k, v in extra.items():
+            key = "PLUGIN_" + k.upper()
+            if v is None:
+                env.pop(key, None)
+            else:
+                env[key] = str(v)
+        return env
+
+    def start(self, env, args=(), base_env=None):
+        full = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": self.dir}
+        for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
+            if k in os.environ:
+                full[k] = os.environ[k]
+        if base_env:
+            full.update(base_env)
+        full.update(env)
+        n = len(self.procs)
+        out_path, err_path = self.path("out.%d" % n), self.path("err.%d" % n)
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            proc = subprocess.Popen([BIN] + list(args), env=full, stdout=out, stderr=err,
+                                    stdin=subprocess.DEVNULL, cwd=self.dir)
+        run = Run(proc, out_path, err_path)
+        self.procs.append(run)
+        return run
+
+    def run(self, env, args=(), timeout=60, base_env=None):
+        return self.start(env, args, base_env).wait(timeout)
+
+    def hook_pgid_file(self):
+        """A path the hook writes its process group id to, so cleanup can
+        kill a hook that outlives a SIGKILLed drone-deps."""
+        p = self.path("hook.pgid")
+        self.pgids.append(p)
+        return p
+
+    def wait_for_file(self, path, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(path) and os.path.getsize(path) > 0:
+                return open(path).read()
+            time.sleep(0.02)
+        raise Failure("%s did not appear within %d s" % (os.path.basename(path), timeout))
+
+    def cleanup(self):
+        for run in self.procs:
+            if run.proc.poll() is None:
+                run.proc.kill()
+                run.proc.wait()
+        for p in self.pgids:
+            try:
+                os.killpg(int(open(p).read().split()[0]), signal.SIGKILL)
+            except (OSError, ValueError, IndexError):
+                pass
+        for s in self.extra_stubs:
+            s.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def sanitizer_report(run):
+    err = run.stderr
+    for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        if marker in err:
+            return err[err.index(marker) - 200 if err.index(marker) > 200 else 0:][:3000]
+    return None
+
+
+def read_env_file(path):
+    env = {}
+    for line in open(path):
+        line = line.rstrip("\n")
+        if "=" in line:
+            k, v = line.split("=", 1)
+            env[k] = v
+    return env
+
+
+def main():
+    only = sys.argv[1:]
+    stub = Stub()
+    passed = failed = 0
+    try:
+        for name, fn in _tests:
+            if only and not any(o in name for o in only):
+                continue
+            stub.reset()
+            ctx = Context(stub)
+            start = time.time()
+            try:
+                fn(ctx)
+                bad = None
+                for run in ctx.procs:
+                    bad = bad or sanitizer_report(run)
+                if bad:
+                    raise Failure("sanitizer report:\n" + bad)
+                print("ok - %s (%.1f s)" % (name, time.time() - start), flush=True)
+                passed += 1
+            except Exception as e:  # every failure is reported, none stops the run
+                print("not ok - %s" % name, flush=True)
+                text = str(e) if isinstance(e, Failure) else traceback.format_exc()
+                for line in text.splitlines():
+                    print("#   " + line)
+                for i, run in enumerate(ctx.procs[-2:]):
+                    for line in run.output.splitlines()[-15:]:
+                        print("#   [run %d] %s" % (i, line))
+                failed += 1
+            finally:
+                ctx.cleanup()
+    finally:
+        stub.stop()
+    print("# e2e: %d passed, %d failed (binary %s)" % (passed, failed, BIN))
+    return 1 if failed else 0

@@ -1,0 +1,599 @@
+#!/usr/bin/env python3
+"""End-to-end rules of the warm path (DESIGN.md), one test per rule, each
+driving the real drone-deps binary against the Keycloak stand-in."""
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (ADMIN_PASSWORD, BIN, PYTHON, ROOT, Failure, Stub, check,  # noqa: E402
+                     main, read_env_file, test)
+
+LOGIN = os.path.join(ROOT, "tests", "e2e", "login.py")
+
+
+def only_master(ctx):
+    realms = ctx.stub.realms()
+    check(set(realms) == {"master"}, "realms left behind: %s" % sorted(realms))
+
+
+def env_hook(ctx, extra=""):
+    """A hook that saves its environment and its process group."""
+    return "env > %s; echo $$ > %s; %s" % (ctx.path("hook.env"), ctx.hook_pgid_file(), extra)
+
+
+# ---- the cycle -------------------------------------------------------------
+
+@test("warm run binds a realm, runs the hook with DEPS_* and deletes the realm")
+def warm_cycle(ctx):
+    r = ctx.run(ctx.settings(hook=env_hook(ctx), run_id="0a6fb2",
+                             parent_domain="lasu-0a6fb2.ci.example.org"))
+    check(r.code == 0, "exit %s" % r.code)
+    env = read_env_file(ctx.path("hook.env"))
+    want = {
+        "DEPS_RUN_ID": "0a6fb2",
+        "DEPS_KEYCLOAK_MODE": "warm",
+        "DEPS_KEYCLOAK_URL": ctx.stub.url,
+        "DEPS_KEYCLOAK_REALM": "lasuite-drive-0a6fb2",
+        "DEPS_KEYCLOAK_ISSUER": ctx.stub.url + "/realms/lasuite-drive-0a6fb2",
+        "DEPS_KEYCLOAK_CLIENT_ID": "lasuite-drive",
+        "DEPS_KEYCLOAK_USERNAME": "test",
+    }
+    for k, v in want.items():
+        check(env.get(k) == v, "%s=%r, want %r" % (k, env.get(k), v))
+    check(len(env.get("DEPS_KEYCLOAK_CLIENT_SECRET", "")) >= 32, "client secret too short")
+    check(len(env.get("DEPS_KEYCLOAK_PASSWORD", "")) >= 16, "password too short")
+    only_master(ctx)
+
+
+@test("the binding really logs in: password grant on the run's realm with its client")
+def binding_logs_in(ctx):
+    r = ctx.run(ctx.settings(hook="%s %s %s" % (PYTHON, LOGIN, ctx.path("login.out"))))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-500:]))
+    check(open(ctx.path("login.out")).read().startswith("login ok"), "no login")
+    only_master(ctx)
+
+
+@test("the test user has email, first and last name set and verified; the client is confidential")
+def realm_contents(ctx):
+    hook = "%s -c 'import json,urllib.request;print(urllib.request.urlopen(\"%s/_stub/realms\").read().decode())' > %s" % (
+        PYTHON, ctx.stub.control, ctx.path("realms.json"))
+    r = ctx.run(ctx.settings(hook=hook, run_id="00beef", parent_domain="lasu-00beef.ci.example.org"))
+    check(r.code == 0, "exit %s" % r.code)
+    realms = {x["realm"]: x for x in json.load(open(ctx.path("realms.json")))}
+    check("lasuite-drive-00beef" in realms, "realm missing during hook: %s" % list(realms))
+    attrs = realms["lasuite-drive-00beef"]["attributes"]
+    check(attrs.get("drone-deps.owner") == "drone-deps", "owner mark: %r" % attrs)
+    check(attrs.get("drone-deps.run") == "00beef", "run mark: %r" % attrs)
+    check(attrs.get("drone-deps.job") == "local#0.0", "job mark: %r" % attrs)
+    check(abs(int(attrs["drone-deps.expires"]) - (time.time() + 900)) < 30, "expiry: %r" % attrs)
+    check(realms["lasuite-drive-00beef"]["clients"] == ["lasuite-drive"] or
+          "lasuite-drive" in realms["lasuite-drive-00beef"]["clients"], "client missing")
+    check("test" in realms["lasuite-drive-00beef"]["users"], "user missing")
+
+
+@test("warm bind takes two requests on one connection before the hook, one DELETE to tear down")
+def request_budget(ctx):
+    hook = "%s -c 'import urllib.request;print(urllib.request.urlopen(\"%s/_stub/requests\").read().decode())' > %s" % (
+        PYTHON, ctx.stub.control, ctx.path("before.json"))
+    ctx.stub.clear_requests()
+    r = ctx.run(ctx.settings(hook=hook))
+    check(r.code == 0, "exit %s" % r.code)
+    before = json.load(open(ctx.path("before.json")))
+    check([(q["method"], q["path"]) for q in before] ==
+          [("POST", "/realms/master/protocol/openid-connect/token"), ("POST", "/admin/realms")],
+          "before the hook: %s" % [(q["method"], q["path"]) for q in before])
+    check(before[0]["conn"] == before[1]["conn"], "two connections: %s" % before)
+    after = ctx.stub.requests()[len(before):]
+    check(after and after[0]["method"] == "DELETE" and after[0]["path"].startswith("/admin/realms/lasuite-drive-"),
+          "teardown: %s" % after[:3])
+    check(after[0]["conn"] == before[0]["conn"], "teardown opened a new connection")
+    # what follows the DELETE is the opportunistic reap: reads only
+    check(all(q["method"] == "GET" for q in after[1:]), "after teardown: %s" % after)
+
+
+@test("env_file gets the binding with mode 0600")
+def env_file(ctx):
+    r = ctx.run(ctx.settings(hook="true", env_file=ctx.path("deps.env"), run_id="abc123"))
+    check(r.code == 0, "exit %s" % r.code)
+    mode = stat.S_IMODE(os.stat(ctx.path("deps.env")).st_mode)
+    check(mode == 0o600, "mode %o" % mode)
+    env = read_env_file(ctx.path("deps.env"))
+    check(env.get("DEPS_KEYCLOAK_REALM") == "lasuite-drive-abc123", "env_file: %r" % env)
+    check(len(env.get("DEPS_KEYCLOAK_CLIENT_SECRET", "")) >= 32, "env_file lacks the secret")
+
+
+@test("keycloak_realm_json is applied with partial import after creation")
+def partial_import(ctx):
+    with open(ctx.path("realm.json"), "w") as f:
+        json.dump({"roles": {"realm": [{"name": "editor"}]},
+                   "users": [{"username": "alice", "enabled": True, "email": "alice@example.org",
+                              "firstName": "Alice", "lastName": "A", "emailVerified": True}]}, f)
+    hook = "%s -c 'import urllib.request;print(urllib.request.urlopen(\"%s/_stub/realms\").read().decode())' > %s" % (
+        PYTHON, ctx.stub.control, ctx.path("realms.json"))
+    r = ctx.run(ctx.settings(hook=hook, keycloak_realm_json=ctx.path("realm.json"), run_id="1a2b3c"))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    realms = {x["realm"]: x for x in json.load(open(ctx.path("realms.json")))}
+    users = realms["lasuite-drive-1a2b3c"]["users"]
+    check("alice" in users and "test" in users, "users: %s" % users)
+    only_master(ctx)
+
+
+# ---- the hook's exit status ------------------------------------------------
+
+@test("hook exit codes 0..255 are passed through, realm deleted each time")
+def exit_codes(ctx):
+    codes = list(range(256))
+    results = {}
+
+    def worker(chunk):
+        for c in chunk:
+            r = ctx.run(ctx.settings(hook="exit %d" % c))
+            results[c] = r.code
+
+    threads = [threading.Thread(target=worker, args=(codes[i::8],)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wrong = {c: got for c, got in results.items() if got != c}
+    check(len(results) == 256 and not wrong, "wrong codes: %s" % dict(list(wrong.items())[:10]))
+    only_master(ctx)
+
+
+@test("hook killed by SIGKILL exits 137 and deletes the realm")
+def hook_sigkill(ctx):
+    r = ctx.run(ctx.settings(hook="kill -KILL $$"))
+    check(r.code == 137, "exit %s" % r.code)
+    only_master(ctx)
+
+
+@test("hook killed by SIGTERM exits 143 and deletes the realm")
+def hook_sigterm(ctx):
+    r = ctx.run(ctx.settings(hook="kill -TERM $$"))
+    check(r.code == 143, "exit %s" % r.code)
+    only_master(ctx)
+
+
+@test("a hook that is not found exits 127, one that is not executable 126; realm deleted")
+def exec_failures(ctx):
+    r = ctx.run(ctx.settings(hook=None), args=["--", "/nonexistent/run-tests"])
+    check(r.code == 127, "not found: exit %s" % r.code)
+    with open(ctx.path("noexec.sh"), "w") as f:
+        f.write("#!/bin/sh\nexit 0\n")
+    r = ctx.run(ctx.settings(hook=None), args=["--", ctx.path("noexec.sh")])
+    check(r.code == 126, "not executable: exit %s" % r.code)
+    only_master(ctx)
+
+
+@test("the command after -- runs with its arguments and the binding")
+def dashdash(ctx):
+    r = ctx.run(ctx.settings(hook=None),
+                args=["--", "/bin/sh", "-c", 'echo "$0 $1 $DEPS_KEYCLOAK_REALM" > out.txt', "a1", "b2"])
+    check(r.code == 0, "exit %s" % r.code)
+    got = open(ctx.path("out.txt")).read().split()
+    check(got[:2] == ["a1", "b2"] and got[2].startswith("lasuite-drive-"), "argv: %s" % got)
+
+
+# ---- signals -----------------------------------------------------------------
+
+def signal_mid_hook(ctx, signo):
+    started = ctx.path("started")
+    hook = "echo $$ > %s; echo go > %s; sleep 30" % (ctx.hook_pgid_file(), started)
+    r = ctx.start(ctx.settings(hook=hook))
+    ctx.wait_for_file(started)
+    t0 = time.time()
+    os.kill(r.pid, signo)
+    r.wait(30)
+    check(r.code == 128 + signo, "exit %s, want %d" % (r.code, 128 + signo))
+    check(time.time() - t0 < 8, "took %.1f s: the hook was not stopped by the forwarded signal" % (time.time() - t0))
+    only_master(ctx)
+
+
+@test("SIGTERM to drone-deps mid-hook is forwarded, the realm deleted, exit 143")
+def sig_term(ctx):
+    signal_mid_hook(ctx, signal.SIGTERM)
+
+
+@test("SIGINT to drone-deps mid-hook is forwarded, the realm deleted, exit 130")
+def sig_int(ctx):
+    signal_mid_hook(ctx, signal.SIGINT)
+
+
+@test("SIGHUP to drone-deps mid-hook is forwarded, the realm deleted, exit 129")
+def sig_hup(ctx):
+    signal_mid_hook(ctx, signal.SIGHUP)
+
+
+@test("SIGQUIT to drone-deps mid-hook is forwarded, the realm deleted, exit 131")
+def sig_quit(ctx):
+    signal_mid_hook(ctx, signal.SIGQUIT)
+
+
+@test("SIGUSR1 is forwarded to the hook, which goes on")
+def sig_usr1(ctx):
+    started, got = ctx.path("started"), ctx.path("usr1")
+    hook = "trap 'echo usr1 > %s' USR1; echo go > %s; i=0; while [ ! -s %s ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; exit 7" % (
+        got, started, got)
+    r = ctx.start(ctx.settings(hook=hook))
+    ctx.wait_for_file(started)
+    os.kill(r.pid, signal.SIGUSR1)
+    r.wait(30)
+    check(os.path.exists(got), "the hook never saw SIGUSR1")
+    check(r.code == 7, "exit %s" % r.code)
+    only_master(ctx)
+
+
+@test("a hook that ignores SIGTERM is killed after the 10 s grace; realm deleted")
+def grace_kill(ctx):
+    started = ctx.path("started")
+    hook = "trap '' TERM; echo $$ > %s; echo go > %s; while :; do sleep 1; done" % (ctx.hook_pgid_file(), started)
+    r = ctx.start(ctx.settings(hook=hook))
+    ctx.wait_for_file(started)
+    t0 = time.time()
+    os.kill(r.pid, signal.SIGTERM)
+    r.wait(40)
+    took = time.time() - t0
+    check(r.code == 143, "exit %s" % r.code)
+    check(9 <= took <= 20, "stopped after %.1f s, want about 10" % took)
+    only_master(ctx)
+
+
+@test("SIGTERM during the bind: no hook, realm deleted, exit 143")
+def sig_during_bind(ctx):
+    ctx.stub.config(latency_ms=1500)
+    r = ctx.start(ctx.settings(hook="echo ran > %s" % ctx.path("ran")))
+    time.sleep(2.0)  # the token is in, the realm POST is in flight
+    os.kill(r.pid, signal.SIGTERM)
+    r.wait(30)
+    ctx.stub.config(latency_ms=0)
+    check(r.code == 143, "exit %s" % r.code)
+    check(not os.path.exists(ctx.path("ran")), "the hook ran after SIGTERM")
+    only_master(ctx)
+
+
+@test("as PID 1, drone-deps reaps the zombies of orphaned processes")
+def pid1_reaps(ctx):
+    if not os.path.exists("/usr/bin/unshare"):
+        raise Failure("unshare (util-linux) is needed for this test")
+    hook = ("(sleep 0.2 &) ; (sleep 0.3 &); sleep 1; "
+            "z=0; for s in /proc/[0-9]*/stat; do read -r l < $s 2>/dev/null || continue; "
+            "case \"${l##*) }\" in Z*) z=$((z+1));; esac; done; echo $z > %s") % ctx.path("zombies")
+    full = dict(os.environ, **ctx.settings(hook=hook))
+    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", BIN], env=full,
+                       cwd=ctx.dir, capture_output=True, timeout=60)
+    check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-500:]))
+    check(open(ctx.path("zombies")).read().strip() == "0",
+          "zombies seen by the hook: %s" % open(ctx.path("zombies")).read())
+    only_master(ctx)
+
+
+# ---- leases ----------------------------------------------------------------
+
+@test("the lease is renewed every ttl/3 while the hook runs")
+def lease_renewal(ctx):
+    started = ctx.path("started")
+    r = ctx.start(ctx.settings(hook="echo go > %s; sleep 8" % started, ttl=10, run_id="aa0001"))
+    ctx.wait_for_file(started)
+    first = int(ctx.stub.realms()["lasuite-drive-aa0001"]["attributes"]["drone-deps.expires"])
+    time.sleep(4.5)
+    later = int(ctx.stub.realms()["lasuite-drive-aa0001"]["attributes"]["drone-deps.expires"])
+    r.wait(30)
+    check(r.code == 0, "exit %s" % r.code)
+    check(later >= first + 3, "expiry went from %d to %d" % (first, later))
+    only_master(ctx)
+
+
+@test("drone-deps SIGKILLed mid-hook: a later reap after lease expiry removes the realm")
+def sigkill_then_reap(ctx):
+    started = ctx.path("started")
+    r = ctx.start(ctx.settings(hook="echo $$ > %s; echo go > %s; sleep 60" % (ctx.hook_pgid_file(), started),
+                               ttl=10, run_id="bb0002"))
+    ctx.wait_for_file(started)
+    os.kill(r.pid, signal.SIGKILL)
+    r.wait(10)
+    check("lasuite-drive-bb0002" in ctx.stub.realms(), "the realm should outlive a SIGKILL")
+    reap = ctx.run(ctx.settings(action="reap", parent=None, hook=None))
+    check(reap.code == 0, "early reap exit %s" % reap.code)
+    check("lasuite-drive-bb0002" in ctx.stub.realms(), "a live lease was reaped")
+    time.sleep(11)
+    reap = ctx.run(ctx.settings(action="reap", parent=None, hook=None))
+    check(reap.code == 0, "reap exit %s: %s" % (reap.code, reap.stderr[-300:]))
+    only_master(ctx)
+
+
+@test("reap leaves master, unmarked, foreign and live realms alone")
+def reap_respects_ownership(ctx):
+    past, future = int(time.time()) - 100, int(time.time()) + 1000
+    ours = {"drone-deps.owner": "drone-deps", "drone-deps.run": "111111", "drone-deps.job": "x#1.1"}
+    ctx.stub.seed({"realm": "unmarked-0a0a0a", "enabled": True})
+    ctx.stub.seed({"realm": "foreign-0b0b0b", "enabled": True,
+                   "attributes": {"drone-deps.owner": "someone-else", "drone-deps.expires": str(past)}})
+    ctx.stub.seed({"realm": "live-0c0c0c", "enabled": True,
+                   "attributes": dict(ours, **{"drone-deps.expires": str(future)})})
+    ctx.stub.seed({"realm": "expired-0d0d0d", "enabled": True,
+                   "attributes": dict(ours, **{"drone-deps.expires": str(past)})})
+    ctx.stub.seed({"realm": "odd-name", "enabled": True,
+                   "attributes": dict(ours, **{"drone-deps.expires": str(past)})})
+    r = ctx.run(ctx.settings(action="reap", parent=None, hook=None))
+    check(r.code == 0, "exit %s" % r.code)
+    left = set(ctx.stub.realms())
+    check(left == {"master", "unmarked-0a0a0a", "foreign-0b0b0b", "live-0c0c0c", "odd-name"},
+          "left: %s" % sorted(left))
+
+
+@test("a name collision with another run's live realm fails with 69 and touches nothing")
+def collision_live(ctx):
+    attrs = {"drone-deps.owner": "drone-deps", "drone-deps.run": "cc0003",
+             "drone-deps.job": "other/repo#9.1", "drone-deps.expires": str(int(time.time()) + 600)}
+    ctx.stub.seed({"realm": "lasuite-drive-cc0003", "enabled": True, "attributes": attrs})
+    r = ctx.run(ctx.settings(hook="echo ran > %s" % ctx.path("ran"), run_id="cc0003"))
+    check(r.code == 69, "exit %s" % r.code)
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    check("live run" in r.stderr, "message: %s" % r.stderr[-300:])
+    left = ctx.stub.realms()["lasuite-drive-cc0003"]["attributes"]
+    check({k: v for k, v in left.items() if k.startswith("drone-deps.")} == attrs,
+          "the realm's lease was changed: %s" % left)
+
+
+@test("an unmarked realm of the same name fails with 69 and is left alone")
+def collision_unmarked(ctx):
+    ctx.stub.seed({"realm": "lasuite-drive-cc0004", "enabled": True})
+    r = ctx.run(ctx.settings(hook="true", run_id="cc0004"))
+    check(r.code == 69, "exit %s" % r.code)
+    check("lasuite-drive-cc0004" in ctx.stub.realms(), "the unmarked realm was deleted")
+
+
+@test("a leftover realm of this same job, or an expired one, is replaced")
+def collision_replace(ctx):
+    for job, expires in (("local#0.0", time.time() + 600), ("other#1.1", time.time() - 5)):
+        ctx.stub.seed({"realm": "lasuite-drive-cc0005", "enabled": True,
+                       "attributes": {"drone-deps.owner": "drone-deps", "drone-deps.run": "cc0005",
+                                      "drone-deps.job": job, "drone-deps.expires": str(int(expires))}})
+        r = ctx.run(ctx.settings(hook="true", run_id="cc0005"))
+        check(r.code == 0, "job %s: exit %s: %s" % (job, r.code, r.stderr[-300:]))
+        only_master(ctx)
+
+
+@test("16 runs in parallel get distinct realms and all are cleaned up")
+def parallel_isolation(ctx):
+    runs = []
+    for i in range(16):
+        hook = "echo $DEPS_KEYCLOAK_REALM $DEPS_KEYCLOAK_CLIENT_SECRET > %s; sleep 1" % ctx.path("p%d" % i)
+        runs.append(ctx.start(ctx.settings(hook=hook)))
+    for r in runs:
+        r.wait(60)
+    codes = [r.code for r in runs]
+    check(all(c == 0 for c in codes), "exit codes %s" % codes)
+    lines = [open(ctx.path("p%d" % i)).read().split() for i in range(16)]
+    check(len({l[0] for l in lines}) == 16, "realms not distinct: %s" % [l[0] for l in lines])
+    check(len({l[1] for l in lines}) == 16, "secrets not distinct")
+    only_master(ctx)
+
+
+@test("action up leaves the realm bound with an env_file; action down removes it")
+def up_down(ctx):
+    r = ctx.run(ctx.settings(hook=None, action="up", env_file=ctx.path("up.env"), run_id="dd0006"))
+    check(r.code == 0, "up exit %s: %s" % (r.code, r.stderr[-300:]))
+    check("lasuite-drive-dd0006" in ctx.stub.realms(), "up did not leave the realm")
+    check("DEPS_KEYCLOAK_CLIENT_SECRET=***" in r.stdout, "up should print the binding masked")
+    env = read_env_file(ctx.path("up.env"))
+    check(env["DEPS_KEYCLOAK_CLIENT_SECRET"] not in r.output, "secret printed")
+    other = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0007"))
+    check(other.code == 0, "down of a run with nothing: exit %s" % other.code)
+    check("lasuite-drive-dd0006" in ctx.stub.realms(), "down of another run removed it")
+    r = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0006"))
+    check(r.code == 0, "down exit %s" % r.code)
+    only_master(ctx)
+
+
+@test("action down refuses a realm of that name that another run owns")
+def down_foreign(ctx):
+    ctx.stub.seed({"realm": "lasuite-drive-dd0008", "enabled": True,
+                   "attributes": {"drone-deps.owner": "drone-deps", "drone-deps.run": "ffffff",
+                                  "drone-deps.expires": str(int(time.time()) + 600)}})
+    r = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0008"))
+    check(r.code == 69, "exit %s" % r.code)
+    check("lasuite-drive-dd0008" in ctx.stub.realms(), "deleted a realm of another run")
+
+
+# ---- failures of the server ----------------------------------------------------
+
+@test("a burst of 503s on create and delete is survived")
+def burst_503(ctx):
+    ctx.stub.config(fail={"status": 503, "count": 3, "method": "POST", "path_prefix": "/admin/realms"})
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "create: exit %s: %s" % (r.code, r.stderr[-300:]))
+    ctx.stub.config(fail={"status": 503, "count": 3, "method": "DELETE"})
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "delete: exit %s" % r.code)
+    only_master(ctx)
+
+
+@test("429 with Retry-After and 502/504 are retried")
+def burst_429(ctx):
+    ctx.stub.config(fail={"status": 429, "count": 1, "method": "DELETE"})
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "429: exit %s" % r.code)
+    for status in (502, 504):
+        ctx.stub.config(fail={"status": status, "count": 2, "path_prefix": "/admin/realms"})
+        r = ctx.run(ctx.settings(hook="true"))
+        check(r.code == 0, "%d: exit %s" % (status, r.code))
+    only_master(ctx)
+
+
+@test("connection resets on create and delete are survived")
+def resets(ctx):
+    ctx.stub.config(reset={"count": 2, "method": "POST", "path_prefix": "/admin/realms"})
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "create: exit %s: %s" % (r.code, r.stderr[-300:]))
+    ctx.stub.config(reset={"count": 2, "method": "DELETE"})
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "delete: exit %s" % r.code)
+    only_master(ctx)
+
+
+@test("an admin token that expires mid-run is renewed for the teardown")
+def token_expiry(ctx):
+    ctx.stub.config(token_lifespan=2)
+    r = ctx.run(ctx.settings(hook="sleep 3", debug="true"))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    tokens = [q for q in ctx.stub.requests() if q["path"].endswith("/openid-connect/token")]
+    check(len(tokens) >= 2, "the token was not renewed: %s" % tokens)
+    only_master(ctx)
+
+
+@test("teardown that keeps failing: hook's success becomes 75, the lease remains")
+def teardown_fails(ctx):
+    ctx.stub.config(fail={"status": 500, "count": 1000, "method": "DELETE"})
+    r = ctx.run(ctx.settings(hook="true", timeout=3, run_id="ee0009"))
+    check(r.code == 75, "exit %s" % r.code)
+    realm = ctx.stub.realms().get("lasuite-drive-ee0009")
+    check(realm and realm["attributes"].get("drone-deps.owner") == "drone-deps", "no lease on the left realm")
+    r = ctx.run(ctx.settings(hook="exit 3", timeout=3, run_id="ee0010"))
+    check(r.code == 3, "a failing hook's status must win over teardown: exit %s" % r.code)
+
+
+@test("bad admin credentials exit 69 naming URL and user, with no fallback")
+def bad_credentials(ctx):
+    r = ctx.run(ctx.settings(hook="true", keycloak_admin_password="wrong", mode="auto"))
+    check(r.code == 69, "exit %s" % r.code)
+    check(ctx.stub.url in r.stderr and "'admin'" in r.stderr, "message: %s" % r.stderr[-300:])
+    only_master(ctx)
+
+
+@test("no warm instance: mode warm and mode auto exit 69 with a clear message")
+def no_warm(ctx):
+    for mode in ("warm", "auto"):
+        r = ctx.run(ctx.settings(hook="true", mode=mode, keycloak_url="http://127.0.0.1:9"))
+        check(r.code == 69, "mode %s: exit %s" % (mode, r.code))
+        check("no warm Keycloak" in r.stderr, "mode %s: %s" % (mode, r.stderr[-300:]))
+        check(r.stderr.count("retrying") == 0, "a refused connection was retried")
+
+
+# ---- TLS -------------------------------------------------------------------------
+
+def tls_stub(ctx):
+    certs = ctx.path("certs")
+    subprocess.run(["sh", os.path.join(ROOT, "tests", "kcstub", "make-certs.sh"), certs],
+                   check=True, capture_output=True)
+    s = Stub(tls_cert=os.path.join(certs, "server.pem"), tls_key=os.path.join(certs, "server-key.pem"))
+    ctx.extra_stubs.append(s)
+    return s, certs
+
+
+@test("HTTPS: an untrusted certificate is refused; ca_cert makes it trusted")
+def tls(ctx):
+    s, certs = tls_stub(ctx)
+    env = ctx.settings(hook="true", keycloak_url=s.url)
+    r = ctx.run(env)
+    check(r.code == 69, "untrusted: exit %s" % r.code)
+    check(set(s.realms()) == {"master"}, "a realm was created over an untrusted connection")
+    r = ctx.run(dict(env, PLUGIN_CA_CERT=os.path.join(certs, "other-ca.pem")))
+    check(r.code == 69, "wrong CA: exit %s" % r.code)
+    r = ctx.run(dict(env, PLUGIN_CA_CERT=os.path.join(certs, "ca.pem")))
+    check(r.code == 0, "trusted: exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(set(s.realms()) == {"master"}, "realm left over TLS")
+
+
+@test("insecure skips certificate checks and says so loudly")
+def insecure(ctx):
+    s, certs = tls_stub(ctx)
+    r = ctx.run(ctx.settings(hook="true", keycloak_url=s.url, insecure="true"))
+    check(r.code == 0, "exit %s" % r.code)
+    check("insecure" in r.stderr and "NOT" in r.stderr, "no warning: %s" % r.stderr[-300:])
+
+
+# ---- secrets ---------------------------------------------------------------------
+
+@test("no secret in any output, debug included; debug logs method, path, status, ms")
+def no_secrets(ctx):
+    r = ctx.run(ctx.settings(hook="env > %s" % ctx.path("hook.env"), debug="true",
+                             env_file=ctx.path("deps.env")))
+    check(r.code == 0, "exit %s" % r.code)
+    env = read_env_file(ctx.path("deps.env"))
+    out = r.output
+    for secret in (ADMIN_PASSWORD, env["DEPS_KEYCLOAK_CLIENT_SECRET"], env["DEPS_KEYCLOAK_PASSWORD"]):
+        check(secret not in out, "a secret reached the output")
+    check("Bearer" not in out and "access_token" not in out, "token material in the output")
+    check("http: POST /admin/realms 201" in out and " ms" in out, "debug lines missing: %s" % out[-500:])
+    hook_env = open(ctx.path("hook.env")).read()
+    check(ADMIN_PASSWORD not in hook_env and "PLUGIN_KEYCLOAK_ADMIN_PASSWORD" not in hook_env,
+          "the hook saw the admin password")
+
+
+@test("an admin password given as a flag is not visible in the process list")
+def flag_secret(ctx):
+    started = ctx.path("started")
+    env = ctx.settings(hook="echo go > %s; sleep 2" % started, keycloak_admin_password=None)
+    r = ctx.start(env, args=["--keycloak-admin-password", ADMIN_PASSWORD])
+    ctx.wait_for_file(started)
+    cmdline = open("/proc/%d/cmdline" % r.pid, "rb").read().decode(errors="replace")
+    r.wait(30)
+    check(ADMIN_PASSWORD not in cmdline, "password in /proc/pid/cmdline")
+    check(r.code == 0, "exit %s" % r.code)
+
+
+# ---- bad input ---------------------------------------------------------------------
+
+BAD_INPUTS = [
+    ("unknown dep kind", {"deps": "keycloak,postgres"}, [], "deps:"),
+    ("malformed run_id", {"run_id": "XYZ"}, [], "run_id:"),
+    ("parent that cannot form a realm name", {"parent": "La Suite!"}, [], "parent:"),
+    ("ttl below range", {"ttl": "9"}, [], "ttl:"),
+    ("ttl above range", {"ttl": "86401"}, [], "ttl:"),
+    ("unreadable keycloak_realm_json", {"keycloak_realm_json": "/nonexistent.json"}, [], "keycloak_realm_json:"),
+    ("invalid keycloak_realm_json", {"keycloak_realm_json": "@bad"}, [], "keycloak_realm_json:"),
+    ("both hook and --", {}, ["--", "true"], "hook:"),
+    ("non-http keycloak_url", {"keycloak_url": "ftp://example.org"}, [], "keycloak_url:"),
+    ("missing password", {"keycloak_admin_password": None}, [], "keycloak_admin_password:"),
+    ("unknown mode", {"mode": "tepid"}, [], "mode:"),
+    ("unknown action", {"action": "explode"}, [], "action:"),
+    ("missing deps", {"deps": None}, [], "deps:"),
+]
+
+
+@test("every bad input exits 64 with one line naming the setting, and creates nothing")
+def bad_inputs(ctx):
+    with open(ctx.path("bad.json"), "w") as f:
+        f.write('{"users": [')
+    problems = []
+    for label, extra, args, prefix in BAD_INPUTS:
+        extra = {k: (ctx.path("bad.json") if v == "@bad" else v) for k, v in extra.items()}
+        ctx.stub.clear_requests()
+        r = ctx.run(ctx.settings(hook="echo ran > %s" % ctx.path("ran"), **extra), args=args)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        if r.code != 64:
+            problems.append("%s: exit %s" % (label, r.code))
+        elif len(lines) != 1 or not lines[0].startswith("drone-deps: error: " + prefix):
+            problems.append("%s: stderr %r" % (label, r.stderr))
+        if ctx.stub.requests():
+            problems.append("%s: sent requests" % label)
+        if os.path.exists(ctx.path("ran")):
+            problems.append("%s: the hook ran" % label)
+    check(not problems, "\n".join(problems))
+    only_master(ctx)
+
+
+@test("--help lists every setting with its default; --version prints the version")
+def help_version(ctx):
+    r = ctx.run({}, args=["--help"])
+    check(r.code == 0, "help exit %s" % r.code)
+    for name in ("deps", "action", "parent", "domain", "parent_domain", "run_id", "mode", "hook",
+                 "env_file", "ttl", "timeout", "keycloak_url", "keycloak_admin_user",
+                 "keycloak_admin_password", "keycloak_image", "keycloak_realm_json", "cold_url",
+                 "cold_publish", "cert_resolver", "keycloak_service", "network", "docker_host",
+                 "ca_cert", "insecure", "debug"):
+        check("  %s " % name in r.stdout, "--help misses %s" % name)
+    check("default: 900" in r.stdout, "ttl default missing")
+    r = ctx.run({}, args=["--version"])
+    check(r.code == 0 and r.stdout.startswith("drone-deps "), "version: %r" % r.stdout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
