@@ -12,9 +12,22 @@ OBJ := $(SRC:plugin/%.c=build/obj/%.o)
 ASAN_OBJ := $(SRC:plugin/%.c=build/asan/%.o)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 
-.PHONY: all asan clean help
+.PHONY: all asan clean help deps check unit demo bench lint fmt fmt-check
 
 all: build/drone-deps
+
+include mk/static.mk mk/image.mk
+
+# Debian packages the build and the tests need; installed only when missing.
+PACKAGES := gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libcmocka-dev \
+	python3 openssl util-linux procps ca-certificates file musl-tools \
+	dpkg-dev cppcheck clang-format clang-tidy
+deps:
+	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$(echo $$missing | sed 's/^/ /')"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
 
 build/obj/%.o: plugin/%.c $(HDR) | build/obj
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(WARN) -c -o $@ $<
@@ -35,8 +48,14 @@ clean:
 	rm -rf build/obj build/asan build/drone-deps build/tests
 
 help:
-	@echo "make          build build/drone-deps (dev build, Debian's libcurl)"
-	@echo "make asan     build build/asan/drone-deps with ASan+UBSan"
+	@echo "make              build build/drone-deps (dev build, Debian's libcurl)"
+	@echo "make demo         a full warm cycle against the bundled Keycloak stand-in"
+	@echo "                  (or KEYCLOAK_URL=... KEYCLOAK_ADMIN_PASSWORD=... for a real one)"
+	@echo "make check        every test suite; ends with 'N passed, N failed'"
+	@echo "make bench        benchmarks that print figures"
+	@echo "make static       static musl binary (TLS=mbedtls or TLS=openssl)"
+	@echo "make image        the BusyBox plugin image"
+	@echo "make lint / fmt   cppcheck + clang-tidy / clang-format"
 
 # ---- unit tests (cmocka, TAP output), built with ASan+UBSan ----
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -51,3 +70,45 @@ build/tests:
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t; done
+
+# ---- the two commands of the README -----------------------------------------
+demo: deps all
+	tests/demo.sh build/drone-deps
+
+# Every suite, counted by tests/run-suites.sh. E2E_BINS are the binaries the
+# end-to-end suite drives: the dev build, the ASan+UBSan build, and the
+# static builds with both TLS libraries (the release binary is the mbedTLS
+# one).
+E2E = python3 tests/e2e/test_warm.py
+check: deps
+	$(MAKE) all asan $(UNIT_BIN)
+	$(MAKE) static TLS=mbedtls
+	$(MAKE) static TLS=openssl
+	tests/run-suites.sh \
+		unit-json build/tests/test_json \
+		unit-naming build/tests/test_naming \
+		unit-config build/tests/test_config \
+		unit-binding build/tests/test_binding \
+		kcstub "python3 tests/kcstub/test_kcstub.py" \
+		e2e-dev "DRONE_DEPS_BIN=build/drone-deps $(E2E)" \
+		e2e-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(E2E)" \
+		e2e-static "DRONE_DEPS_BIN=build/static/drone-deps $(E2E)" \
+		e2e-static-openssl "DRONE_DEPS_BIN=build/static-openssl/drone-deps $(E2E)" \
+		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
+		static-openssl "tests/static/run.sh build/static-openssl/drone-deps"
+
+bench: deps all
+	$(MAKE) static TLS=mbedtls
+	python3 tests/bench/warm.py build/drone-deps build/static/drone-deps
+
+# ---- style ---------------------------------------------------------------------
+lint: deps
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --std=c11 -D_GNU_SOURCE plugin/
+	clang-tidy --quiet $(SRC) -- $(CPPFLAGS) -Iplugin 2>/dev/null
+
+fmt:
+	clang-format -i $(SRC) $(HDR) tests/unit/*.c tests/unit/*.h
+
+fmt-check:
+	clang-format --dry-run --Werror $(SRC) $(HDR)
