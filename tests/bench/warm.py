@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""make bench: warm cycles of drone-deps against the Keycloak stand-in on
+loopback (bind, a hook that exits at once, teardown), per binary.
+
+Prints, per binary: HTTP requests before the hook and in teardown (budget
+2 and 1; the opportunistic reap after teardown is counted apart), median
+and p95 wall milliseconds per cycle, drone-deps' user+sys CPU per cycle
+(the /bin/true hook it reaps is included), and peak RSS (VmHWM once bound). Figures, not
+assertions: nothing here fails on a slow machine.
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from harness import ADMIN_PASSWORD, Stub  # noqa: E402
+
+CYCLES = int(os.environ.get("BENCH_CYCLES", "50"))
+
+
+def cycle(binary, stub, env):
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([binary, "--", "/bin/true"], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - t0) * 1000
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit("bench: %s exited %d" % (binary, proc.returncode))
+    return wall, (ru.ru_utime + ru.ru_stime) * 1000
+
+
+def peak_rss_kib(binary, env):
+    """drone-deps' own high-water RSS, read by the hook from
+    /proc/<drone-deps>/status once the bind is done. (ru_maxrss of a child
+    would count the forking Python's pages copied before exec.)"""
+    p = subprocess.run([binary, "--", "/bin/sh", "-c", "grep VmHWM /proc/$PPID/status"],
+                       env=env, capture_output=True, text=True)
+    return int(p.stdout.split()[1]) if p.returncode == 0 and "VmHWM" in p.stdout else -1
+
+
+def classify(requests):
+    """Requests of one cycle: before the hook (up to the realm POST),
+    teardown (the DELETE), and the reap that follows."""
+    bind = teardown = reap = 0
+    phase = "bind"
+    for q in requests:
+        if phase == "bind":
+            bind += 1
+            if q["method"] == "POST" and q["path"] == "/admin/realms":
+                phase = "teardown"
+        elif phase == "teardown":
+            teardown += 1
+            phase = "reap"
+        else:
+            reap += 1
+    return bind, teardown, reap
+
+
+def main(binaries):
+    stub = Stub()
+    try:
+        env = {"PATH": "/usr/bin:/bin", "PLUGIN_DEPS": "keycloak", "PLUGIN_PARENT": "bench",
+               "PLUGIN_MODE": "warm", "PLUGIN_KEYCLOAK_URL": "http://127.0.0.1:%d" % stub.port,
+               "PLUGIN_KEYCLOAK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+               "PLUGIN_DOCKER_HOST": "unix:///nonexistent.sock"}
+        print("warm cycle: bind + /bin/true hook + teardown, %d cycles per binary, stand-in on loopback"
+              % CYCLES)
+        print("%-34s %6s %6s %6s %9s %9s %9s %9s" % ("binary", "bind", "tear", "reap", "median",
+                                                      "p95", "cpu", "peakRSS"))
+        for binary in binaries:
+            if not os.path.exists(binary):
+                print("%-34s (not built)" % binary)
+                continue
+            cycle(binary, stub, env)  # warm-up: page cache, the stand-in's first token
+            walls, cpus, counts = [], [], []
+            for _ in range(CYCLES):
+                stub.clear_requests()
+                w, c = cycle(binary, stub, env)
+                walls.append(w)
+                cpus.append(c)
+                counts.append(classify(stub.requests()))
+            rss = peak_rss_kib(binary, env)
+            walls.sort()
+            bind = max(c[0] for c in counts)
+            tear = max(c[1] for c in counts)
+            reap = statistics.mean(c[2] for c in counts)
+            print("%-34s %6d %6d %6.1f %7.1fms %7.1fms %7.2fms %7.1fMiB" % (
+                os.path.relpath(binary), bind, tear, reap, statistics.median(walls),
+                walls[int(len(walls) * 0.95) - 1], statistics.mean(cpus), rss / 1024))
+        for binary in binaries:
+            if os.path.exists(binary):
+                tmp = "%s.bench-stripped" % binary
+                subprocess.run(["strip", "-o", tmp, binary], check=True)
+                stripped = os.path.getsize(tmp)
+                os.unlink(tmp)
+                print("size %-29s %d bytes on disk, %d bytes stripped" % (
+                    os.path.relpath(binary), os.path.getsize(binary), stripped))
+    finally:
+        stub.stop()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["build/drone-deps"])
