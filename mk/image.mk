@@ -24,10 +24,12 @@ DOCKER ?= docker
 DOCKER_STATE := build/docker
 BUSYBOX_BASE ?= drone-deps-base/busybox:bookworm
 BUILD_BASE ?= drone-deps-base/bookworm-build:1
-# The image's source label: the clone's origin, when it has one.
-IMAGE_SOURCE_URL ?= $(shell git config --get remote.origin.url 2>/dev/null)
+# The image's source label: the clone's origin when it has an https one,
+# else the project's home (CI passes its own repository link).
+PROJECT_URL ?= https://git.coopcloud.tech/coop-cloud/drone-deps
+IMAGE_SOURCE_URL ?= $(or $(filter https://%,$(shell git config --get remote.origin.url 2>/dev/null)),$(PROJECT_URL))
 # The legacy builder: this Docker has no buildx, and needs none.
-IMAGE_BUILD = DOCKER_BUILDKIT=0 $(DOCKER) build -q \
+IMAGE_BUILD = DOCKER_BUILDKIT=0 $(DOCKER) build \
 	--build-arg BUILD_IMAGE=$(BUILD_BASE) \
 	--build-arg BASE_IMAGE=$(BUSYBOX_BASE) \
 	--build-arg VERSION=$(VERSION) \
@@ -47,12 +49,16 @@ base-images: docker-up
 
 # static-deps first: the build context then carries the prefix.
 image: base-images static-deps
-	@start=$$(date +%s); \
-	$(IMAGE_BUILD) -t $(IMAGE) . >/dev/null && \
-	echo "image: $(IMAGE) built in $$(( $$(date +%s) - start )) s"
+	@mkdir -p build; start=$$(date +%s); \
+	if $(IMAGE_BUILD) -t $(IMAGE) . >build/image-build.log 2>&1; then \
+		echo "image: $(IMAGE) built in $$(( $$(date +%s) - start )) s (log: build/image-build.log)"; \
+	else \
+		tail -n 30 build/image-build.log >&2; exit 1; \
+	fi
 
+# The size budget (1.5 MiB) is for the default mbedTLS build.
 static-test: static
-	tests/static/run.sh $(STATIC_BIN)
+	SIZE_BUDGET=$(if $(filter openssl,$(TLS)),4194304,1572864) tests/static/run.sh $(STATIC_BIN)
 
 image-test: image
 	tests/image/run.sh $(IMAGE)
