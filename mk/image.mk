@@ -56,9 +56,8 @@ image: base-images static-deps
 		tail -n 30 build/image-build.log >&2; exit 1; \
 	fi
 
-# The size budget (1.5 MiB) is for the default mbedTLS build.
 static-test: static
-	SIZE_BUDGET=$(if $(filter openssl,$(TLS)),4194304,1572864) tests/static/run.sh $(STATIC_BIN)
+	tests/static/run.sh $(STATIC_BIN)
 
 image-test: image
 	tests/image/run.sh $(IMAGE)
