@@ -119,6 +119,34 @@ int buf_form_value(struct buf *b, const char *s)
 	return 0;
 }
 
+int buf_base64(struct buf *b, const unsigned char *data, size_t len)
+{
+	static const char alphabet[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t start = b->len, i;
+
+	for (i = 0; i < len; i += 3) {
+		unsigned v = (unsigned)data[i] << 16;
+		char out[4];
+
+		if (i + 1 < len)
+			v |= (unsigned)data[i + 1] << 8;
+		if (i + 2 < len)
+			v |= data[i + 2];
+		out[0] = alphabet[(v >> 18) & 63];
+		out[1] = alphabet[(v >> 12) & 63];
+		out[2] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
+		out[3] = i + 2 < len ? alphabet[v & 63] : '=';
+		if (buf_append(b, out, 4) < 0) {
+			b->len = start;
+			if (b->data)
+				b->data[start] = '\0';
+			return -1;
+		}
+	}
+	return 0;
+}
+
 void buf_reset(struct buf *b)
 {
 	b->len = 0;

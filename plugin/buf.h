@@ -25,6 +25,8 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 int buf_json_string(struct buf *b, const char *s);
 /* Appends s percent-encoded for application/x-www-form-urlencoded. */
 int buf_form_value(struct buf *b, const char *s);
+/* Appends len bytes of data base64-encoded (RFC 4648, with padding). */
+int buf_base64(struct buf *b, const unsigned char *data, size_t len);
 /* Empties the buffer but keeps its storage. */
 void buf_reset(struct buf *b);
 /* Overwrites the contents with zeros, then frees: for buffers that held a

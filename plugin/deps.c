@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
+#include <unistd.h>
 
 #include "http.h"
 #include "log.h"
@@ -22,6 +23,7 @@ void deps_init(struct deps *d, const struct config *cfg)
 
 static int deps_set_password(struct deps *d, const char *password)
 {
+	free(d->admin_password);
 	d->admin_password = strdup(password);
 	if (!d->admin_password)
 		return -1;
@@ -29,23 +31,105 @@ static int deps_set_password(struct deps *d, const char *password)
 	return 0;
 }
 
-/* Connects to the warm instance at cfg->keycloak_url. */
-static int deps_warm_client(struct deps *d)
+static bool deps_docker_available(const struct deps *d)
+{
+	return access(d->cfg->docker_socket, R_OK | W_OK) == 0;
+}
+
+/* The Docker API client, made and version-agreed on first use. */
+static int deps_docker(struct deps *d, long long deadline_ms)
+{
+	if (!d->docker_ready) {
+		if (docker_init(&d->docker, d->cfg->docker_socket) < 0) {
+			log_error("docker_host: cannot use socket %s", d->cfg->docker_socket);
+			return EX_USAGE;
+		}
+		d->docker.deadline_ms = deadline_ms;
+		if (docker_negotiate(&d->docker) < 0) {
+			log_error("%s", d->docker.error);
+			docker_cleanup(&d->docker);
+			return EX_UNAVAILABLE;
+		}
+		d->docker_ready = true;
+	}
+	d->docker.deadline_ms = deadline_ms;
+	return 0;
+}
+
+/* Reads the warm admin password from the warm instance's container, as
+ * Co-op Cloud stores it: /run/secrets/admin_password. Returns 0, 1 when
+ * no container of the warm service runs (no warm instance), or an exit
+ * code. */
+static int deps_read_warm_password(struct deps *d)
+{
+	static const char *const cat[] = { "cat", "/run/secrets/admin_password", NULL };
+	const struct config *cfg = d->cfg;
+	struct buf out = BUF_INIT;
+	char id[128];
+	int rc, code;
+
+	rc = deps_docker(d, http_now_ms() + cfg->timeout * 1000);
+	if (rc)
+		return rc;
+	rc = EX_UNAVAILABLE;
+	if (docker_service_container(&d->docker, cfg->keycloak_service, id, sizeof(id)) < 0) {
+		log_info("keycloak_admin_password is not set, and %s (keycloak_service)",
+			 d->docker.error);
+		rc = 1;
+		goto out_free;
+	}
+	code = docker_exec(&d->docker, id, cat, &out);
+	while (out.len > 0 && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == '\r'))
+		out.data[--out.len] = '\0';
+	if (code != 0 || out.len == 0) {
+		log_error("keycloak_admin_password: not set, and reading /run/secrets/admin_password in service %s failed (%s)",
+			  cfg->keycloak_service,
+			  code < 0 ? d->docker.error : code ? "the command failed" : "it is empty");
+		goto out_free;
+	}
+	if (deps_set_password(d, out.data) < 0) {
+		rc = EX_SOFTWARE;
+		goto out_free;
+	}
+	log_info("read the warm admin password from service %s", cfg->keycloak_service);
+	rc = 0;
+out_free:
+	buf_free_secret(&out);
+	return rc;
+}
+
+/* A Keycloak client for url with the admin credentials. */
+static int deps_keycloak_client(struct deps *d, const char *url, const char *user)
 {
 	const struct config *cfg = d->cfg;
 
-	if (!cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]) {
-		log_error("keycloak_admin_password: not set (reading it from the warm container is not available in this build)");
-		return EX_USAGE;
-	}
-	if (deps_set_password(d, cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]) < 0 ||
-	    keycloak_init(&d->kc, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER],
-			  d->admin_password, cfg->value[SET_CA_CERT], cfg->insecure) < 0) {
+	if (d->kc_ready)
+		keycloak_cleanup(&d->kc);
+	d->kc_ready = false;
+	if (keycloak_init(&d->kc, url, user, d->admin_password, cfg->value[SET_CA_CERT],
+			  cfg->insecure) < 0) {
 		log_error("cannot set up an HTTP client");
 		return EX_SOFTWARE;
 	}
 	d->kc_ready = true;
 	return 0;
+}
+
+/* Connects to the warm instance at cfg->keycloak_url. Returns 0, 1 when
+ * there is no warm instance to read the password from, or an exit code. */
+static int deps_warm_client(struct deps *d)
+{
+	const struct config *cfg = d->cfg;
+	int rc;
+
+	if (cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD])
+		rc = deps_set_password(d, cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]) < 0
+			     ? EX_SOFTWARE : 0;
+	else
+		rc = deps_read_warm_password(d);
+	if (rc)
+		return rc;
+	return deps_keycloak_client(d, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER]);
 }
 
 /* Probes the warm instance: its admin token request is the liveness
@@ -77,35 +161,60 @@ static int deps_probe_warm(struct deps *d)
 	return EX_UNAVAILABLE;
 }
 
+/* Deploys a cold instance and logs in to it. */
+static int deps_bind_cold(struct deps *d)
+{
+	const struct config *cfg = d->cfg;
+	long long deadline = http_now_ms() + cfg->timeout * 1000;
+	int rc;
+
+	if (!deps_docker_available(d)) {
+		log_error("no Docker socket at %s for a cold deploy (mount it, or set docker_host)",
+			  cfg->docker_socket);
+		return EX_UNAVAILABLE;
+	}
+	rc = deps_docker(d, deadline);
+	if (rc)
+		return rc;
+	rc = cold_deploy(&d->cold, &d->docker, cfg, deadline);
+	if (rc || signals_poll_stop())
+		return rc;
+	rc = deps_set_password(d, d->cold.password) < 0 ? EX_SOFTWARE
+		: deps_keycloak_client(d, cfg->cold_url, "admin");
+	if (rc)
+		return rc;
+	d->kc.deadline_ms = deadline;
+	rc = keycloak_login(&d->kc, false);
+	if (rc != KC_OK) {
+		log_error("cold Keycloak at %s: %s", cfg->cold_url, d->kc.error);
+		return EX_UNAVAILABLE;
+	}
+	binding_set_instance(&d->binding, "cold", cfg->cold_url);
+	return 0;
+}
+
 int deps_bind(struct deps *d)
 {
 	const struct config *cfg = d->cfg;
 	int rc;
 
-	if (cfg->mode == MODE_COLD) {
-		log_error("mode: cold deploys are not available in this build");
-		return EX_UNAVAILABLE;
-	}
-	rc = deps_probe_warm(d);
-	if (rc == 1) {
-		if (cfg->mode == MODE_WARM)
-			log_error("mode is warm and no warm Keycloak answers at %s",
-				  cfg->keycloak_url);
-		else
-			log_error("no warm Keycloak answers at %s, and cold deploys are not available in this build",
-				  cfg->keycloak_url);
-		return EX_UNAVAILABLE;
-	}
-	if (rc)
-		return rc;
-	if (signals_poll_stop())
-		return 0; /* main sees the signal and tears down */
-
 	if (binding_init(&d->binding, cfg->run_id, cfg->realm, cfg->parent) < 0) {
 		log_error("no randomness available for the client secret");
 		return EX_SOFTWARE;
 	}
-	binding_set_instance(&d->binding, "warm", cfg->keycloak_url);
+	rc = cfg->mode == MODE_COLD ? 1 : deps_probe_warm(d);
+	if (rc == 1 && cfg->mode == MODE_WARM) {
+		log_error("mode is warm and no warm Keycloak answers at %s", cfg->keycloak_url);
+		return EX_UNAVAILABLE;
+	}
+	if (rc == 1)
+		rc = deps_bind_cold(d);
+	else if (rc == 0)
+		binding_set_instance(&d->binding, "warm", cfg->keycloak_url);
+	if (rc || signals_poll_stop())
+		return rc;
+
+	d->kc.deadline_ms = http_now_ms() + cfg->timeout * 1000;
 	rc = realm_create(&d->kc, cfg, &d->binding, &d->realm_created);
 	if (rc != KC_OK) {
 		log_error("%s", d->kc.error);
@@ -120,77 +229,136 @@ void deps_renew(void *arg)
 {
 	struct deps *d = arg;
 
-	if (!d->realm_created)
-		return;
-	d->kc.deadline_ms = http_now_ms() + 10000;
-	if (realm_renew(&d->kc, d->cfg) != KC_OK)
-		log_warn("could not renew the lease of realm %s: %s", d->cfg->realm,
-			 d->kc.error);
-	else
-		log_debug("renewed the lease of realm %s", d->cfg->realm);
+	if (d->realm_created) {
+		d->kc.deadline_ms = http_now_ms() + 10000;
+		if (realm_renew(&d->kc, d->cfg) != KC_OK)
+			log_warn("could not renew the lease of realm %s: %s", d->cfg->realm,
+				 d->kc.error);
+		else
+			log_debug("renewed the lease of realm %s", d->cfg->realm);
+	}
+	if (d->cold.service_created) {
+		d->docker.deadline_ms = http_now_ms() + 10000;
+		if (cold_renew(&d->docker, d->cfg) < 0)
+			log_warn("could not renew the lease of service %s: %s",
+				 d->cfg->cold_service, d->docker.error);
+	}
 }
 
 int deps_teardown(struct deps *d)
 {
 	long long budget = d->cfg->timeout * 1000;
+	bool cold = d->cold.service_created || d->cold.secret_created;
+	int rc = 0;
 
-	if (!d->realm_created)
-		return 0;
 	if (budget > TEARDOWN_MAX_MS)
 		budget = TEARDOWN_MAX_MS;
-	d->kc.deadline_ms = http_now_ms() + budget;
-	if (realm_delete(&d->kc, d->cfg) != KC_OK) {
-		log_error("could not delete realm %s: %s (its lease ends it)",
-			  d->cfg->realm, d->kc.error);
-		return -1;
+	/* A cold instance goes whole, its realm with it: no DELETE first. */
+	if (d->realm_created && !cold) {
+		d->kc.deadline_ms = http_now_ms() + budget;
+		if (realm_delete(&d->kc, d->cfg) != KC_OK) {
+			log_error("could not delete realm %s: %s (its lease ends it)",
+				  d->cfg->realm, d->kc.error);
+			rc = -1;
+		} else {
+			d->realm_created = false;
+			log_info("deleted realm %s", d->cfg->realm);
+		}
 	}
-	d->realm_created = false;
-	log_info("deleted realm %s", d->cfg->realm);
-	return 0;
+	if (cold) {
+		d->docker.deadline_ms = http_now_ms() + budget;
+		if (cold_remove(&d->cold, &d->docker, d->cfg) < 0) {
+			log_error("could not remove cold service %s: %s (its lease ends it)",
+				  d->cfg->cold_service, d->docker.error);
+			rc = -1;
+		} else {
+			d->realm_created = false;
+		}
+	}
+	return rc;
 }
 
 void deps_reap_some(struct deps *d)
 {
 	int deleted = 0;
 
-	if (!d->kc_ready || !d->kc.token)
-		return;
-	d->kc.deadline_ms = http_now_ms() + REAP_SOME_MS;
-	if (realm_reap(&d->kc, REAP_SOME_MAX, &deleted) != KC_OK)
-		log_debug("reaping expired realms: %s", d->kc.error);
+	if (d->kc_ready && d->kc.token && !strcmp(d->binding.mode, "warm")) {
+		d->kc.deadline_ms = http_now_ms() + REAP_SOME_MS;
+		if (realm_reap(&d->kc, REAP_SOME_MAX, &deleted) != KC_OK)
+			log_debug("reaping expired realms: %s", d->kc.error);
+	}
+	if (d->docker_ready) {
+		d->docker.deadline_ms = http_now_ms() + REAP_SOME_MS;
+		cold_reap(&d->docker, REAP_SOME_MAX, &deleted);
+	}
 }
 
 int deps_reap_all(struct deps *d)
 {
-	int rc, deleted = 0;
+	const struct config *cfg = d->cfg;
+	long long deadline = http_now_ms() + cfg->timeout * 1000;
+	int rc = 0, deleted = 0;
+	bool did = false;
 
-	rc = deps_warm_client(d);
-	if (rc)
-		return rc;
-	d->kc.deadline_ms = http_now_ms() + d->cfg->timeout * 1000;
-	rc = realm_reap(&d->kc, 1 << 30, &deleted);
-	if (rc != KC_OK) {
-		log_error("reap at %s: %s", d->cfg->keycloak_url, d->kc.error);
-		return EX_UNAVAILABLE;
+	if (cfg->keycloak_url[0] && cfg->mode != MODE_COLD) {
+		rc = deps_warm_client(d);
+		if (rc)
+			return rc == 1 ? EX_UNAVAILABLE : rc;
+		d->kc.deadline_ms = deadline;
+		if (realm_reap(&d->kc, 1 << 30, &deleted) != KC_OK) {
+			log_error("reap at %s: %s", cfg->keycloak_url, d->kc.error);
+			return EX_UNAVAILABLE;
+		}
+		log_info("reaped %d expired realm%s at %s", deleted, deleted == 1 ? "" : "s",
+			 cfg->keycloak_url);
+		did = true;
 	}
-	log_info("reaped %d expired realm%s at %s", deleted, deleted == 1 ? "" : "s",
-		 d->cfg->keycloak_url);
+	if (deps_docker_available(d)) {
+		rc = deps_docker(d, deadline);
+		if (rc)
+			return rc;
+		cold_reap(&d->docker, 1 << 30, &deleted);
+		log_info("reaped %d expired cold service%s and secrets", deleted,
+			 deleted == 1 ? "" : "s");
+		did = true;
+	}
+	if (!did) {
+		log_error("reap: nothing to reap from: no keycloak_url and no Docker socket");
+		return EX_USAGE;
+	}
 	return 0;
 }
 
 int deps_down(struct deps *d)
 {
-	int rc = deps_warm_client(d);
+	const struct config *cfg = d->cfg;
+	long long deadline = http_now_ms() + cfg->timeout * 1000;
+	int rc;
 
-	if (rc)
-		return rc;
-	d->kc.deadline_ms = http_now_ms() + d->cfg->timeout * 1000;
-	rc = realm_down(&d->kc, d->cfg);
-	if (rc != KC_OK) {
-		log_error("%s", d->kc.error);
-		return EX_UNAVAILABLE;
+	if (cfg->mode != MODE_COLD && cfg->keycloak_url[0]) {
+		rc = deps_warm_client(d);
+		if (rc)
+			return rc == 1 ? EX_UNAVAILABLE : rc;
+		d->kc.deadline_ms = deadline;
+		rc = realm_down(&d->kc, cfg);
+		if (rc != KC_OK) {
+			log_error("%s", d->kc.error);
+			return EX_UNAVAILABLE;
+		}
 	}
-	log_info("tore down realm %s", d->cfg->realm);
+	if (cfg->mode != MODE_WARM && deps_docker_available(d)) {
+		rc = deps_docker(d, deadline);
+		if (rc)
+			return rc;
+		rc = cold_down(&d->docker, cfg);
+		if (rc < 0) {
+			log_error("%s", d->docker.error);
+			return EX_UNAVAILABLE;
+		}
+		if (rc == 0)
+			log_info("removed cold service %s", cfg->cold_service);
+	}
+	log_info("tore down run %s", cfg->run_id);
 	return 0;
 }
 
@@ -198,11 +366,15 @@ void deps_free(struct deps *d)
 {
 	if (d->kc_ready)
 		keycloak_cleanup(&d->kc);
+	if (d->docker_ready)
+		docker_cleanup(&d->docker);
 	if (d->admin_password) {
 		memset(d->admin_password, 0, strlen(d->admin_password));
 		free(d->admin_password);
 	}
 	binding_clear(&d->binding);
+	cold_clear(&d->cold);
 	d->admin_password = NULL;
 	d->kc_ready = false;
+	d->docker_ready = false;
 }

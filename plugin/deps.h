@@ -11,7 +11,9 @@
 #include <stdbool.h>
 
 #include "binding.h"
+#include "cold.h"
 #include "config.h"
+#include "docker.h"
 #include "keycloak.h"
 
 struct deps {
@@ -19,6 +21,9 @@ struct deps {
 	struct keycloak kc;
 	bool kc_ready;             /* kc initialised */
 	bool realm_created;        /* the run's realm exists because of us */
+	struct docker docker;
+	bool docker_ready;         /* docker initialised and version agreed */
+	struct cold cold;          /* what a cold deploy created */
 	struct binding binding;
 	char *admin_password;      /* owned copy; secret */
 };

@@ -227,6 +227,20 @@ static int keycloak_call(struct keycloak *kc, const char *what, const char *meth
 	return rc;
 }
 
+int keycloak_ready(struct keycloak *kc, long timeout_ms)
+{
+	struct http_request req = { .method = "GET", .path = "/realms/master" };
+	struct http_response resp;
+	int rc = KC_UNREACHABLE;
+
+	if (http_send(&kc->http, &req, timeout_ms, &resp) == 0 && resp.status == 200)
+		rc = KC_OK;
+	else
+		describe(kc, "readiness", &resp);
+	http_response_free(&resp);
+	return rc;
+}
+
 int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len)
 {
 	/* Not idempotent in itself, but safe to retry: a retry after a lost

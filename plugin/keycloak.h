@@ -46,6 +46,9 @@ void keycloak_cleanup(struct keycloak *kc);
  * Bad credentials return KC_AUTH. */
 int keycloak_login(struct keycloak *kc, bool probe);
 
+/* GET /realms/master, no credentials: KC_OK when it answers 200 (how a
+ * fresh instance says it is ready). */
+int keycloak_ready(struct keycloak *kc, long timeout_ms);
 /* POST /admin/realms: KC_OK on 201, KC_CONFLICT on 409. */
 int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len);
 /* GET /admin/realms/{realm} into out: KC_OK or KC_NOT_FOUND. */

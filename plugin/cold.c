@@ -1,0 +1,459 @@
+/* cold.c - cold Keycloak deploys on the swarm; see cold.h. */
+#include "cold.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+
+#include "json.h"
+#include "keycloak.h"
+#include "lease.h"
+#include "log.h"
+#include "random.h"
+#include "signals.h"
+
+#define POLL_MS 500
+#define PROGRESS_MS 5000
+
+static const char *const service_labels_path[] = { "Spec", "Labels", NULL };
+
+/* "drone-deps.owner=drone-deps" as a filters= query value. */
+static int owner_filter(struct buf *path, const char *prefix)
+{
+	return buf_puts(path, prefix) < 0 ||
+	       docker_query_escape(path, "{\"label\":[\"" LEASE_KEY_OWNER "=" LEASE_OWNER "\"]}") < 0
+		       ? -1 : 0;
+}
+
+static int cold_secret_create(struct cold *c, struct docker *d,
+			      const struct config *cfg, long long expires)
+{
+	struct buf body = BUF_INIT, resp = BUF_INIT;
+	char suffix[7];
+	struct json j = { 0 };
+	int rc = -1;
+
+	if (random_alnum(c->password, PASSWORD_LEN) < 0 || random_hex(suffix, 6) < 0) {
+		snprintf(d->error, sizeof(d->error), "no randomness for the cold password");
+		return -1;
+	}
+	log_secret_add(c->password);
+	/* A suffix of our own: a secret left by a crashed run of the same id
+	 * must not block this one (secrets cannot be replaced in place). */
+	snprintf(c->secret_name, sizeof(c->secret_name), "%s_admin_password_%s",
+		 cfg->cold_service, suffix);
+	buf_puts(&body, "{\"Name\":");
+	buf_json_string(&body, c->secret_name);
+	buf_puts(&body, ",\"Labels\":{");
+	lease_json_members(&body, cfg->run_id, cfg->job, expires);
+	buf_puts(&body, "},\"Data\":\"");
+	buf_base64(&body, (const unsigned char *)c->password, strlen(c->password));
+	if (buf_puts(&body, "\"}") < 0)
+		goto out_free;
+	if (docker_call(d, "POST", "/secrets/create", body.data, body.len, &resp) != 201)
+		goto out_free;
+	c->secret_created = true;
+	if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
+	    json_get_string(&j, 0, "ID", c->secret_id, sizeof(c->secret_id)) <= 0) {
+		snprintf(d->error, sizeof(d->error), "secret create: no ID in the answer");
+		goto out_free;
+	}
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free_secret(&body);
+	buf_free(&resp);
+	return rc;
+}
+
+/* The service spec. The command reads the password from the swarm secret
+ * into the variables Keycloak reads (26: KC_BOOTSTRAP_ADMIN_*, older:
+ * KEYCLOAK_ADMIN*), so no secret sits in the spec. */
+static int cold_service_spec(struct buf *b, const struct cold *c,
+			     const struct config *cfg, long long expires)
+{
+	const char *name = cfg->cold_service;
+	char label[256];
+	int rc = 0;
+
+	rc |= buf_puts(b, "{\"Name\":");
+	rc |= buf_json_string(b, name);
+	rc |= buf_puts(b, ",\"Labels\":{");
+	rc |= lease_json_members(b, cfg->run_id, cfg->job, expires);
+	if (cfg->cold_domain[0]) {
+		rc |= buf_puts(b, ",\"traefik.enable\":\"true\"");
+		snprintf(label, sizeof(label), "Host(`%s`)", cfg->cold_domain);
+		rc |= buf_printf(b, ",\"traefik.http.routers.%s.rule\":", name);
+		rc |= buf_json_string(b, label);
+		rc |= buf_printf(b, ",\"traefik.http.routers.%s.entrypoints\":\"web-secure\"", name);
+		rc |= buf_printf(b, ",\"traefik.http.routers.%s.tls.certresolver\":", name);
+		rc |= buf_json_string(b, cfg->value[SET_CERT_RESOLVER] ? cfg->value[SET_CERT_RESOLVER]
+								       : "production");
+		rc |= buf_printf(b, ",\"traefik.http.services.%s.loadbalancer.server.port\":\"8080\"", name);
+		rc |= buf_printf(b, ",\"traefik.docker.network\":");
+		rc |= buf_json_string(b, cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy");
+	}
+	rc |= buf_puts(b, "},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":");
+	rc |= buf_json_string(b, cfg->value[SET_KEYCLOAK_IMAGE] ? cfg->value[SET_KEYCLOAK_IMAGE]
+								: KEYCLOAK_IMAGE_DEFAULT);
+	rc |= buf_puts(b, ",\"Command\":[\"/bin/sh\",\"-c\","
+			  "\"p=$(cat /run/secrets/" COLD_SECRET_FILE ") && "
+			  "export KC_BOOTSTRAP_ADMIN_PASSWORD=\\\"$p\\\" KEYCLOAK_ADMIN_PASSWORD=\\\"$p\\\" && "
+			  "exec /opt/keycloak/bin/kc.sh start-dev\"],\"Env\":["
+			  "\"KC_BOOTSTRAP_ADMIN_USERNAME=admin\",\"KEYCLOAK_ADMIN=admin\","
+			  "\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\",");
+	snprintf(label, sizeof(label), "KC_HOSTNAME=%s", cfg->cold_url);
+	rc |= buf_json_string(b, label);
+	rc |= buf_puts(b, "],\"Labels\":{");
+	rc |= lease_json_members(b, cfg->run_id, cfg->job, expires);
+	rc |= buf_puts(b, "},\"Secrets\":[{\"File\":{\"Name\":\"" COLD_SECRET_FILE "\","
+			  "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":");
+	rc |= buf_json_string(b, c->secret_id);
+	rc |= buf_puts(b, ",\"SecretName\":");
+	rc |= buf_json_string(b, c->secret_name);
+	/* A broken image or start must not loop forever: a few attempts,
+	 * then the task stays failed and the wait reports it. */
+	rc |= buf_puts(b, "}]},\"RestartPolicy\":{\"Condition\":\"on-failure\","
+			  "\"MaxAttempts\":2,\"Delay\":2000000000},\"Networks\":[{\"Target\":");
+	rc |= buf_json_string(b, cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy");
+	rc |= buf_puts(b, "}]},\"Mode\":{\"Replicated\":{\"Replicas\":1}}");
+	if (cfg->cold_publish)
+		rc |= buf_printf(b, ",\"EndpointSpec\":{\"Ports\":[{\"Protocol\":\"tcp\","
+				    "\"TargetPort\":8080,\"PublishedPort\":%d,"
+				    "\"PublishMode\":\"host\"}]}", cfg->cold_publish);
+	rc |= buf_puts(b, "}");
+	return rc ? -1 : 0;
+}
+
+/* The service's lease from GET /services/{name}: 0, 1 when it does not
+ * exist, -1 on error. */
+static int cold_service_lease(struct docker *d, const char *name, struct lease *l)
+{
+	struct buf resp = BUF_INIT;
+	char path[160];
+	long status;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "/services/%s", name);
+	status = docker_call(d, "GET", path, NULL, 0, &resp);
+	if (status == 404)
+		rc = 1;
+	else if (status == 200 &&
+		 lease_from_json(buf_str(&resp), resp.len, service_labels_path, l) == 0)
+		rc = 0;
+	buf_free(&resp);
+	return rc;
+}
+
+static int cold_service_delete(struct docker *d, const char *name)
+{
+	char path[160];
+	long status;
+
+	snprintf(path, sizeof(path), "/services/%s", name);
+	status = docker_call(d, "DELETE", path, NULL, 0, NULL);
+	return status == 200 || status == 404 ? 0 : -1;
+}
+
+static int cold_service_create(struct cold *c, struct docker *d,
+			       const struct config *cfg, long long expires)
+{
+	struct buf spec = BUF_INIT;
+	long long now = (long long)time(NULL);
+	struct lease l;
+	long status;
+	int rc = -1, attempt;
+
+	if (cold_service_spec(&spec, c, cfg, expires) < 0) {
+		snprintf(d->error, sizeof(d->error), "service spec: out of memory");
+		goto out_free;
+	}
+	for (attempt = 0; attempt < 2; attempt++) {
+		status = docker_call(d, "POST", "/services/create", spec.data, spec.len, NULL);
+		if (status == 201) {
+			c->service_created = true;
+			rc = 0;
+			break;
+		}
+		if (status != 409 || attempt == 1)
+			break;
+		/* The name is taken: replace it only if it is this job's or
+		 * its lease ended, as with realms. */
+		if (cold_service_lease(d, cfg->cold_service, &l) != 0)
+			continue;
+		if (!lease_may_replace(&l, cfg->job, now)) {
+			snprintf(d->error, sizeof(d->error),
+				 "service %s exists and is %s: leaving it alone", cfg->cold_service,
+				 l.owned ? "another live run's" : "not marked as made by drone-deps");
+			break;
+		}
+		log_info("service %s is left over from %s: replacing it", cfg->cold_service,
+			 l.job[0] ? l.job : "an unknown job");
+		if (cold_service_delete(d, cfg->cold_service) < 0)
+			break;
+		http_sleep_ms(1000); /* let the swarm forget the name */
+	}
+out_free:
+	buf_free(&spec);
+	return rc;
+}
+
+/* The newest task's state and error, into state/err. */
+static int cold_task_state(struct docker *d, const char *service, char *state,
+			   size_t ssz, char *err, size_t esz)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
+	struct json j = { 0 };
+	long long newest = -1;
+	int i, n, rc = -1;
+
+	buf_puts(&filter, "{\"service\":[");
+	buf_json_string(&filter, service);
+	buf_puts(&filter, "]}");
+	buf_puts(&path, "/tasks?filters=");
+	if (docker_query_escape(&path, buf_str(&filter)) < 0 ||
+	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	snprintf(state, ssz, "no task yet");
+	err[0] = '\0';
+	n = json_array_len(&j, 0);
+	for (i = 0; i < n; i++) {
+		int t = json_array_get(&j, 0, i), st = json_object_get(&j, t, "Status");
+		long long index = 0;
+
+		(void)json_get_long(&j, json_object_get(&j, t, "Version"), "Index", &index);
+		if (index < newest)
+			continue;
+		newest = index;
+		if (json_get_string(&j, st, "State", state, ssz) < 0)
+			snprintf(state, ssz, "unknown");
+		if (json_get_string(&j, st, "Err", err, esz) < 0)
+			err[0] = '\0';
+	}
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
+	buf_free(&filter);
+	return rc;
+}
+
+/* Polls the tasks, then the readiness URL, until ready or the deadline. */
+static int cold_wait_ready(struct docker *d, const struct config *cfg,
+			   long long deadline_ms)
+{
+	struct keycloak probe;
+	long long start = http_now_ms(), next_progress = start + PROGRESS_MS;
+	char state[32] = "", err[400] = "";
+	int rc = EX_UNAVAILABLE;
+
+	if (keycloak_init(&probe, cfg->cold_url, "", "", cfg->value[SET_CA_CERT],
+			  cfg->insecure) < 0)
+		return EX_SOFTWARE;
+	probe.http.connect_timeout_ms = 1000;
+	for (;;) {
+		long long now = http_now_ms();
+
+		if (signals_poll_stop()) {
+			rc = 0;
+			break;
+		}
+		if (cold_task_state(d, cfg->cold_service, state, sizeof(state), err,
+				    sizeof(err)) < 0) {
+			log_error("cold: %s", d->error);
+			break;
+		}
+		if (!strcmp(state, "failed") || !strcmp(state, "rejected")) {
+			log_error("cold: the task of service %s %s: %s", cfg->cold_service,
+				  state, err[0] ? err : "no reason given");
+			break;
+		}
+		if (!strcmp(state, "running") && keycloak_ready(&probe, 2000) == KC_OK) {
+			log_info("cold: %s is ready at %s after %lld s", cfg->cold_service,
+				 cfg->cold_url, (now - start) / 1000);
+			rc = 0;
+			break;
+		}
+		if (now >= deadline_ms) {
+			log_error("cold: %s was not ready within the timeout (%ld s); task %s%s%s",
+				  cfg->cold_service, cfg->timeout, state, err[0] ? ": " : "", err);
+			break;
+		}
+		if (now >= next_progress) {
+			log_info("cold: waiting for %s: task %s, %lld s", cfg->cold_service,
+				 state, (now - start) / 1000);
+			next_progress = now + PROGRESS_MS;
+		}
+		http_sleep_ms(POLL_MS);
+	}
+	keycloak_cleanup(&probe);
+	return rc;
+}
+
+int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg,
+		long long deadline_ms)
+{
+	long long expires = (long long)time(NULL) + cfg->ttl;
+
+	d->deadline_ms = deadline_ms;
+	log_info("cold: deploying %s (%s)", cfg->cold_service,
+		 cfg->value[SET_KEYCLOAK_IMAGE] ? cfg->value[SET_KEYCLOAK_IMAGE]
+						: KEYCLOAK_IMAGE_DEFAULT);
+	if (cold_secret_create(c, d, cfg, expires) < 0 ||
+	    cold_service_create(c, d, cfg, expires) < 0) {
+		log_error("cold: %s", d->error);
+		return EX_UNAVAILABLE;
+	}
+	return cold_wait_ready(d, cfg, deadline_ms);
+}
+
+int cold_remove(struct cold *c, struct docker *d, const struct config *cfg)
+{
+	char path[160];
+	int tries;
+
+	if (c->service_created) {
+		if (cold_service_delete(d, cfg->cold_service) < 0)
+			return -1;
+		c->service_created = false;
+		log_info("cold: removed service %s", cfg->cold_service);
+	}
+	if (!c->secret_created)
+		return 0;
+	/* The engine refuses to remove a secret while a service still
+	 * names it; that clears as the removal goes through. */
+	snprintf(path, sizeof(path), "/secrets/%s",
+		 c->secret_id[0] ? c->secret_id : c->secret_name);
+	for (tries = 0; tries < 20; tries++) {
+		long status = docker_call(d, "DELETE", path, NULL, 0, NULL);
+
+		if (status == 204 || status == 200 || status == 404) {
+			c->secret_created = false;
+			return 0;
+		}
+		if (http_now_ms() >= d->deadline_ms)
+			break;
+		http_sleep_ms(250);
+	}
+	return -1;
+}
+
+int cold_renew(struct docker *d, const struct config *cfg)
+{
+	struct buf resp = BUF_INIT, spec = BUF_INIT, path = BUF_INIT;
+	struct json j = { 0 };
+	long long version;
+	char expires[24];
+	int sp, exp, rc = -1;
+
+	buf_printf(&path, "/services/%s", cfg->cold_service);
+	if (docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	sp = json_object_get(&j, 0, "Spec");
+	exp = json_object_get(&j, json_object_get(&j, sp, "Labels"), LEASE_KEY_EXPIRES);
+	if (!json_is_object(&j, sp) || !json_is_string(&j, exp) ||
+	    json_get_long(&j, json_object_get(&j, 0, "Version"), "Index", &version) < 0) {
+		snprintf(d->error, sizeof(d->error), "service %s has no lease label", cfg->cold_service);
+		goto out_free;
+	}
+	/* Send the spec back as the engine gave it, with only the expiry
+	 * label's value replaced: an update must carry the whole spec. */
+	snprintf(expires, sizeof(expires), "%lld", (long long)time(NULL) + cfg->ttl);
+	buf_append(&spec, resp.data + j.tok[sp].start, (size_t)(j.tok[exp].start - j.tok[sp].start));
+	buf_puts(&spec, expires);
+	if (buf_append(&spec, resp.data + j.tok[exp].end,
+		       (size_t)(j.tok[sp].end - j.tok[exp].end)) < 0)
+		goto out_free;
+	buf_reset(&path);
+	buf_printf(&path, "/services/%s/update?version=%lld", cfg->cold_service, version);
+	if (docker_call(d, "POST", path.data, spec.data, spec.len, NULL) == 200)
+		rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&resp);
+	buf_free(&spec);
+	buf_free(&path);
+	return rc;
+}
+
+int cold_down(struct docker *d, const struct config *cfg)
+{
+	struct lease l;
+	int rc = cold_service_lease(d, cfg->cold_service, &l);
+
+	if (rc != 0)
+		return rc;
+	if (!l.owned || strcmp(l.run, cfg->run_id) != 0) {
+		snprintf(d->error, sizeof(d->error),
+			 "service %s is not this run's: leaving it alone", cfg->cold_service);
+		return -1;
+	}
+	return cold_service_delete(d, cfg->cold_service);
+}
+
+/* Removes the expired objects of one kind ("services" or "secrets"). */
+static void cold_reap_kind(struct docker *d, const char *kind, const char *noun,
+			   int max, int *deleted)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT;
+	long long now = (long long)time(NULL);
+	struct json j = { 0 };
+	int i, n;
+
+	buf_printf(&path, "/%s?filters=", kind);
+	if (owner_filter(&path, "") < 0 || docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	n = json_array_len(&j, 0);
+	for (i = 0; i < n && i < max && http_now_ms() < d->deadline_ms; i++) {
+		int item = json_array_get(&j, 0, i);
+		int spec = json_object_get(&j, item, "Spec");
+		char id[96], name[160], del[200], owner[32];
+		struct lease l;
+		int lab;
+
+		if (json_get_string(&j, item, "ID", id, sizeof(id)) <= 0 ||
+		    json_get_string(&j, spec, "Name", name, sizeof(name)) <= 0)
+			continue;
+		/* the filter asked for our owner label; the lease decides */
+		lab = json_object_get(&j, spec, "Labels");
+		memset(&l, 0, sizeof(l));
+		l.owned = json_get_string(&j, lab, LEASE_KEY_OWNER, owner, sizeof(owner)) > 0 &&
+			  !strcmp(owner, LEASE_OWNER);
+		if (json_get_long(&j, lab, LEASE_KEY_EXPIRES, &l.expires) < 0)
+			l.expires = 0;
+		if (!lease_expired(&l, now))
+			continue;
+		snprintf(del, sizeof(del), "/%s/%s", kind, id);
+		if (docker_call(d, "DELETE", del, NULL, 0, NULL) < 300) {
+			log_info("reaped %s %s (lease ended %lld s ago)", noun, name,
+				 now - l.expires);
+			(*deleted)++;
+		}
+	}
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
+}
+
+int cold_reap(struct docker *d, int max, int *deleted)
+{
+	*deleted = 0;
+	cold_reap_kind(d, "services", "service", max, deleted);
+	cold_reap_kind(d, "secrets", "secret", max, deleted);
+	return 0;
+}
+
+void cold_clear(struct cold *c)
+{
+	volatile char *p = c->password;
+	size_t i;
+
+	for (i = 0; i < sizeof(c->password); i++)
+		p[i] = 0;
+}

@@ -1,0 +1,46 @@
+/* cold.h - a throwaway Keycloak as a Docker Swarm service.
+ *
+ * cold_deploy() makes a swarm secret with a generated admin password, a
+ * service "<dep[:4]>-<runid>" that reads it (the Co-op Cloud way: the
+ * password never appears in the service's spec), with Traefik labels for
+ * the cold domain and the lease labels; then waits, bounded by the bind
+ * deadline, until a task runs and <cold_url>/realms/master answers 200.
+ * cold_remove() removes both. Every call goes through a struct docker the
+ * caller owns. */
+#ifndef DRONE_DEPS_COLD_H
+#define DRONE_DEPS_COLD_H
+
+#include <stdbool.h>
+
+#include "binding.h"
+#include "config.h"
+#include "docker.h"
+
+#define COLD_SECRET_FILE "admin_password"
+
+struct cold {
+	bool secret_created;
+	bool service_created;
+	char secret_id[96];
+	char secret_name[96];
+	char password[PASSWORD_LEN + 1]; /* the cold instance's admin password */
+};
+
+/* Returns 0 when the instance is ready, or an exit code (69, 70); c says
+ * what exists, for cold_remove, whatever the outcome. A stop signal ends
+ * the wait early (returns 0 with nothing ready: the caller checks). */
+int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg,
+		long long deadline_ms);
+/* Removes the service and its secret; what is already gone counts as
+ * removed. Returns 0 or -1 (d->error). */
+int cold_remove(struct cold *c, struct docker *d, const struct config *cfg);
+/* Pushes the service's expiry label to now + ttl. 0 or -1. */
+int cold_renew(struct docker *d, const struct config *cfg);
+/* Removes the run's service if its labels say it is this run's (action
+ * down). 0, 1 when there was none, or -1. */
+int cold_down(struct docker *d, const struct config *cfg);
+/* Removes expired services and secrets with our owner label. */
+int cold_reap(struct docker *d, int max, int *deleted);
+void cold_clear(struct cold *c);
+
+#endif

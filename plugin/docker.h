@@ -1,0 +1,56 @@
+/* docker.h - the Docker Engine API over its unix socket, through libcurl.
+ *
+ * One struct docker per run: one reused connection, the API version agreed
+ * with the engine (GET /_ping's Api-Version, capped at DOCKER_API_MAX:
+ * Docker 29.0-29.2 refuse versions below 1.44 and older engines refuse
+ * newer ones, so neither a fixed old nor a fixed new version works), and
+ * the engine's own message of the last failure in d->error. */
+#ifndef DRONE_DEPS_DOCKER_H
+#define DRONE_DEPS_DOCKER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "buf.h"
+#include "http.h"
+
+#define DOCKER_API_MAX "1.47"
+#define DOCKER_API_MIN "1.25" /* services, secrets and exec as used here */
+
+struct docker {
+	struct http_client http;
+	char version[16];      /* "1.41": agreed API version, "" before _ping */
+	long long deadline_ms; /* bounds every call */
+	char error[512];
+};
+
+/* Prepares a client for the socket (no request yet). 0 or -1. */
+int docker_init(struct docker *d, const char *socket_path);
+void docker_cleanup(struct docker *d);
+/* GET /_ping; agrees on min(ours, the engine's) API version. 0 or -1. */
+int docker_negotiate(struct docker *d);
+
+/* One call to /v<version><path>. Returns the HTTP status (out gets the
+ * body when not NULL), or -1 on a transport error. d->error is set for
+ * every status >= 400, from the engine's {"message": ...}. */
+long docker_call(struct docker *d, const char *method, const char *path,
+		 const char *body, size_t len, struct buf *out);
+
+/* Splits an exec/attach stream (8-byte frame headers: stream, 0, 0, 0,
+ * big-endian length) into stdout and stderr. Returns 0, or -1 when a frame
+ * is truncated or of an unknown stream. */
+int docker_demux(const char *in, size_t len, struct buf *out, struct buf *err);
+
+/* Runs argv in a running container without a TTY and collects stdout.
+ * Returns the exit code (0..255), or -1 (d->error set). */
+int docker_exec(struct docker *d, const char *container, const char *const argv[],
+		struct buf *out);
+
+/* The id of a running container of a swarm service, into id. 0 or -1. */
+int docker_service_container(struct docker *d, const char *service, char *id,
+			     size_t idsz);
+
+/* Percent-encodes s into out for a query string. */
+int docker_query_escape(struct buf *out, const char *s);
+
+#endif
