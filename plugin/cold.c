@@ -261,6 +261,12 @@ static int cold_wait_ready(struct docker *d, const struct config *cfg,
 			rc = 0;
 			break;
 		}
+		if (now >= deadline_ms) {
+			log_error("cold: %s was not ready within the timeout (%ld s); task %s%s%s",
+				  cfg->cold_service, cfg->timeout, state[0] ? state : "unknown",
+				  err[0] ? ": " : "", err);
+			break;
+		}
 		if (cold_task_state(d, cfg->cold_service, state, sizeof(state), err,
 				    sizeof(err)) < 0) {
 			log_error("cold: %s", d->error);
@@ -275,11 +281,6 @@ static int cold_wait_ready(struct docker *d, const struct config *cfg,
 			log_info("cold: %s is ready at %s after %lld s", cfg->cold_service,
 				 cfg->cold_url, (now - start) / 1000);
 			rc = 0;
-			break;
-		}
-		if (now >= deadline_ms) {
-			log_error("cold: %s was not ready within the timeout (%ld s); task %s%s%s",
-				  cfg->cold_service, cfg->timeout, state, err[0] ? ": " : "", err);
 			break;
 		}
 		if (now >= next_progress) {
