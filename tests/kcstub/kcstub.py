@@ -2147,6 +2147,10 @@ class Handler(BaseHTTPRequestHandler):
     server_version = "kcstub"
     sys_version = ""
     timeout = 120  # idle keep-alive connections are dropped after this
+    # Headers and body go out in two writes: without TCP_NODELAY the body
+    # waits for the client's delayed ACK (about 40 ms a response), which
+    # would make every benchmark measure this server instead of its client.
+    disable_nagle_algorithm = True
 
     def setup(self):
         self.conn_id = self.server.next_conn_id()
