@@ -46,9 +46,9 @@ need_packages() {
 }
 
 # fetch_source PKG: unpack Debian's source of PKG under SRCDIR/PKG once and
-# print the unpacked directory.  Tries the candidate version first, then
-# every other version the archive lists (newest first): a mirror may lack
-# one version's .dsc (seen for a fresh security update).
+# print the unpacked directory.  Tries every version the archive lists,
+# newest (apt's own choice) first: a mirror may lack one version's .dsc
+# (seen for a fresh security update of openssl).
 fetch_source() {
 	pkg=$1
 	dir=$SRCDIR/$pkg
@@ -63,8 +63,8 @@ fetch_source() {
 	"$TOOLS/apt-deb-src.sh" >&2
 	mkdir -p "$dir"
 	ok=
-	for v in "" $(apt-cache showsrc "$pkg" | sed -n 's/^Version: //p' | sort -rVu); do
-		spec=$pkg${v:+=$v}
+	for v in $(apt-cache showsrc "$pkg" | sed -n 's/^Version: //p' | sort -rVu); do
+		spec=$pkg=$v
 		log "apt-get source $spec"
 		# Success is judged by the unpacked tree, not apt's noise (the _apt
 		# sandbox user cannot write here: that warning is expected).
