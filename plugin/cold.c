@@ -381,11 +381,52 @@ out_free:
 	return rc;
 }
 
+/* Removes the secrets labelled with this run's id (action down). */
+static void cold_remove_run_secrets(struct docker *d, const struct config *cfg)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
+	struct json j = { 0 };
+	char label[64];
+	int i, n, tries;
+
+	snprintf(label, sizeof(label), LEASE_KEY_RUN "=%s", cfg->run_id);
+	buf_puts(&filter, "{\"label\":[");
+	buf_json_string(&filter, label);
+	buf_puts(&filter, "]}");
+	buf_puts(&path, "/secrets?filters=");
+	if (docker_query_escape(&path, buf_str(&filter)) < 0 ||
+	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	n = json_array_len(&j, 0);
+	for (i = 0; i < n; i++) {
+		int item = json_array_get(&j, 0, i);
+		char id[96], owner[32], del[128];
+
+		if (json_get_string(&j, item, "ID", id, sizeof(id)) <= 0 ||
+		    json_get_string(&j, json_object_get(&j, json_object_get(&j, item, "Spec"), "Labels"),
+				    LEASE_KEY_OWNER, owner, sizeof(owner)) <= 0 ||
+		    strcmp(owner, LEASE_OWNER) != 0)
+			continue;
+		snprintf(del, sizeof(del), "/secrets/%s", id);
+		/* in use until the service's removal has gone through */
+		for (tries = 0; tries < 20 && docker_call(d, "DELETE", del, NULL, 0, NULL) >= 300; tries++)
+			http_sleep_ms(250);
+	}
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
+	buf_free(&filter);
+}
+
 int cold_down(struct docker *d, const struct config *cfg)
 {
 	struct lease l;
 	int rc = cold_service_lease(d, cfg->cold_service, &l);
 
+	if (rc == 1)
+		cold_remove_run_secrets(d, cfg);
 	if (rc != 0)
 		return rc;
 	if (!l.owned || strcmp(l.run, cfg->run_id) != 0) {
@@ -393,7 +434,10 @@ int cold_down(struct docker *d, const struct config *cfg)
 			 "service %s is not this run's: leaving it alone", cfg->cold_service);
 		return -1;
 	}
-	return cold_service_delete(d, cfg->cold_service);
+	rc = cold_service_delete(d, cfg->cold_service);
+	if (rc == 0)
+		cold_remove_run_secrets(d, cfg);
+	return rc;
 }
 
 /* Removes the expired objects of one kind ("services" or "secrets"). */

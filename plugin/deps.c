@@ -31,13 +31,17 @@ static int deps_set_password(struct deps *d, const char *password)
 	return 0;
 }
 
-static bool deps_docker_available(const struct deps *d)
+bool deps_docker_available(const struct deps *d)
 {
 	return access(d->cfg->docker_socket, R_OK | W_OK) == 0;
 }
 
-/* The Docker API client, made and version-agreed on first use. */
-static int deps_docker(struct deps *d, long long deadline_ms)
+int deps_use_admin_password(struct deps *d, const char *password)
+{
+	return deps_set_password(d, password);
+}
+
+int deps_docker_ready(struct deps *d, long long deadline_ms)
 {
 	if (!d->docker_ready) {
 		if (docker_init(&d->docker, d->cfg->docker_socket) < 0) {
@@ -68,7 +72,7 @@ static int deps_read_warm_password(struct deps *d)
 	char id[128];
 	int rc, code;
 
-	rc = deps_docker(d, http_now_ms() + cfg->timeout * 1000);
+	rc = deps_docker_ready(d, http_now_ms() + cfg->timeout * 1000);
 	if (rc)
 		return rc;
 	rc = EX_UNAVAILABLE;
@@ -125,6 +129,8 @@ static int deps_warm_client(struct deps *d)
 	if (cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD])
 		rc = deps_set_password(d, cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]) < 0
 			     ? EX_SOFTWARE : 0;
+	else if (d->admin_password)
+		rc = 0; /* handed over (the watchdog) */
 	else
 		rc = deps_read_warm_password(d);
 	if (rc)
@@ -173,7 +179,7 @@ static int deps_bind_cold(struct deps *d)
 			  cfg->docker_socket);
 		return EX_UNAVAILABLE;
 	}
-	rc = deps_docker(d, deadline);
+	rc = deps_docker_ready(d, deadline);
 	if (rc)
 		return rc;
 	rc = cold_deploy(&d->cold, &d->docker, cfg, deadline);
@@ -314,7 +320,7 @@ int deps_reap_all(struct deps *d)
 		did = true;
 	}
 	if (deps_docker_available(d)) {
-		rc = deps_docker(d, deadline);
+		rc = deps_docker_ready(d, deadline);
 		if (rc)
 			return rc;
 		cold_reap(&d->docker, 1 << 30, &deleted);
@@ -347,7 +353,7 @@ int deps_down(struct deps *d)
 		}
 	}
 	if (cfg->mode != MODE_WARM && deps_docker_available(d)) {
-		rc = deps_docker(d, deadline);
+		rc = deps_docker_ready(d, deadline);
 		if (rc)
 			return rc;
 		rc = cold_down(&d->docker, cfg);

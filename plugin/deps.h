@@ -38,6 +38,13 @@ int deps_teardown(struct deps *d);
 /* After teardown: deletes a few expired resources of other runs, in a
  * couple of seconds at most. Failures are only logged. */
 void deps_reap_some(struct deps *d);
+/* Uses password as the admin password (a copy is kept). 0 or -1. */
+int deps_use_admin_password(struct deps *d, const char *password);
+/* Whether the Docker socket can be used. */
+bool deps_docker_available(const struct deps *d);
+/* Makes d->docker usable (API version agreed) by deadline_ms. Returns 0
+ * or an exit code. */
+int deps_docker_ready(struct deps *d, long long deadline_ms);
 /* action reap and action down: exit codes. */
 int deps_reap_all(struct deps *d);
 int deps_down(struct deps *d);

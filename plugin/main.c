@@ -16,6 +16,7 @@
 #include "http.h"
 #include "log.h"
 #include "signals.h"
+#include "watchdog.h"
 
 #ifndef DRONE_DEPS_VERSION
 #define DRONE_DEPS_VERSION "dev"
@@ -48,8 +49,11 @@ static int run_hook(const struct config *cfg, struct deps *d,
 static int run_bound(const struct config *cfg, struct deps *d)
 {
 	struct hook_result result = { 0, 0 };
+	struct watchdog watchdog = { "" };
 	int code = deps_bind(d), stop = signals_poll_stop();
 
+	if (code == 0 && !stop && cfg->action == ACTION_RUN)
+		watchdog_start(&watchdog, d);
 	if (code == 0 && !stop) {
 		const char *env_file = cfg->value[SET_ENV_FILE];
 
@@ -66,10 +70,14 @@ static int run_bound(const struct config *cfg, struct deps *d)
 			code = run_hook(cfg, d, &result);
 		}
 	}
-	if (deps_teardown(d) < 0 && code == 0)
-		code = EX_TEMPFAIL;
-	else if (code == 0 || result.status)
+	if (deps_teardown(d) < 0) {
+		if (code == 0)
+			code = EX_TEMPFAIL;
+		/* the watchdog stays: it tries again when this container stops */
+	} else {
+		watchdog_stop(&watchdog, d);
 		deps_reap_some(d); /* off the bind path: the hook is done */
+	}
 	stop = signals_poll_stop();
 	if (stop) {
 		log_info("stopped by signal %d (%s)", stop, strsignal(stop));
@@ -120,6 +128,8 @@ int main(int argc, char **argv)
 		 cfg.realm[0] ? cfg.realm : "(all realms)", cfg.run_id, cfg.job);
 	if (cfg.action == ACTION_REAP)
 		code = deps_reap_all(&deps);
+	else if (cfg.action == ACTION_WATCH)
+		code = watchdog_run(&deps);
 	else if (cfg.action == ACTION_DOWN)
 		code = deps_down(&deps);
 	else

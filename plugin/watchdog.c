@@ -1,0 +1,365 @@
+/* watchdog.c - a watchdog container for SIGKILL; see watchdog.h. */
+#include "watchdog.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "json.h"
+#include "lease.h"
+#include "log.h"
+#include "random.h"
+
+#define WATCH_TEARDOWN_TRIES 10
+
+int tar_add(struct buf *tar, const char *name, unsigned mode, const char *data,
+	    size_t len)
+{
+	unsigned char h[512];
+	unsigned sum = 0;
+	size_t i, pad;
+
+	if (strlen(name) >= 100)
+		return -1;
+	memset(h, 0, sizeof(h));
+	memcpy(h, name, strlen(name));
+	snprintf((char *)h + 100, 8, "%07o", mode);
+	snprintf((char *)h + 108, 8, "%07o", 0u);
+	snprintf((char *)h + 116, 8, "%07o", 0u);
+	snprintf((char *)h + 124, 12, "%011lo", (unsigned long)(data ? len : 0));
+	snprintf((char *)h + 136, 12, "%011lo", (unsigned long)time(NULL));
+	h[156] = data ? '0' : '5';
+	memcpy(h + 257, "ustar", 6);
+	memcpy(h + 263, "00", 2);
+	/* the checksum is computed with its own field as spaces */
+	memset(h + 148, ' ', 8);
+	for (i = 0; i < sizeof(h); i++)
+		sum += h[i];
+	snprintf((char *)h + 148, 8, "%06o", sum);
+	h[155] = ' ';
+	if (buf_append(tar, (const char *)h, sizeof(h)) < 0)
+		return -1;
+	if (!data)
+		return 0;
+	pad = (512 - len % 512) % 512;
+	memset(h, 0, sizeof(h));
+	if (buf_append(tar, data, len) < 0 || buf_append(tar, (const char *)h, pad) < 0)
+		return -1;
+	return 0;
+}
+
+int tar_finish(struct buf *tar)
+{
+	char zero[1024];
+
+	memset(zero, 0, sizeof(zero));
+	return buf_append(tar, zero, sizeof(zero));
+}
+
+/* The id of the container drone-deps runs in, from the bind mount of
+ * /etc/hostname (".../containers/<64 hex>/hostname"), or "". */
+static void self_container_id(char *id, size_t idsz)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+
+	id[0] = '\0';
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *p = strstr(line, "/containers/");
+		size_t n;
+
+		if (!p || !strstr(line, " /etc/hostname "))
+			continue;
+		p += strlen("/containers/");
+		n = strspn(p, "0123456789abcdef");
+		if (n == 64 && n < idsz) {
+			memcpy(id, p, n);
+			id[n] = '\0';
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/* What the watchdog copies from drone-deps' own container. */
+struct self_info {
+	char image[128];
+	char network[128];
+	char socket_source[256];
+};
+
+static int self_inspect(struct docker *dk, const char *id, const char *socket_path,
+			struct self_info *si)
+{
+	struct buf resp = BUF_INIT;
+	struct json j = { 0 };
+	char path[128];
+	int mounts, i, n, rc = -1;
+
+	memset(si, 0, sizeof(*si));
+	snprintf(path, sizeof(path), "/containers/%s/json", id);
+	if (docker_call(dk, "GET", path, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	if (json_get_string(&j, 0, "Image", si->image, sizeof(si->image)) <= 0)
+		goto out_free;
+	if (json_get_string(&j, json_object_get(&j, 0, "HostConfig"), "NetworkMode",
+			    si->network, sizeof(si->network)) <= 0 ||
+	    !strncmp(si->network, "container:", 10))
+		/* another container's namespace dies with its owner: the
+		 * watchdog must outlive drone-deps */
+		snprintf(si->network, sizeof(si->network), "bridge");
+	mounts = json_object_get(&j, 0, "Mounts");
+	n = json_array_len(&j, mounts);
+	for (i = 0; i < n; i++) {
+		int m = json_array_get(&j, mounts, i);
+		char dest[256];
+
+		if (json_get_string(&j, m, "Destination", dest, sizeof(dest)) > 0 &&
+		    !strcmp(dest, socket_path) &&
+		    json_get_string(&j, m, "Source", si->socket_source,
+				    sizeof(si->socket_source)) > 0)
+			break;
+	}
+	if (!si->socket_source[0]) {
+		snprintf(dk->error, sizeof(dk->error),
+			 "the Docker socket %s is not a mount of this container", socket_path);
+		goto out_free;
+	}
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&resp);
+	return rc;
+}
+
+/* Adds "NAME=value" to the JSON array being built, when value is set. */
+static void env_entry(struct buf *b, const char *name, const char *value)
+{
+	char entry[1200];
+
+	if (!value || !*value)
+		return;
+	snprintf(entry, sizeof(entry), "%s=%s", name, value);
+	if (b->data[b->len - 1] != '[')
+		buf_puts(b, ",");
+	buf_json_string(b, entry);
+}
+
+static int watchdog_create(struct watchdog *w, struct deps *d, const char *self,
+			   const struct self_info *si)
+{
+	const struct config *cfg = d->cfg;
+	bool cold = d->cold.service_created;
+	struct buf body = BUF_INIT, resp = BUF_INIT;
+	char exe[256], path[160], bind[400], suffix[7];
+	struct json j = { 0 };
+	ssize_t n;
+	int rc = -1;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || random_hex(suffix, 6) < 0) {
+		snprintf(d->docker.error, sizeof(d->docker.error), "cannot find my own executable");
+		return -1;
+	}
+	exe[n] = '\0';
+	buf_puts(&body, "{\"Image\":");
+	buf_json_string(&body, si->image);
+	buf_puts(&body, ",\"Entrypoint\":[");
+	buf_json_string(&body, exe);
+	buf_puts(&body, "],\"Cmd\":[\"--action\",\"watch\"],\"Env\":[");
+	env_entry(&body, WATCHDOG_ENV_TARGET, self);
+	env_entry(&body, "PLUGIN_DEPS", "keycloak");
+	env_entry(&body, "PLUGIN_PARENT", cfg->parent);
+	env_entry(&body, "PLUGIN_RUN_ID", cfg->run_id);
+	env_entry(&body, "PLUGIN_MODE", cold ? "cold" : "warm");
+	env_entry(&body, "PLUGIN_KEYCLOAK_URL", cold ? NULL : cfg->keycloak_url);
+	env_entry(&body, "PLUGIN_COLD_URL", cfg->cold_url);
+	env_entry(&body, "PLUGIN_KEYCLOAK_ADMIN_USER", cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	env_entry(&body, "PLUGIN_CA_CERT", cfg->value[SET_CA_CERT] ? WATCHDOG_SECRET_DIR "/ca.pem" : NULL);
+	env_entry(&body, "PLUGIN_INSECURE", cfg->insecure ? "true" : NULL);
+	env_entry(&body, "PLUGIN_DEBUG", cfg->debug ? "true" : NULL);
+	env_entry(&body, "PLUGIN_DOCKER_HOST", "unix:///var/run/docker.sock");
+	buf_puts(&body, "],\"Labels\":{\"drone-deps.role\":\"watchdog\",");
+	lease_json_members(&body, cfg->run_id, cfg->job, (long long)time(NULL) + cfg->ttl);
+	snprintf(bind, sizeof(bind), "%s:/var/run/docker.sock", si->socket_source);
+	buf_puts(&body, "},\"HostConfig\":{\"AutoRemove\":true,\"Binds\":[");
+	buf_json_string(&body, bind);
+	buf_puts(&body, "],\"NetworkMode\":");
+	buf_json_string(&body, si->network);
+	if (buf_puts(&body, "}}") < 0)
+		goto out_free;
+	snprintf(path, sizeof(path), "/containers/create?name=drone-deps-watch-%s-%s",
+		 cfg->run_id, suffix);
+	if (docker_call(&d->docker, "POST", path, body.data, body.len, &resp) != 201 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0 ||
+	    json_get_string(&j, 0, "Id", w->id, sizeof(w->id)) <= 0)
+		goto out_free;
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&body);
+	buf_free(&resp);
+	return rc;
+}
+
+/* Copies the secrets into the created container as files. */
+static int watchdog_upload(struct watchdog *w, struct deps *d)
+{
+	const char *ca = d->cfg->value[SET_CA_CERT];
+	struct buf tar = BUF_INIT, ca_text = BUF_INIT;
+	char path[160];
+	int rc = -1;
+
+	if (ca) {
+		char chunk[4096];
+		size_t n;
+		FILE *f = fopen(ca, "r");
+
+		if (!f)
+			goto out_free;
+		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+			buf_append(&ca_text, chunk, n);
+		fclose(f);
+	}
+	if (tar_add(&tar, "run/", 0755, NULL, 0) < 0 ||
+	    tar_add(&tar, "run/drone-deps/", 0700, NULL, 0) < 0 ||
+	    (d->admin_password &&
+	     tar_add(&tar, "run/drone-deps/admin_password", 0400, d->admin_password,
+		     strlen(d->admin_password)) < 0) ||
+	    (ca && tar_add(&tar, "run/drone-deps/ca.pem", 0444, buf_str(&ca_text), ca_text.len) < 0) ||
+	    tar_finish(&tar) < 0)
+		goto out_free;
+	snprintf(path, sizeof(path), "/containers/%s/archive?path=/", w->id);
+	{
+		struct http_request req = {
+			.method = "PUT", .path = NULL, .content_type = "application/x-tar",
+			.body = tar.data, .body_len = tar.len,
+		};
+		struct http_response resp;
+		char full[256];
+
+		snprintf(full, sizeof(full), "/v%s%s", d->docker.version, path);
+		req.path = full;
+		if (http_send(&d->docker.http, &req, 10000, &resp) == 0 && resp.status == 200)
+			rc = 0;
+		else
+			snprintf(d->docker.error, sizeof(d->docker.error),
+				 "copying the watchdog's files failed (HTTP %ld)", resp.status);
+		http_response_free(&resp);
+	}
+out_free:
+	buf_free_secret(&tar);
+	buf_free(&ca_text);
+	return rc;
+}
+
+static void watchdog_remove(struct watchdog *w, struct deps *d)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "/containers/%s?force=true", w->id);
+	(void)docker_call(&d->docker, "DELETE", path, NULL, 0, NULL);
+	w->id[0] = '\0';
+}
+
+void watchdog_start(struct watchdog *w, struct deps *d)
+{
+	char self[80], path[160];
+	struct self_info si;
+
+	w->id[0] = '\0';
+	self_container_id(self, sizeof(self));
+	if (!self[0] || !deps_docker_available(d))
+		return; /* not in a container, or no Docker: leases only */
+	if (deps_docker_ready(d, http_now_ms() + 10000) != 0) {
+		log_warn("no watchdog: the Docker engine does not answer");
+		return;
+	}
+	if (self_inspect(&d->docker, self, d->cfg->docker_socket, &si) < 0 ||
+	    watchdog_create(w, d, self, &si) < 0) {
+		log_warn("no watchdog: %s (leases still end what a kill leaves)", d->docker.error);
+		return;
+	}
+	snprintf(path, sizeof(path), "/containers/%s/start", w->id);
+	if (watchdog_upload(w, d) < 0 ||
+	    docker_call(&d->docker, "POST", path, NULL, 0, NULL) >= 300) {
+		log_warn("no watchdog: %s (leases still end what a kill leaves)", d->docker.error);
+		watchdog_remove(w, d);
+		return;
+	}
+	log_info("watchdog %.12s started", w->id);
+}
+
+void watchdog_stop(struct watchdog *w, struct deps *d)
+{
+	if (!w->id[0])
+		return;
+	d->docker.deadline_ms = http_now_ms() + 10000;
+	watchdog_remove(w, d);
+	log_debug("watchdog stopped");
+}
+
+/* Reads a file the creator copied in, then deletes it. */
+static char *take_secret_file(const char *path)
+{
+	char buf[1024];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	unlink(path);
+	buf[n] = '\0';
+	return strdup(buf);
+}
+
+int watchdog_run(struct deps *d)
+{
+	const char *target = getenv(WATCHDOG_ENV_TARGET);
+	char *password = take_secret_file(WATCHDOG_SECRET_DIR "/admin_password");
+	struct http_request req = { .method = "POST" };
+	struct http_response resp;
+	char path[200];
+	int rc, tries;
+
+	if (!target || strspn(target, "0123456789abcdef") != strlen(target)) {
+		log_error("watch: %s is not set to a container id", WATCHDOG_ENV_TARGET);
+		free(password);
+		return EX_USAGE;
+	}
+	if (password) {
+		rc = deps_use_admin_password(d, password);
+		memset(password, 0, strlen(password));
+		free(password);
+		if (rc < 0)
+			return EX_SOFTWARE;
+	}
+	rc = deps_docker_ready(d, http_now_ms() + 30000);
+	if (rc)
+		return rc;
+	log_info("watch: waiting for container %.12s to stop", target);
+	/* Blocks until the container stops: no deadline but the lease's
+	 * longest possible life. */
+	snprintf(path, sizeof(path), "/v%s/containers/%s/wait", d->docker.version, target);
+	req.path = path;
+	if (http_send(&d->docker.http, &req, 86400L * 1000, &resp) < 0)
+		log_warn("watch: waiting failed (%s); tearing down now", resp.error);
+	http_response_free(&resp);
+
+	for (tries = 0; tries < WATCH_TEARDOWN_TRIES; tries++) {
+		rc = deps_down(d);
+		if (rc == 0)
+			break;
+		http_sleep_ms(1000);
+	}
+	return rc;
+}
