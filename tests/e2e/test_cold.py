@@ -74,6 +74,7 @@ class Cold:
     def __init__(self, ctx):
         self.ctx = ctx
         self.rids = []
+        self.containers = []
 
     def settings(self, **extra):
         rid = extra.pop("run_id", None) or run_id()
@@ -87,7 +88,11 @@ class Cold:
         return rid, self.ctx.settings(**base)
 
     def cleanup(self):
+        for name in self.containers:
+            docker("rm", "-f", name, check_rc=False)
         for rid in self.rids:
+            for c in watchdogs_of(rid):
+                docker("rm", "-f", c, check_rc=False)
             remove_run(rid)
 
 
@@ -265,6 +270,100 @@ def warm_password_from_container(ctx, cold):
     check(r.code == 69, "missing service: exit %s" % r.code)
 
 
+PLUGIN_IMAGE = os.environ.get("PLUGIN_IMAGE", "drone-deps:test")
+
+
+def plugin_container(ctx, cold, rid, env, name_prefix="dd"):
+    """Runs the plugin image as Drone would, with the socket mounted."""
+    name = "%s-%s" % (name_prefix, rid)
+    cold.containers.append(name)
+    args = ["run", "-d", "--name", name, "--network", "host", "--label", "drone-deps.run=%s" % rid,
+            "-v", "/var/run/docker.sock:/var/run/docker.sock"]
+    for k, v in env.items():
+        if k.startswith("PLUGIN_"):
+            args += ["-e", "%s=%s" % (k, v)]
+    docker(*(args + [PLUGIN_IMAGE]))
+    return name
+
+
+def container_logs(name):
+    p = subprocess.run([DOCKER, "logs", name], capture_output=True, text=True)
+    return p.stdout + p.stderr
+
+
+def watchdogs_of(rid):
+    return docker("ps", "-aq", "--filter", "label=drone-deps.role=watchdog",
+                  "--filter", "label=drone-deps.run=%s" % rid).split()
+
+
+def wait_until(cond, timeout, what):
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() > deadline:
+            raise Failure("%s within %d s" % (what, timeout))
+        time.sleep(0.2)
+
+
+@test("watchdog: the plugin container SIGKILLed mid-hook; the realm is gone within 15 s")
+@with_cold
+def watchdog_warm(ctx, cold):
+    rid = run_id()
+    cold.rids.append(rid)
+    url = "http://127.0.0.1:%d" % ctx.stub.port
+    env = ctx.settings(keycloak_url=url, run_id=rid, docker_host="unix:///var/run/docker.sock",
+                       hook="sleep 120")
+    realm = "lasuite-drive-%s" % rid
+    name = plugin_container(ctx, cold, rid, env)
+    wait_until(lambda: realm in ctx.stub.realms() and watchdogs_of(rid), 30,
+               "no realm and watchdog")
+    inspect = docker("inspect", watchdogs_of(rid)[0])
+    check(ADMIN_PASSWORD not in inspect, "the admin password is visible in docker inspect of the watchdog")
+    docker("kill", "-s", "KILL", name)
+    t0 = time.time()
+    wait_until(lambda: realm not in ctx.stub.realms(), 15, "the realm was not deleted")
+    took = time.time() - t0
+    wait_until(lambda: not watchdogs_of(rid), 15, "the watchdog did not remove itself")
+    print("# watchdog deleted the realm %.1f s after SIGKILL" % took)
+
+
+@test("watchdog: the plugin container SIGKILLed mid-hook; the cold service is gone within 15 s")
+@with_cold
+def watchdog_cold(ctx, cold):
+    rid, env = cold.settings()
+    env["PLUGIN_HOOK"] = "sleep 120"
+    name = plugin_container(ctx, cold, rid, env)
+    svc = "keyc-" + rid
+    wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=" + svc).strip() and watchdogs_of(rid),
+               120, "no service and watchdog")
+    wait_until(lambda: "running the hook" in container_logs(name), 120, "the hook did not start")
+    docker("kill", "-s", "KILL", name)
+    t0 = time.time()
+    wait_until(lambda: not docker("service", "ls", "-q", "--filter", "name=" + svc).strip(), 15,
+               "the cold service was not removed")
+    took = time.time() - t0
+    wait_until(lambda: not docker("secret", "ls", "-q", "--filter", "label=drone-deps.run=" + rid).strip(),
+               15, "the cold secret was not removed")
+    print("# watchdog removed the cold service %.1f s after SIGKILL" % took)
+
+
+@test("watchdog: a normal teardown removes the watchdog at once")
+@with_cold
+def watchdog_normal(ctx, cold):
+    rid = run_id()
+    cold.rids.append(rid)
+    env = ctx.settings(keycloak_url="http://127.0.0.1:%d" % ctx.stub.port, run_id=rid,
+                       docker_host="unix:///var/run/docker.sock", hook="sleep 1")
+    name = plugin_container(ctx, cold, rid, env)
+    wait_until(lambda: docker("inspect", "-f", "{{.State.Status}}", name).strip() == "exited", 60,
+               "the plugin container did not finish")
+    code = docker("inspect", "-f", "{{.State.ExitCode}}", name).strip()
+    logs = container_logs(name)
+    check(code == "0", "exit %s: %s" % (code, logs[-500:]))
+    check("watchdog" in logs and "started" in logs, "no watchdog was started: %s" % logs[-500:])
+    wait_until(lambda: not watchdogs_of(rid), 3, "the watchdog outlived a normal teardown")
+    check(set(ctx.stub.realms()) == {"master"}, "realm left")
+
+
 def setup_swarm():
     info = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
     if info != "active":
@@ -272,6 +371,8 @@ def setup_swarm():
     if not docker("image", "ls", "-q", IMAGE).strip():
         subprocess.run(["sh", os.path.join(ROOT, "tests", "kcstub", "image", "build.sh"), IMAGE],
                        check=True)
+    if not docker("image", "ls", "-q", PLUGIN_IMAGE).strip():
+        raise SystemExit("test_cold: the plugin image %s is missing: run make image" % PLUGIN_IMAGE)
     if not docker("network", "ls", "-q", "--filter", "name=^%s$" % NETWORK).strip():
         docker("network", "create", "--driver", "overlay", "--attachable", NETWORK)
 
