@@ -80,22 +80,29 @@ demo: deps all
 # static builds with both TLS libraries (the release binary is the mbedTLS
 # one).
 E2E = python3 tests/e2e/test_warm.py
+COLD = python3 tests/e2e/test_cold.py
 check: deps
 	$(MAKE) all asan $(UNIT_BIN)
 	$(MAKE) static TLS=mbedtls
 	$(MAKE) static TLS=openssl
+	$(MAKE) docker-up
+	$(MAKE) image
 	tests/run-suites.sh \
 		unit-json build/tests/test_json \
 		unit-naming build/tests/test_naming \
 		unit-config build/tests/test_config \
 		unit-binding build/tests/test_binding \
 		kcstub "python3 tests/kcstub/test_kcstub.py" \
+		kcstub-image "sh tests/kcstub/image/test_image.sh" \
 		e2e-dev "DRONE_DEPS_BIN=build/drone-deps $(E2E)" \
 		e2e-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(E2E)" \
 		e2e-static "DRONE_DEPS_BIN=build/static/drone-deps $(E2E)" \
 		e2e-static-openssl "DRONE_DEPS_BIN=build/static-openssl/drone-deps $(E2E)" \
+		cold-static "DRONE_DEPS_BIN=build/static/drone-deps $(COLD)" \
+		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
-		static-openssl "tests/static/run.sh build/static-openssl/drone-deps"
+		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
+		image "tests/image/run.sh $(IMAGE)"
 
 bench: deps all
 	$(MAKE) static TLS=mbedtls

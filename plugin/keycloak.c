@@ -246,8 +246,15 @@ int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len)
 	/* Not idempotent in itself, but safe to retry: a retry after a lost
 	 * answer meets 409 on our own realm, which the caller recognises by
 	 * its lease marks. */
-	return keycloak_call(kc, "create realm", "POST", "/admin/realms", body, len,
-			     true, 201, NULL);
+	int rc = keycloak_call(kc, "create realm", "POST", "/admin/realms", body, len,
+			       true, 201, NULL);
+
+	/* Keycloak 26.2.4 answered a duplicate realm with 400 "Realm ...
+	 * already exists" instead of 409 (keycloak issue 39753). */
+	if (rc == KC_ERROR && strstr(kc->error, "HTTP 400") &&
+	    strstr(kc->error, "already exists"))
+		rc = KC_CONFLICT;
+	return rc;
 }
 
 int keycloak_realm_get(struct keycloak *kc, const char *realm, struct buf *out)
