@@ -661,17 +661,49 @@ void config_print_help(FILE *out)
 		"but teardown failed; 128+N drone-deps stopped by signal N.\n");
 }
 
+/* A YAML double-quoted scalar. */
+static void yaml_string(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fputc('\\', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
 void config_print_plugin_docs(FILE *out)
 {
 	int i;
 
-	fprintf(out, "| name | type | default | required | secret | description |\n"
+	/* The front matter is the plugin index's properties list; the table
+	 * below it says the same for people reading the file. */
+	fprintf(out, "---\n"
+		     "title: drone-deps\n"
+		     "image: drone-deps\n"
+		     "tags: [keycloak, testing, swarm, co-op cloud]\n"
+		     "properties:\n");
+	for (i = 0; i < SETTING_COUNT; i++) {
+		const struct setting_info *st = &config_settings[i];
+
+		fprintf(out, "- name: %s\n  type: %s\n  defaultValue: ", st->name, st->type);
+		yaml_string(out, st->def ? st->def : "");
+		fprintf(out, "\n  required: %s\n  secret: %s\n  description: ",
+			st->required ? "true" : "false", st->secret ? "true" : "false");
+		yaml_string(out, st->help);
+		fputc('\n', out);
+	}
+	fprintf(out, "---\n\n"
+		     "Gives a CI run the services it depends on (a Keycloak realm per run),\n"
+		     "runs the hook with the binding, and always cleans up.\n\n"
+		     "| name | type | default | required | secret | description |\n"
 		     "|---|---|---|---|---|---|\n");
 	for (i = 0; i < SETTING_COUNT; i++) {
-		const struct setting_info *s = &config_settings[i];
+		const struct setting_info *st = &config_settings[i];
 
-		fprintf(out, "| `%s` | %s | %s | %s | %s | %s |\n", s->name, s->type,
-			s->def ? s->def : "", s->required ? "yes" : "no",
-			s->secret ? "yes" : "no", s->help);
+		fprintf(out, "| `%s` | %s | %s | %s | %s | %s |\n", st->name, st->type,
+			st->def ? st->def : "", st->required ? "yes" : "no",
+			st->secret ? "yes" : "no", st->help);
 	}
 }

@@ -595,5 +595,20 @@ def help_version(ctx):
     check(r.code == 0 and r.stdout.startswith("drone-deps "), "version: %r" % r.stdout)
 
 
+@test("the committed plugin docs are what --plugin-docs prints, and list what --help lists")
+def plugin_docs(ctx):
+    r = ctx.run({}, args=["--plugin-docs"])
+    check(r.code == 0, "exit %s" % r.code)
+    committed = open(os.path.join(ROOT, "docs", "plugin.md")).read()
+    check(r.stdout == committed, "docs/plugin.md is stale: regenerate it with --plugin-docs")
+    help_text = ctx.run({}, args=["--help"]).stdout
+    names = [l.split()[0] for l in help_text.splitlines() if l.startswith("  ") and not l.startswith("      ")]
+    props = [l[len("- name: "):] for l in committed.splitlines() if l.startswith("- name: ")]
+    check(names == props, "--help lists %s, the docs %s" % (names, props))
+    for block in committed.split("\n- name: ")[1:]:
+        for field in ("type:", "defaultValue:", "required:", "secret:", "description:"):
+            check(field in block, "%s lacks %s" % (block.split()[0], field))
+
+
 if __name__ == "__main__":
     sys.exit(main())
