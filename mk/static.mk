@@ -72,7 +72,7 @@ static-print-bin:
 $(STATIC_PREFIX)/.done:
 	tools/static-deps.sh $(TLS) $(STATIC_PREFIX) $(STATIC_SRC_DIR)
 
-$(STATIC_INC)/jsmn.h:
+$(STATIC_INC)/jsmn.h: $(wildcard /usr/include/jsmn.h)
 	@test -f /usr/include/jsmn.h || { echo "static: /usr/include/jsmn.h missing: apt-get install libjsmn-dev" >&2; exit 1; }
 	mkdir -p $(@D)
 	cp /usr/include/jsmn.h $@
