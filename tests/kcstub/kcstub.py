@@ -2280,6 +2280,7 @@ class Handler(BaseHTTPRequestHandler):
         if latency:
             time.sleep(latency / 1000.0)
         entry = {"method": method, "path": path, "query": query, "status": 0, "ms": 0, "conn": self.conn_id}
+        recorded = self.recorded = False
         try:
             if fault is not None:
                 kind, rule = fault
@@ -2298,7 +2299,8 @@ class Handler(BaseHTTPRequestHandler):
                     if status == 429:
                         headers.append(("Retry-After", str(rule.get("retry_after", 1))))
                     entry["status"] = status
-                    self.send(Resp(status, body_out, JSON, headers), head=method == "HEAD")
+                    recorded = self.record_then_send(st, entry, t0, Resp(status, body_out, JSON, headers),
+                                                     method)
             else:
                 try:
                     resp = KC(self, method, path, query, body).dispatch()
@@ -2307,16 +2309,27 @@ class Handler(BaseHTTPRequestHandler):
                     resp = Resp(500, {"error": UNKNOWN_ERROR[0], "error_description": UNKNOWN_ERROR[1]})
                 resp.headers = SECURITY_HEADERS + resp.headers
                 entry["status"] = resp.status
-                self.send(resp, head=method == "HEAD")
+                recorded = self.record_then_send(st, entry, t0, resp, method)
         except OSError:
             self.close_connection = True
         finally:
-            entry["ms"] = round((time.monotonic() - t0) * 1000.0, 1)
-            st.record(entry)
+            if not (recorded or self.recorded):
+                entry["ms"] = round((time.monotonic() - t0) * 1000.0, 1)
+                st.record(entry)
             if not self.server.quiet:
                 sys.stderr.write("kcstub: conn=%d %s %s%s -> %s (%.1f ms)%s\n" % (
                     self.conn_id, method, path, "?" + query if query else "", entry["status"],
                     entry["ms"], " [%s]" % entry["fault"] if "fault" in entry else ""))
+
+    def record_then_send(self, st, entry, t0, resp, method):
+        """Logs the request, then answers it: a client that reads the log
+        right after its answer must find its request there (and a log
+        cleared after an answer must not get it later)."""
+        entry["ms"] = round((time.monotonic() - t0) * 1000.0, 1)
+        st.record(entry)
+        self.recorded = True
+        self.send(resp, head=method == "HEAD")
+        return True
 
     def abort_connection(self):
         """Close with SO_LINGER 0: the peer sees a TCP reset, no response."""
