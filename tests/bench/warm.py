@@ -46,9 +46,8 @@ def classify(requests):
     teardown (the DELETE), and the reap that follows."""
     bind = teardown = reap = 0
     phase = "bind"
-    # The stand-in logs a request after answering it: the previous cycle's
-    # last request can land after the log was cleared. A cycle starts at
-    # its token request.
+    # A cycle starts at its token request: anything logged before it
+    # belongs to the previous cycle.
     start = next((i for i, q in enumerate(requests) if q["path"].endswith("/token")), 0)
     for q in requests[start:]:
         if phase == "bind":
