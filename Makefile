@@ -102,17 +102,22 @@ check: deps
 		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
-		image "tests/image/run.sh $(IMAGE)"
+		image "tests/image/run.sh $(IMAGE)" \
+		lint tests/lint.sh; \
+	rc=$$?; $(MAKE) -s docker-down; exit $$rc
 
 bench: deps all
 	$(MAKE) static TLS=mbedtls
-	python3 tests/bench/warm.py build/drone-deps build/static/drone-deps
+	$(MAKE) static TLS=openssl
+	python3 tests/bench/warm.py build/drone-deps build/static/drone-deps build/static-openssl/drone-deps
+	$(MAKE) docker-up image
+	python3 tests/bench/cold.py build/static/drone-deps; rc=$$?; \
+	tools/sizes.sh build/static/drone-deps $(IMAGE); \
+	$(MAKE) -s docker-down; exit $$rc
 
 # ---- style ---------------------------------------------------------------------
 lint: deps
-	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
-		--inline-suppr --std=c11 -D_GNU_SOURCE plugin/
-	clang-tidy --quiet $(SRC) -- $(CPPFLAGS) -Iplugin 2>/dev/null
+	tests/lint.sh
 
 fmt:
 	clang-format -i $(SRC) $(HDR) tests/unit/*.c tests/unit/*.h

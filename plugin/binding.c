@@ -13,8 +13,7 @@
 
 #define BINDING_VARS 10
 
-int binding_init(struct binding *b, const char *run_id, const char *realm,
-		 const char *client_id)
+int binding_init(struct binding *b, const char *run_id, const char *realm, const char *client_id)
 {
 	memset(b, 0, sizeof(*b));
 	snprintf(b->run_id, sizeof(b->run_id), "%s", run_id);
@@ -51,15 +50,20 @@ static void binding_pairs(const struct binding *b, const char *names[BINDING_VAR
 			  const char *values[BINDING_VARS], bool secret[BINDING_VARS])
 {
 	static const char *const n[BINDING_VARS] = {
-		"DEPS_RUN_ID", "DEPS_KEYCLOAK_MODE", "DEPS_KEYCLOAK_URL",
-		"DEPS_KEYCLOAK_REALM", "DEPS_KEYCLOAK_ISSUER",
-		"DEPS_KEYCLOAK_CLIENT_ID", "DEPS_KEYCLOAK_CLIENT_SECRET",
-		"DEPS_KEYCLOAK_USERNAME", "DEPS_KEYCLOAK_PASSWORD",
+		"DEPS_RUN_ID",
+		"DEPS_KEYCLOAK_MODE",
+		"DEPS_KEYCLOAK_URL",
+		"DEPS_KEYCLOAK_REALM",
+		"DEPS_KEYCLOAK_ISSUER",
+		"DEPS_KEYCLOAK_CLIENT_ID",
+		"DEPS_KEYCLOAK_CLIENT_SECRET",
+		"DEPS_KEYCLOAK_USERNAME",
+		"DEPS_KEYCLOAK_PASSWORD",
 		"DEPS_KEYCLOAK_EMAIL",
 	};
 	const char *v[BINDING_VARS] = {
-		b->run_id, b->mode, b->url, b->realm, b->issuer, b->client_id,
-		b->client_secret, b->username, b->password, b->email,
+		b->run_id,    b->mode,		b->url,	     b->realm,	  b->issuer,
+		b->client_id, b->client_secret, b->username, b->password, b->email,
 	};
 	int i;
 
@@ -135,8 +139,7 @@ int binding_write_env_file(const struct binding *b, const char *path)
 
 	/* Write a fresh file beside the target and rename it over, so the
 	 * mode is 0600 from the first byte whatever was there before. */
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >=
-	    (int)sizeof(tmp)) {
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= (int)sizeof(tmp)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}

@@ -14,7 +14,7 @@
 
 struct binding {
 	char run_id[8];
-	char mode[8];                /* "warm" or "cold" */
+	char mode[8]; /* "warm" or "cold" */
 	char url[512];
 	char realm[72];
 	char issuer[600];
@@ -28,8 +28,7 @@ struct binding {
 /* Generates the client secret and the test user's password and names.
  * Returns 0 or -1 (no entropy). The secrets are registered with the log
  * filter. */
-int binding_init(struct binding *b, const char *run_id, const char *realm,
-		 const char *client_id);
+int binding_init(struct binding *b, const char *run_id, const char *realm, const char *client_id);
 /* Sets mode and url, and the issuer derived from them. */
 void binding_set_instance(struct binding *b, const char *mode, const char *url);
 /* Wipes the secrets. */

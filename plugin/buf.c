@@ -106,8 +106,8 @@ int buf_form_value(struct buf *b, const char *s)
 	for (p = (const unsigned char *)s; *p; p++) {
 		char enc[3] = { '%', hex[*p >> 4], hex[*p & 15] };
 		int plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-			    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
-			    *p == '_' || *p == '~';
+			    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' ||
+			    *p == '~';
 
 		if (buf_append(b, plain ? (const char *)p : enc, plain ? 1 : 3) < 0) {
 			b->len = start;
@@ -135,8 +135,8 @@ int buf_base64(struct buf *b, const unsigned char *data, size_t len)
 			v |= data[i + 2];
 		out[0] = alphabet[(v >> 18) & 63];
 		out[1] = alphabet[(v >> 12) & 63];
-		out[2] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
-		out[3] = i + 2 < len ? alphabet[v & 63] : '=';
+		out[2] = (char)(i + 1 < len ? alphabet[(v >> 6) & 63] : '=');
+		out[3] = (char)(i + 2 < len ? alphabet[v & 63] : '=');
 		if (buf_append(b, out, 4) < 0) {
 			b->len = start;
 			if (b->data)

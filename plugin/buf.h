@@ -15,12 +15,14 @@ struct buf {
 	size_t limit; /* 0: no limit; else appends past this many bytes fail */
 };
 
-#define BUF_INIT { NULL, 0, 0, 0 }
+#define BUF_INIT              \
+	{                     \
+		NULL, 0, 0, 0 \
+	}
 
 int buf_append(struct buf *b, const char *data, size_t len);
 int buf_puts(struct buf *b, const char *s);
-int buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends s as a JSON string literal, quotes included. */
 int buf_json_string(struct buf *b, const char *s);
 /* Appends s percent-encoded for application/x-www-form-urlencoded. */

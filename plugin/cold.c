@@ -22,12 +22,14 @@ static const char *const service_labels_path[] = { "Spec", "Labels", NULL };
 static int owner_filter(struct buf *path, const char *prefix)
 {
 	return buf_puts(path, prefix) < 0 ||
-	       docker_query_escape(path, "{\"label\":[\"" LEASE_KEY_OWNER "=" LEASE_OWNER "\"]}") < 0
-		       ? -1 : 0;
+			       docker_query_escape(path, "{\"label\":[\"" LEASE_KEY_OWNER
+							 "=" LEASE_OWNER "\"]}") < 0
+		       ? -1
+		       : 0;
 }
 
-static int cold_secret_create(struct cold *c, struct docker *d,
-			      const struct config *cfg, long long expires)
+static int cold_secret_create(struct cold *c, struct docker *d, const struct config *cfg,
+			      long long expires)
 {
 	struct buf body = BUF_INIT, resp = BUF_INIT;
 	char suffix[7];
@@ -41,8 +43,8 @@ static int cold_secret_create(struct cold *c, struct docker *d,
 	log_secret_add(c->password);
 	/* A suffix of our own: a secret left by a crashed run of the same id
 	 * must not block this one (secrets cannot be replaced in place). */
-	snprintf(c->secret_name, sizeof(c->secret_name), "%s_admin_password_%s",
-		 cfg->cold_service, suffix);
+	snprintf(c->secret_name, sizeof(c->secret_name), "%s_admin_password_%s", cfg->cold_service,
+		 suffix);
 	buf_puts(&body, "{\"Name\":");
 	buf_json_string(&body, c->secret_name);
 	buf_puts(&body, ",\"Labels\":{");
@@ -70,8 +72,8 @@ out_free:
 /* The service spec. The command reads the password from the swarm secret
  * into the variables Keycloak reads (26: KC_BOOTSTRAP_ADMIN_*, older:
  * KEYCLOAK_ADMIN*), so no secret sits in the spec. */
-static int cold_service_spec(struct buf *b, const struct cold *c,
-			     const struct config *cfg, long long expires)
+static int cold_service_spec(struct buf *b, const struct cold *c, const struct config *cfg,
+			     long long expires)
 {
 	const char *name = cfg->cold_service;
 	char label[256];
@@ -86,23 +88,29 @@ static int cold_service_spec(struct buf *b, const struct cold *c,
 		snprintf(label, sizeof(label), "Host(`%s`)", cfg->cold_domain);
 		rc |= buf_printf(b, ",\"traefik.http.routers.%s.rule\":", name);
 		rc |= buf_json_string(b, label);
-		rc |= buf_printf(b, ",\"traefik.http.routers.%s.entrypoints\":\"web-secure\"", name);
+		rc |= buf_printf(b, ",\"traefik.http.routers.%s.entrypoints\":\"web-secure\"",
+				 name);
 		rc |= buf_printf(b, ",\"traefik.http.routers.%s.tls.certresolver\":", name);
-		rc |= buf_json_string(b, cfg->value[SET_CERT_RESOLVER] ? cfg->value[SET_CERT_RESOLVER]
-								       : "production");
-		rc |= buf_printf(b, ",\"traefik.http.services.%s.loadbalancer.server.port\":\"8080\"", name);
+		rc |= buf_json_string(b, cfg->value[SET_CERT_RESOLVER]
+						 ? cfg->value[SET_CERT_RESOLVER]
+						 : "production");
+		rc |= buf_printf(
+			b, ",\"traefik.http.services.%s.loadbalancer.server.port\":\"8080\"", name);
 		rc |= buf_printf(b, ",\"traefik.docker.network\":");
-		rc |= buf_json_string(b, cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy");
+		rc |= buf_json_string(b,
+				      cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy");
 	}
 	rc |= buf_puts(b, "},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":");
 	rc |= buf_json_string(b, cfg->value[SET_KEYCLOAK_IMAGE] ? cfg->value[SET_KEYCLOAK_IMAGE]
 								: KEYCLOAK_IMAGE_DEFAULT);
-	rc |= buf_puts(b, ",\"Command\":[\"/bin/sh\",\"-c\","
-			  "\"p=$(cat /run/secrets/" COLD_SECRET_FILE ") && "
-			  "export KC_BOOTSTRAP_ADMIN_PASSWORD=\\\"$p\\\" KEYCLOAK_ADMIN_PASSWORD=\\\"$p\\\" && "
-			  "exec /opt/keycloak/bin/kc.sh start-dev\"],\"Env\":["
-			  "\"KC_BOOTSTRAP_ADMIN_USERNAME=admin\",\"KEYCLOAK_ADMIN=admin\","
-			  "\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\",");
+	rc |= buf_puts(
+		b,
+		",\"Command\":[\"/bin/sh\",\"-c\","
+		"\"p=$(cat /run/secrets/" COLD_SECRET_FILE ") && "
+		"export KC_BOOTSTRAP_ADMIN_PASSWORD=\\\"$p\\\" KEYCLOAK_ADMIN_PASSWORD=\\\"$p\\\" && "
+		"exec /opt/keycloak/bin/kc.sh start-dev\"],\"Env\":["
+		"\"KC_BOOTSTRAP_ADMIN_USERNAME=admin\",\"KEYCLOAK_ADMIN=admin\","
+		"\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\",");
 	snprintf(label, sizeof(label), "KC_HOSTNAME=%s", cfg->cold_url);
 	rc |= buf_json_string(b, label);
 	rc |= buf_puts(b, "],\"Labels\":{");
@@ -119,9 +127,11 @@ static int cold_service_spec(struct buf *b, const struct cold *c,
 	rc |= buf_json_string(b, cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy");
 	rc |= buf_puts(b, "}]},\"Mode\":{\"Replicated\":{\"Replicas\":1}}");
 	if (cfg->cold_publish)
-		rc |= buf_printf(b, ",\"EndpointSpec\":{\"Ports\":[{\"Protocol\":\"tcp\","
-				    "\"TargetPort\":8080,\"PublishedPort\":%d,"
-				    "\"PublishMode\":\"host\"}]}", cfg->cold_publish);
+		rc |= buf_printf(b,
+				 ",\"EndpointSpec\":{\"Ports\":[{\"Protocol\":\"tcp\","
+				 "\"TargetPort\":8080,\"PublishedPort\":%d,"
+				 "\"PublishMode\":\"host\"}]}",
+				 cfg->cold_publish);
 	rc |= buf_puts(b, "}");
 	return rc ? -1 : 0;
 }
@@ -156,8 +166,8 @@ static int cold_service_delete(struct docker *d, const char *name)
 	return status == 200 || status == 404 ? 0 : -1;
 }
 
-static int cold_service_create(struct cold *c, struct docker *d,
-			       const struct config *cfg, long long expires)
+static int cold_service_create(struct cold *c, struct docker *d, const struct config *cfg,
+			       long long expires)
 {
 	struct buf spec = BUF_INIT;
 	long long now = (long long)time(NULL);
@@ -185,7 +195,8 @@ static int cold_service_create(struct cold *c, struct docker *d,
 		if (!lease_may_replace(&l, cfg->job, now)) {
 			snprintf(d->error, sizeof(d->error),
 				 "service %s exists and is %s: leaving it alone", cfg->cold_service,
-				 l.owned ? "another live run's" : "not marked as made by drone-deps");
+				 l.owned ? "another live run's"
+					 : "not marked as made by drone-deps");
 			break;
 		}
 		log_info("service %s is left over from %s: replacing it", cfg->cold_service,
@@ -200,8 +211,8 @@ out_free:
 }
 
 /* The newest task's state and error, into state/err. */
-static int cold_task_state(struct docker *d, const char *service, char *state,
-			   size_t ssz, char *err, size_t esz)
+static int cold_task_state(struct docker *d, const char *service, char *state, size_t ssz,
+			   char *err, size_t esz)
 {
 	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
 	struct json j = { 0 };
@@ -242,16 +253,15 @@ out_free:
 }
 
 /* Polls the tasks, then the readiness URL, until ready or the deadline. */
-static int cold_wait_ready(struct docker *d, const struct config *cfg,
-			   long long deadline_ms)
+static int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadline_ms)
 {
 	struct keycloak probe;
 	long long start = http_now_ms(), next_progress = start + PROGRESS_MS;
 	char state[32] = "", err[400] = "";
 	int rc = EX_UNAVAILABLE;
 
-	if (keycloak_init(&probe, cfg->cold_url, "", "", cfg->value[SET_CA_CERT],
-			  cfg->insecure) < 0)
+	if (keycloak_init(&probe, cfg->cold_url, "", "", cfg->value[SET_CA_CERT], cfg->insecure) <
+	    0)
 		return EX_SOFTWARE;
 	probe.http.connect_timeout_ms = 1000;
 	for (;;) {
@@ -267,14 +277,14 @@ static int cold_wait_ready(struct docker *d, const struct config *cfg,
 				  err[0] ? ": " : "", err);
 			break;
 		}
-		if (cold_task_state(d, cfg->cold_service, state, sizeof(state), err,
-				    sizeof(err)) < 0) {
+		if (cold_task_state(d, cfg->cold_service, state, sizeof(state), err, sizeof(err)) <
+		    0) {
 			log_error("cold: %s", d->error);
 			break;
 		}
 		if (!strcmp(state, "failed") || !strcmp(state, "rejected")) {
-			log_error("cold: the task of service %s %s: %s", cfg->cold_service,
-				  state, err[0] ? err : "no reason given");
+			log_error("cold: the task of service %s %s: %s", cfg->cold_service, state,
+				  err[0] ? err : "no reason given");
 			break;
 		}
 		if (!strcmp(state, "running") && keycloak_ready(&probe, 2000) == KC_OK) {
@@ -284,8 +294,8 @@ static int cold_wait_ready(struct docker *d, const struct config *cfg,
 			break;
 		}
 		if (now >= next_progress) {
-			log_info("cold: waiting for %s: task %s, %lld s", cfg->cold_service,
-				 state, (now - start) / 1000);
+			log_info("cold: waiting for %s: task %s, %lld s", cfg->cold_service, state,
+				 (now - start) / 1000);
 			next_progress = now + PROGRESS_MS;
 		}
 		http_sleep_ms(POLL_MS);
@@ -294,8 +304,7 @@ static int cold_wait_ready(struct docker *d, const struct config *cfg,
 	return rc;
 }
 
-int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg,
-		long long deadline_ms)
+int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg, long long deadline_ms)
 {
 	long long expires = (long long)time(NULL) + cfg->ttl;
 
@@ -358,13 +367,15 @@ int cold_renew(struct docker *d, const struct config *cfg)
 	exp = json_object_get(&j, json_object_get(&j, sp, "Labels"), LEASE_KEY_EXPIRES);
 	if (!json_is_object(&j, sp) || !json_is_string(&j, exp) ||
 	    json_get_long(&j, json_object_get(&j, 0, "Version"), "Index", &version) < 0) {
-		snprintf(d->error, sizeof(d->error), "service %s has no lease label", cfg->cold_service);
+		snprintf(d->error, sizeof(d->error), "service %s has no lease label",
+			 cfg->cold_service);
 		goto out_free;
 	}
 	/* Send the spec back as the engine gave it, with only the expiry
 	 * label's value replaced: an update must carry the whole spec. */
 	snprintf(expires, sizeof(expires), "%lld", (long long)time(NULL) + cfg->ttl);
-	buf_append(&spec, resp.data + j.tok[sp].start, (size_t)(j.tok[exp].start - j.tok[sp].start));
+	buf_append(&spec, resp.data + j.tok[sp].start,
+		   (size_t)(j.tok[exp].start - j.tok[sp].start));
 	buf_puts(&spec, expires);
 	if (buf_append(&spec, resp.data + j.tok[exp].end,
 		       (size_t)(j.tok[sp].end - j.tok[exp].end)) < 0)
@@ -404,13 +415,15 @@ static void cold_remove_run_secrets(struct docker *d, const struct config *cfg)
 		char id[96], owner[32], del[128];
 
 		if (json_get_string(&j, item, "ID", id, sizeof(id)) <= 0 ||
-		    json_get_string(&j, json_object_get(&j, json_object_get(&j, item, "Spec"), "Labels"),
-				    LEASE_KEY_OWNER, owner, sizeof(owner)) <= 0 ||
+		    json_get_string(
+			    &j, json_object_get(&j, json_object_get(&j, item, "Spec"), "Labels"),
+			    LEASE_KEY_OWNER, owner, sizeof(owner)) <= 0 ||
 		    strcmp(owner, LEASE_OWNER) != 0)
 			continue;
 		snprintf(del, sizeof(del), "/secrets/%s", id);
 		/* in use until the service's removal has gone through */
-		for (tries = 0; tries < 20 && docker_call(d, "DELETE", del, NULL, 0, NULL) >= 300; tries++)
+		for (tries = 0; tries < 20 && docker_call(d, "DELETE", del, NULL, 0, NULL) >= 300;
+		     tries++)
 			http_sleep_ms(250);
 	}
 out_free:
@@ -441,8 +454,8 @@ int cold_down(struct docker *d, const struct config *cfg)
 }
 
 /* Removes the expired objects of one kind ("services" or "secrets"). */
-static void cold_reap_kind(struct docker *d, const char *kind, const char *noun,
-			   int max, int *deleted)
+static void cold_reap_kind(struct docker *d, const char *kind, const char *noun, int max,
+			   int *deleted)
 {
 	struct buf path = BUF_INIT, resp = BUF_INIT;
 	long long now = (long long)time(NULL);
@@ -450,7 +463,8 @@ static void cold_reap_kind(struct docker *d, const char *kind, const char *noun,
 	int i, n;
 
 	buf_printf(&path, "/%s?filters=", kind);
-	if (owner_filter(&path, "") < 0 || docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
+	if (owner_filter(&path, "") < 0 ||
+	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
 	    json_parse(&j, buf_str(&resp), resp.len) < 0)
 		goto out_free;
 	n = json_array_len(&j, 0);

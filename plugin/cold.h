@@ -29,8 +29,7 @@ struct cold {
 /* Returns 0 when the instance is ready, or an exit code (69, 70); c says
  * what exists, for cold_remove, whatever the outcome. A stop signal ends
  * the wait early (returns 0 with nothing ready: the caller checks). */
-int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg,
-		long long deadline_ms);
+int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg, long long deadline_ms);
 /* Removes the service and its secret; what is already gone counts as
  * removed. Returns 0 or -1 (d->error). */
 int cold_remove(struct cold *c, struct docker *d, const struct config *cfg);

@@ -16,55 +16,56 @@
 
 const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DEPS] = { "deps", "list", NULL, true, false,
-		"Comma list of dependencies to bind. Known: keycloak." },
+		       "Comma list of dependencies to bind. Known: keycloak." },
 	[SET_ACTION] = { "action", "string", "run", false, false,
-		"run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns." },
+			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns." },
 	[SET_PARENT] = { "parent", "string", "DRONE_REPO_NAME / CI_REPO_NAME", false, false,
-		"Recipe under test; names the realm (<parent>-<run id>) and the client. [a-z0-9-], at most 56 characters." },
+			 "Recipe under test; names the realm (<parent>-<run id>) and the client. [a-z0-9-], at most 56 characters." },
 	[SET_DOMAIN] = { "domain", "string", NULL, false, false,
-		"Base domain: warm instance at warm-<dep>.<domain>, cold at <dep[:4]>-<run id>.<domain>." },
+			 "Base domain: warm instance at warm-<dep>.<domain>, cold at <dep[:4]>-<run id>.<domain>." },
 	[SET_PARENT_DOMAIN] = { "parent_domain", "string", NULL, false, false,
-		"Per-run domain of the app under test, e.g. lasu-0a6fb2.<domain>; gives the run id and the client's redirect URIs." },
+				"Per-run domain of the app under test, e.g. lasu-0a6fb2.<domain>; gives the run id and the client's redirect URIs." },
 	[SET_RUN_ID] = { "run_id", "string", "derived", false, false,
-		"Six lowercase hex digits; else from parent_domain; else a hash of repo, build, stage and step." },
+			 "Six lowercase hex digits; else from parent_domain; else a hash of repo, build, stage and step." },
 	[SET_MODE] = { "mode", "string", "auto", false, false,
-		"auto: warm if it answers, else cold. warm: fail without a warm instance. cold: always deploy." },
+		       "auto: warm if it answers, else cold. warm: fail without a warm instance. cold: always deploy." },
 	[SET_HOOK] = { "hook", "string", NULL, false, false,
-		"Command run with /bin/sh -c once bound (or the arguments after --)." },
+		       "Command run with /bin/sh -c once bound (or the arguments after --)." },
 	[SET_ENV_FILE] = { "env_file", "path", NULL, false, false,
-		"Also write the binding to this dotenv file, mode 0600." },
+			   "Also write the binding to this dotenv file, mode 0600." },
 	[SET_TTL] = { "ttl", "integer", "900", false, false,
-		"Lease in seconds, 10 to 86400, renewed every ttl/3 while the hook runs." },
+		      "Lease in seconds, 10 to 86400, renewed every ttl/3 while the hook runs." },
 	[SET_TIMEOUT] = { "timeout", "integer", "300", false, false,
-		"Seconds allowed to bind (cold deploys included) and to tear down." },
-	[SET_KEYCLOAK_URL] = { "keycloak_url", "url", "https://warm-keycloak.<domain>", false, false,
-		"Warm Keycloak URL." },
+			  "Seconds allowed to bind (cold deploys included) and to tear down." },
+	[SET_KEYCLOAK_URL] = { "keycloak_url", "url", "https://warm-keycloak.<domain>", false,
+			       false, "Warm Keycloak URL." },
 	[SET_KEYCLOAK_ADMIN_USER] = { "keycloak_admin_user", "string", "admin", false, false,
-		"Master-realm admin user." },
+				      "Master-realm admin user." },
 	[SET_KEYCLOAK_ADMIN_PASSWORD] = { "keycloak_admin_password", "string", NULL, false, true,
-		"Master-realm admin password (use from_secret). Unset: read /run/secrets/admin_password from the warm container through the Docker socket." },
+					  "Master-realm admin password (use from_secret). Unset: read /run/secrets/admin_password from the warm container through the Docker socket." },
 	[SET_KEYCLOAK_IMAGE] = { "keycloak_image", "string", KEYCLOAK_IMAGE_DEFAULT, false, false,
-		"Image for a cold deploy." },
+				 "Image for a cold deploy." },
 	[SET_KEYCLOAK_REALM_JSON] = { "keycloak_realm_json", "path", NULL, false, false,
-		"Partial realm (clients, roles, groups, users) applied with partial import after the realm is created." },
+				      "Partial realm (clients, roles, groups, users) applied with partial import after the realm is created." },
 	[SET_COLD_URL] = { "cold_url", "url", "https://<cold domain>", false, false,
-		"Where a cold instance is reached." },
+			   "Where a cold instance is reached." },
 	[SET_COLD_PUBLISH] = { "cold_publish", "integer", NULL, false, false,
-		"Host port on which to publish a cold instance's 8080 (swarm host mode), for sites without a proxy." },
+			       "Host port on which to publish a cold instance's 8080 (swarm host mode), for sites without a proxy." },
 	[SET_CERT_RESOLVER] = { "cert_resolver", "string", "production", false, false,
-		"Traefik cert resolver named on the cold instance's router." },
-	[SET_KEYCLOAK_SERVICE] = { "keycloak_service", "string", "<warm domain, dots as _>_app", false, false,
-		"Swarm service of the warm instance, whose container holds /run/secrets/admin_password." },
+				"Traefik cert resolver named on the cold instance's router." },
+	[SET_KEYCLOAK_SERVICE] = { "keycloak_service", "string", "<warm domain, dots as _>_app",
+				   false, false,
+				   "Swarm service of the warm instance, whose container holds /run/secrets/admin_password." },
 	[SET_NETWORK] = { "network", "string", "proxy", false, false,
-		"Swarm overlay network a cold service joins." },
-	[SET_DOCKER_HOST] = { "docker_host", "string", "DOCKER_HOST or unix:///var/run/docker.sock", false, false,
-		"Docker Engine API endpoint (unix:// only)." },
+			  "Swarm overlay network a cold service joins." },
+	[SET_DOCKER_HOST] = { "docker_host", "string", "DOCKER_HOST or unix:///var/run/docker.sock",
+			      false, false, "Docker Engine API endpoint (unix:// only)." },
 	[SET_CA_CERT] = { "ca_cert", "path", "system bundle", false, false,
-		"PEM file of certificate authorities to trust for HTTPS." },
+			  "PEM file of certificate authorities to trust for HTTPS." },
 	[SET_INSECURE] = { "insecure", "boolean", "false", false, false,
-		"Skip TLS certificate checks. For local tests only." },
+			   "Skip TLS certificate checks. For local tests only." },
 	[SET_DEBUG] = { "debug", "boolean", "false", false, false,
-		"Log each HTTP call: method, path, status, milliseconds. Never a body or a secret." },
+			"Log each HTTP call: method, path, status, milliseconds. Never a body or a secret." },
 };
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -168,13 +169,11 @@ static int parse_bool(const char *v, bool *out)
 		*out = false;
 		return 0;
 	}
-	if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") ||
-	    !strcmp(v, "on")) {
+	if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on")) {
 		*out = true;
 		return 0;
 	}
-	if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") ||
-	    !strcmp(v, "off")) {
+	if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off")) {
 		*out = false;
 		return 0;
 	}
@@ -222,8 +221,7 @@ static int copy_url(const char *v, char *out, size_t outsz)
 
 /* Reads the argv flags into cfg->value; collects the hook's argv after
  * "--". */
-static int config_parse_flags(struct config *cfg, int argc, char **argv,
-			      char *err, size_t errsz)
+static int config_parse_flags(struct config *cfg, int argc, char **argv, char *err, size_t errsz)
 {
 	int i;
 
@@ -263,8 +261,8 @@ static int config_parse_flags(struct config *cfg, int argc, char **argv,
 		n = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
 		id = setting_by_flag(a + 2, n);
 		if (id < 0)
-			return fail(err, errsz, "unknown option '%.*s' (see --help)",
-				    (int)n + 2, a);
+			return fail(err, errsz, "unknown option '%.*s' (see --help)", (int)n + 2,
+				    a);
 		if (eq) {
 			v = eq + 1;
 		} else if (!strcmp(config_settings[id].type, "boolean")) {
@@ -296,8 +294,8 @@ static int config_read_realm_json(struct config *cfg, char *err, size_t errsz)
 
 	f = fopen(path, "r");
 	if (!f)
-		return fail(err, errsz, "keycloak_realm_json: cannot read '%s': %s",
-			    path, strerror(errno));
+		return fail(err, errsz, "keycloak_realm_json: cannot read '%s': %s", path,
+			    strerror(errno));
 	cfg->realm_json = malloc(REALM_JSON_MAX + 1);
 	if (!cfg->realm_json) {
 		fail(err, errsz, "out of memory");
@@ -310,8 +308,8 @@ static int config_read_realm_json(struct config *cfg, char *err, size_t errsz)
 		goto out_close;
 	}
 	if (n > REALM_JSON_MAX) {
-		fail(err, errsz, "keycloak_realm_json: '%s' is larger than %u bytes",
-		     path, REALM_JSON_MAX);
+		fail(err, errsz, "keycloak_realm_json: '%s' is larger than %u bytes", path,
+		     REALM_JSON_MAX);
 		goto out_close;
 	}
 	cfg->realm_json[n] = '\0';
@@ -329,8 +327,7 @@ out_close:
 }
 
 /* The run id and the job mark, from settings or the CI's variables. */
-static int config_derive_run(struct config *cfg, char **envp, char *err,
-			     size_t errsz)
+static int config_derive_run(struct config *cfg, char **envp, char *err, size_t errsz)
 {
 	const char *repo, *build, *stage, *step;
 
@@ -342,8 +339,8 @@ static int config_derive_run(struct config *cfg, char **envp, char *err,
 	step = CI_VAR("DRONE_STEP_NAME", "CI_STEP_NAME");
 #undef CI_VAR
 
-	snprintf(cfg->job, sizeof(cfg->job), "%s#%s.%s", repo ? repo : "local",
-		 build ? build : "0", stage ? stage : "0");
+	snprintf(cfg->job, sizeof(cfg->job), "%s#%s.%s", repo ? repo : "local", build ? build : "0",
+		 stage ? stage : "0");
 
 	if (cfg->value[SET_RUN_ID]) {
 		if (!naming_run_id_valid(cfg->value[SET_RUN_ID]))
@@ -370,8 +367,7 @@ static int config_derive_run(struct config *cfg, char **envp, char *err,
 
 /* Checks each setting and fills the typed fields. Nothing is created
  * before this has passed. */
-static int config_validate(struct config *cfg, char **envp, char *err,
-			   size_t errsz)
+static int config_validate(struct config *cfg, char **envp, char *err, size_t errsz)
 {
 	char **v = cfg->value;
 	const char *p;
@@ -389,8 +385,8 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 	else if (!strcmp(v[SET_ACTION], "watch"))
 		cfg->action = ACTION_WATCH;
 	else
-		return fail(err, errsz,
-			    "action: must be run, up, down or reap (got '%s')", v[SET_ACTION]);
+		return fail(err, errsz, "action: must be run, up, down or reap (got '%s')",
+			    v[SET_ACTION]);
 
 	if (!v[SET_MODE] || !strcmp(v[SET_MODE], "auto"))
 		cfg->mode = MODE_AUTO;
@@ -399,13 +395,12 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 	else if (!strcmp(v[SET_MODE], "cold"))
 		cfg->mode = MODE_COLD;
 	else
-		return fail(err, errsz, "mode: must be auto, warm or cold (got '%s')",
-			    v[SET_MODE]);
+		return fail(err, errsz, "mode: must be auto, warm or cold (got '%s')", v[SET_MODE]);
 
 	/* deps: a comma list; each kind known, none twice */
 	if (!v[SET_DEPS])
 		return fail(err, errsz, "deps: required (e.g. deps: keycloak)");
-	for (p = v[SET_DEPS]; ; ) {
+	for (p = v[SET_DEPS];;) {
 		size_t n = strcspn(p, ",");
 		const char *s = p, *e = p + n;
 
@@ -433,8 +428,7 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 		return fail(err, errsz,
 			    "ttl: must be a whole number of seconds from 10 to 86400 (got '%s')",
 			    v[SET_TTL]);
-	if (parse_long(v[SET_TIMEOUT] ? v[SET_TIMEOUT] : "300", 1, 86400,
-		       &cfg->timeout) < 0)
+	if (parse_long(v[SET_TIMEOUT] ? v[SET_TIMEOUT] : "300", 1, 86400, &cfg->timeout) < 0)
 		return fail(err, errsz,
 			    "timeout: must be a whole number of seconds from 1 to 86400 (got '%s')",
 			    v[SET_TIMEOUT]);
@@ -451,16 +445,16 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 		return fail(err, errsz, "insecure: must be true or false (got '%s')",
 			    v[SET_INSECURE]);
 	if (parse_bool(v[SET_DEBUG], &cfg->debug) < 0)
-		return fail(err, errsz, "debug: must be true or false (got '%s')",
-			    v[SET_DEBUG]);
+		return fail(err, errsz, "debug: must be true or false (got '%s')", v[SET_DEBUG]);
 
 	/* parent: explicit settings must already be a valid name; a repo
 	 * name from the CI is normalised first */
 	if (v[SET_PARENT]) {
 		if (!naming_parent_valid(v[SET_PARENT]))
-			return fail(err, errsz,
-				    "parent: '%s' cannot name a realm: use 1 to %d of [a-z0-9-], not starting or ending with '-'",
-				    v[SET_PARENT], PARENT_MAX);
+			return fail(
+				err, errsz,
+				"parent: '%s' cannot name a realm: use 1 to %d of [a-z0-9-], not starting or ending with '-'",
+				v[SET_PARENT], PARENT_MAX);
 		snprintf(cfg->parent, sizeof(cfg->parent), "%s", v[SET_PARENT]);
 	} else {
 		const char *repo = config_env(envp, "DRONE_REPO_NAME");
@@ -470,12 +464,14 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 		if (repo) {
 			if (naming_parent_from_repo(repo, cfg->parent, sizeof(cfg->parent)) < 0 ||
 			    !naming_parent_valid(cfg->parent))
-				return fail(err, errsz,
-					    "parent: the repository name '%s' cannot name a realm; set parent to 1 to %d of [a-z0-9-]",
-					    repo, PARENT_MAX);
+				return fail(
+					err, errsz,
+					"parent: the repository name '%s' cannot name a realm; set parent to 1 to %d of [a-z0-9-]",
+					repo, PARENT_MAX);
 		} else if (cfg->action != ACTION_REAP) {
-			return fail(err, errsz,
-				    "parent: not set, and neither DRONE_REPO_NAME nor CI_REPO_NAME is");
+			return fail(
+				err, errsz,
+				"parent: not set, and neither DRONE_REPO_NAME nor CI_REPO_NAME is");
 		}
 	}
 
@@ -483,8 +479,7 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 		return -1;
 	if (cfg->parent[0])
 		naming_realm(cfg->parent, cfg->run_id, cfg->realm, sizeof(cfg->realm));
-	naming_cold_service("keycloak", cfg->run_id, cfg->cold_service,
-			    sizeof(cfg->cold_service));
+	naming_cold_service("keycloak", cfg->run_id, cfg->cold_service, sizeof(cfg->cold_service));
 
 	if (v[SET_DOMAIN] && (strpbrk(v[SET_DOMAIN], "/:@ \t") || v[SET_DOMAIN][0] == '.'))
 		return fail(err, errsz, "domain: '%s' is not a domain name", v[SET_DOMAIN]);
@@ -495,22 +490,21 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 	/* where the warm instance is */
 	if (v[SET_KEYCLOAK_URL]) {
 		if (!is_http_url(v[SET_KEYCLOAK_URL]) ||
-		    copy_url(v[SET_KEYCLOAK_URL], cfg->keycloak_url,
-			     sizeof(cfg->keycloak_url)) < 0)
+		    copy_url(v[SET_KEYCLOAK_URL], cfg->keycloak_url, sizeof(cfg->keycloak_url)) < 0)
 			return fail(err, errsz,
 				    "keycloak_url: must be an http:// or https:// URL (got '%s')",
 				    v[SET_KEYCLOAK_URL]);
 	} else if (v[SET_DOMAIN]) {
-		snprintf(cfg->keycloak_url, sizeof(cfg->keycloak_url),
-			 "https://warm-keycloak.%s", v[SET_DOMAIN]);
+		snprintf(cfg->keycloak_url, sizeof(cfg->keycloak_url), "https://warm-keycloak.%s",
+			 v[SET_DOMAIN]);
 	} else if (cfg->mode != MODE_COLD && cfg->action != ACTION_WATCH) {
 		return fail(err, errsz, "keycloak_url: not set, and no domain to derive it from");
 	}
 
 	/* where a cold instance would be */
 	if (v[SET_DOMAIN])
-		snprintf(cfg->cold_domain, sizeof(cfg->cold_domain), "%s.%s",
-			 cfg->cold_service, v[SET_DOMAIN]);
+		snprintf(cfg->cold_domain, sizeof(cfg->cold_domain), "%s.%s", cfg->cold_service,
+			 v[SET_DOMAIN]);
 	if (v[SET_COLD_URL]) {
 		if (!is_http_url(v[SET_COLD_URL]) ||
 		    copy_url(v[SET_COLD_URL], cfg->cold_url, sizeof(cfg->cold_url)) < 0)
@@ -518,8 +512,7 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 				    "cold_url: must be an http:// or https:// URL (got '%s')",
 				    v[SET_COLD_URL]);
 	} else if (cfg->cold_domain[0]) {
-		snprintf(cfg->cold_url, sizeof(cfg->cold_url), "https://%s",
-			 cfg->cold_domain);
+		snprintf(cfg->cold_url, sizeof(cfg->cold_url), "https://%s", cfg->cold_domain);
 	} else if (cfg->mode == MODE_COLD && cfg->action != ACTION_REAP) {
 		return fail(err, errsz, "cold_url: not set, and no domain to derive it from");
 	}
@@ -529,16 +522,14 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 			 v[SET_KEYCLOAK_SERVICE]);
 	} else if (cfg->keycloak_url[0] &&
 		   naming_url_host(cfg->keycloak_url, host, sizeof(host)) == 0) {
-		naming_stack_service(host, cfg->keycloak_service,
-				     sizeof(cfg->keycloak_service));
+		naming_stack_service(host, cfg->keycloak_service, sizeof(cfg->keycloak_service));
 	}
 
 	/* the Docker API endpoint */
 	p = v[SET_DOCKER_HOST] ? v[SET_DOCKER_HOST] : config_env(envp, "DOCKER_HOST");
 	if (!p)
 		p = "unix:///var/run/docker.sock";
-	if (strncmp(p, "unix://", 7) != 0 || !p[7] ||
-	    strlen(p + 7) >= sizeof(cfg->docker_socket))
+	if (strncmp(p, "unix://", 7) != 0 || !p[7] || strlen(p + 7) >= sizeof(cfg->docker_socket))
 		return fail(err, errsz,
 			    "docker_host: only unix:// socket paths are supported (got '%s')", p);
 	snprintf(cfg->docker_socket, sizeof(cfg->docker_socket), "%s", p + 7);
@@ -552,26 +543,30 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 		const char *slash = strrchr(v[SET_ENV_FILE], '/');
 		struct stat st;
 
-		snprintf(dir, sizeof(dir), "%.*s",
-			 slash ? (int)(slash - v[SET_ENV_FILE]) : 1,
+		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - v[SET_ENV_FILE]) : 1,
 			 slash ? v[SET_ENV_FILE] : ".");
 		if (slash == v[SET_ENV_FILE])
 			snprintf(dir, sizeof(dir), "/");
 		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK) != 0)
 			return fail(err, errsz,
-				    "env_file: cannot write into '%s' (no such writable folder)", dir);
+				    "env_file: cannot write into '%s' (no such writable folder)",
+				    dir);
 	}
 
 	if (v[SET_HOOK] && cfg->hook_argv)
-		return fail(err, errsz, "hook: both the hook setting and a command after -- are given; use one");
+		return fail(
+			err, errsz,
+			"hook: both the hook setting and a command after -- are given; use one");
 	if (cfg->action == ACTION_RUN && !v[SET_HOOK] && !cfg->hook_argv)
-		return fail(err, errsz, "hook: required for action run (or give a command after --)");
+		return fail(err, errsz,
+			    "hook: required for action run (or give a command after --)");
 	if (cfg->action != ACTION_RUN && (v[SET_HOOK] || cfg->hook_argv))
 		return fail(err, errsz, "hook: only action run runs a hook (action is %s)",
 			    config_action_name(cfg->action));
 	if (cfg->action == ACTION_UP && !v[SET_ENV_FILE])
-		return fail(err, errsz,
-			    "env_file: required with action up: the binding's secrets are never printed");
+		return fail(
+			err, errsz,
+			"env_file: required with action up: the binding's secrets are never printed");
 	if (v[SET_HOOK]) {
 		cfg->hook_argv = calloc(4, sizeof(char *));
 		if (!cfg->hook_argv)
@@ -590,14 +585,14 @@ static int config_validate(struct config *cfg, char **envp, char *err,
 	 * that needs the Docker socket. Cold deploys make their own. */
 	if (!v[SET_KEYCLOAK_ADMIN_PASSWORD] && cfg->mode != MODE_COLD &&
 	    cfg->action != ACTION_WATCH && access(cfg->docker_socket, R_OK | W_OK) != 0)
-		return fail(err, errsz,
-			    "keycloak_admin_password: not set, and no Docker socket at %s to read it from the warm container",
-			    cfg->docker_socket);
+		return fail(
+			err, errsz,
+			"keycloak_admin_password: not set, and no Docker socket at %s to read it from the warm container",
+			cfg->docker_socket);
 	return 0;
 }
 
-int config_load(struct config *cfg, int argc, char **argv, char **envp,
-		char *err, size_t errsz)
+int config_load(struct config *cfg, int argc, char **argv, char **envp, char *err, size_t errsz)
 {
 	int i;
 
@@ -633,23 +628,26 @@ void config_print_help(FILE *out)
 {
 	int i;
 
-	fprintf(out,
-		"Usage: drone-deps [--setting value ...] [-- command [args ...]]\n"
-		"\n"
-		"Binds a CI run to the services it depends on (a Keycloak realm per run,\n"
-		"on a warm shared instance or a cold one deployed on the swarm), runs the\n"
-		"hook with the binding in its environment, and always tears down.\n"
-		"\n"
-		"Every setting is an environment variable PLUGIN_<NAME> and a flag\n"
-		"--<name-with-dashes>; a flag wins. Settings:\n\n");
+	fprintf(out, "Usage: drone-deps [--setting value ...] [-- command [args ...]]\n"
+		     "\n"
+		     "Binds a CI run to the services it depends on (a Keycloak realm per run,\n"
+		     "on a warm shared instance or a cold one deployed on the swarm), runs the\n"
+		     "hook with the binding in its environment, and always tears down.\n"
+		     "\n"
+		     "Every setting is an environment variable PLUGIN_<NAME> and a flag\n"
+		     "--<name-with-dashes>; a flag wins. Settings:\n\n");
 	for (i = 0; i < SETTING_COUNT; i++) {
 		const struct setting_info *s = &config_settings[i];
 		char env[64];
 
 		env_name(s->name, env, sizeof(env));
 		fprintf(out, "  %-26s %s (%s%s%s)\n      %s\n", s->name, env, s->type,
-			s->required ? ", required" : s->def ? ", default: " : "",
-			s->required ? "" : s->def ? s->def : "",
+			s->required ? ", required"
+			: s->def    ? ", default: "
+				    : "",
+			s->required ? ""
+			: s->def    ? s->def
+				    : "",
 			s->help);
 		if (s->secret)
 			fprintf(out, "      Secret: never logged, never passed to the hook.\n");

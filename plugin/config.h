@@ -15,20 +15,40 @@
 #include "naming.h"
 
 enum setting_id {
-	SET_DEPS, SET_ACTION, SET_PARENT, SET_DOMAIN, SET_PARENT_DOMAIN,
-	SET_RUN_ID, SET_MODE, SET_HOOK, SET_ENV_FILE, SET_TTL, SET_TIMEOUT,
-	SET_KEYCLOAK_URL, SET_KEYCLOAK_ADMIN_USER, SET_KEYCLOAK_ADMIN_PASSWORD,
-	SET_KEYCLOAK_IMAGE, SET_KEYCLOAK_REALM_JSON, SET_COLD_URL,
-	SET_COLD_PUBLISH, SET_CERT_RESOLVER, SET_KEYCLOAK_SERVICE, SET_NETWORK,
-	SET_DOCKER_HOST, SET_CA_CERT, SET_INSECURE, SET_DEBUG, SETTING_COUNT
+	SET_DEPS,
+	SET_ACTION,
+	SET_PARENT,
+	SET_DOMAIN,
+	SET_PARENT_DOMAIN,
+	SET_RUN_ID,
+	SET_MODE,
+	SET_HOOK,
+	SET_ENV_FILE,
+	SET_TTL,
+	SET_TIMEOUT,
+	SET_KEYCLOAK_URL,
+	SET_KEYCLOAK_ADMIN_USER,
+	SET_KEYCLOAK_ADMIN_PASSWORD,
+	SET_KEYCLOAK_IMAGE,
+	SET_KEYCLOAK_REALM_JSON,
+	SET_COLD_URL,
+	SET_COLD_PUBLISH,
+	SET_CERT_RESOLVER,
+	SET_KEYCLOAK_SERVICE,
+	SET_NETWORK,
+	SET_DOCKER_HOST,
+	SET_CA_CERT,
+	SET_INSECURE,
+	SET_DEBUG,
+	SETTING_COUNT
 };
 
 struct setting_info {
-	const char *name;  /* "keycloak_admin_password": PLUGIN_<UPPER>, --<dashes> */
-	const char *type;  /* string, list, integer, boolean, path, url */
-	const char *def;   /* default as documented, NULL: none */
+	const char *name; /* "keycloak_admin_password": PLUGIN_<UPPER>, --<dashes> */
+	const char *type; /* string, list, integer, boolean, path, url */
+	const char *def;  /* default as documented, NULL: none */
 	bool required;
-	bool secret;       /* never logged, removed from the hook's environment */
+	bool secret; /* never logged, removed from the hook's environment */
 	const char *help;
 };
 
@@ -40,27 +60,27 @@ enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 #define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.2"
 
 struct config {
-	char *value[SETTING_COUNT];   /* owned copies; NULL: unset */
+	char *value[SETTING_COUNT]; /* owned copies; NULL: unset */
 	enum action action;
 	enum mode mode;
 	bool want_keycloak;
 	char parent[PARENT_MAX + 1];
 	char run_id[RUN_ID_LEN + 1];
 	char realm[PARENT_MAX + RUN_ID_LEN + 2];
-	char job[256];                /* "<repo>#<build>.<stage>" */
-	char keycloak_url[512];       /* warm URL, no trailing '/' */
-	char cold_service[64];        /* "keyc-<runid>" */
-	char cold_domain[256];        /* "keyc-<runid>.<domain>", "" without domain */
+	char job[256];		/* "<repo>#<build>.<stage>" */
+	char keycloak_url[512]; /* warm URL, no trailing '/' */
+	char cold_service[64];	/* "keyc-<runid>" */
+	char cold_domain[256];	/* "keyc-<runid>.<domain>", "" without domain */
 	char cold_url[512];
-	char keycloak_service[256];   /* the warm instance's swarm service */
-	char docker_socket[256];      /* path of the Docker API socket */
+	char keycloak_service[256]; /* the warm instance's swarm service */
+	char docker_socket[256];    /* path of the Docker API socket */
 	long ttl;
 	long timeout;
-	int cold_publish;             /* 0: none */
+	int cold_publish; /* 0: none */
 	bool insecure;
 	bool debug;
-	char *realm_json;             /* keycloak_realm_json's content, or NULL */
-	char **hook_argv;             /* NULL-terminated; NULL: no hook */
+	char *realm_json; /* keycloak_realm_json's content, or NULL */
+	char **hook_argv; /* NULL-terminated; NULL: no hook */
 	bool show_help, show_version, show_plugin_docs;
 };
 
@@ -68,8 +88,7 @@ struct config {
  * a message in err. Owns copies of every value: config_free() releases and
  * wipes them. argv values of secret flags are overwritten in place, so
  * they do not linger in /proc/<pid>/cmdline. */
-int config_load(struct config *cfg, int argc, char **argv, char **envp,
-		char *err, size_t errsz);
+int config_load(struct config *cfg, int argc, char **argv, char **envp, char *err, size_t errsz);
 void config_free(struct config *cfg);
 
 /* Lookup in an environment array, NULL when unset or empty (Drone passes

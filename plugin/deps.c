@@ -86,9 +86,12 @@ static int deps_read_warm_password(struct deps *d)
 	while (out.len > 0 && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == '\r'))
 		out.data[--out.len] = '\0';
 	if (code != 0 || out.len == 0) {
-		log_error("keycloak_admin_password: not set, and reading /run/secrets/admin_password in service %s failed (%s)",
-			  cfg->keycloak_service,
-			  code < 0 ? d->docker.error : code ? "the command failed" : "it is empty");
+		log_error(
+			"keycloak_admin_password: not set, and reading /run/secrets/admin_password in service %s failed (%s)",
+			cfg->keycloak_service,
+			code < 0 ? d->docker.error
+			: code	 ? "the command failed"
+				 : "it is empty");
 		goto out_free;
 	}
 	if (deps_set_password(d, out.data) < 0) {
@@ -127,8 +130,8 @@ static int deps_warm_client(struct deps *d)
 	int rc;
 
 	if (cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD])
-		rc = deps_set_password(d, cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]) < 0
-			     ? EX_SOFTWARE : 0;
+		rc = deps_set_password(d, cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]) < 0 ? EX_SOFTWARE
+										       : 0;
 	else if (d->admin_password)
 		rc = 0; /* handed over (the watchdog) */
 	else
@@ -185,8 +188,9 @@ static int deps_bind_cold(struct deps *d)
 	rc = cold_deploy(&d->cold, &d->docker, cfg, deadline);
 	if (rc || signals_poll_stop())
 		return rc;
-	rc = deps_set_password(d, d->cold.password) < 0 ? EX_SOFTWARE
-		: deps_keycloak_client(d, cfg->cold_url, "admin");
+	rc = deps_set_password(d, d->cold.password) < 0
+		     ? EX_SOFTWARE
+		     : deps_keycloak_client(d, cfg->cold_url, "admin");
 	if (rc)
 		return rc;
 	d->kc.deadline_ms = deadline;
@@ -303,7 +307,7 @@ int deps_reap_all(struct deps *d)
 {
 	const struct config *cfg = d->cfg;
 	long long deadline = http_now_ms() + cfg->timeout * 1000;
-	int rc = 0, deleted = 0;
+	int rc, deleted = 0;
 	bool did = false;
 
 	if (cfg->keycloak_url[0] && cfg->mode != MODE_COLD) {

@@ -17,15 +17,15 @@
 #include "keycloak.h"
 
 struct deps {
-	const struct config *cfg;  /* borrowed */
+	const struct config *cfg; /* borrowed */
 	struct keycloak kc;
-	bool kc_ready;             /* kc initialised */
-	bool realm_created;        /* the run's realm exists because of us */
+	bool kc_ready;	    /* kc initialised */
+	bool realm_created; /* the run's realm exists because of us */
 	struct docker docker;
-	bool docker_ready;         /* docker initialised and version agreed */
-	struct cold cold;          /* what a cold deploy created */
+	bool docker_ready; /* docker initialised and version agreed */
+	struct cold cold;  /* what a cold deploy created */
 	struct binding binding;
-	char *admin_password;      /* owned copy; secret */
+	char *admin_password; /* owned copy; secret */
 };
 
 void deps_init(struct deps *d, const struct config *cfg);

@@ -40,8 +40,7 @@ static int version_cmp(const char *a, const char *b)
 	return amin < bmin ? -1 : amin > bmin;
 }
 
-static void docker_describe(struct docker *d, const char *what,
-			    const struct http_response *resp)
+static void docker_describe(struct docker *d, const char *what, const struct http_response *resp)
 {
 	char msg[400] = "";
 	struct json j;
@@ -64,8 +63,7 @@ int docker_negotiate(struct docker *d)
 	struct http_response resp;
 	int rc = -1;
 
-	if (http_send_retry(&d->http, &req, d->deadline_ms, &resp) < 0 ||
-	    resp.status != 200) {
+	if (http_send_retry(&d->http, &req, d->deadline_ms, &resp) < 0 || resp.status != 200) {
 		docker_describe(d, "Docker engine at unix://", &resp);
 		snprintf(d->error + strlen(d->error), sizeof(d->error) - strlen(d->error),
 			 " (socket %s)", d->http.unix_socket);
@@ -94,8 +92,8 @@ out_free:
 	return rc;
 }
 
-long docker_call(struct docker *d, const char *method, const char *path,
-		 const char *body, size_t len, struct buf *out)
+long docker_call(struct docker *d, const char *method, const char *path, const char *body,
+		 size_t len, struct buf *out)
 {
 	char full[1536];
 	struct http_request req = {
@@ -158,8 +156,7 @@ int docker_query_escape(struct buf *out, const char *s)
 	return buf_form_value(out, s);
 }
 
-int docker_exec(struct docker *d, const char *container, const char *const argv[],
-		struct buf *out)
+int docker_exec(struct docker *d, const char *container, const char *const argv[], struct buf *out)
 {
 	struct buf body = BUF_INIT, resp = BUF_INIT, err = BUF_INIT;
 	char path[256], id[128];
@@ -221,14 +218,12 @@ out_free:
 	return code;
 }
 
-int docker_service_container(struct docker *d, const char *service, char *id,
-			     size_t idsz)
+int docker_service_container(struct docker *d, const char *service, char *id, size_t idsz)
 {
 	struct buf filter = BUF_INIT, path = BUF_INIT, resp = BUF_INIT;
 	struct json j = { 0 };
 	char label[320];
 	int rc = -1;
-
 
 	snprintf(label, sizeof(label), "com.docker.swarm.service.name=%s", service);
 	buf_puts(&filter, "{\"status\":[\"running\"],\"label\":[");
@@ -241,8 +236,7 @@ int docker_service_container(struct docker *d, const char *service, char *id,
 		goto out_free;
 	if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
 	    json_get_string(&j, json_array_get(&j, 0, 0), "Id", id, idsz) <= 0) {
-		snprintf(d->error, sizeof(d->error),
-			 "no running container of service %s", service);
+		snprintf(d->error, sizeof(d->error), "no running container of service %s", service);
 		goto out_free;
 	}
 	rc = 0;

@@ -33,8 +33,8 @@ int docker_negotiate(struct docker *d);
 /* One call to /v<version><path>. Returns the HTTP status (out gets the
  * body when not NULL), or -1 on a transport error. d->error is set for
  * every status >= 400, from the engine's {"message": ...}. */
-long docker_call(struct docker *d, const char *method, const char *path,
-		 const char *body, size_t len, struct buf *out);
+long docker_call(struct docker *d, const char *method, const char *path, const char *body,
+		 size_t len, struct buf *out);
 
 /* Splits an exec/attach stream (8-byte frame headers: stream, 0, 0, 0,
  * big-endian length) into stdout and stderr. Returns 0, or -1 when a frame
@@ -43,12 +43,10 @@ int docker_demux(const char *in, size_t len, struct buf *out, struct buf *err);
 
 /* Runs argv in a running container without a TTY and collects stdout.
  * Returns the exit code (0..255), or -1 (d->error set). */
-int docker_exec(struct docker *d, const char *container, const char *const argv[],
-		struct buf *out);
+int docker_exec(struct docker *d, const char *container, const char *const argv[], struct buf *out);
 
 /* The id of a running container of a swarm service, into id. 0 or -1. */
-int docker_service_container(struct docker *d, const char *service, char *id,
-			     size_t idsz);
+int docker_service_container(struct docker *d, const char *service, char *id, size_t idsz);
 
 /* Percent-encodes s into out for a query string. */
 int docker_query_escape(struct buf *out, const char *s);

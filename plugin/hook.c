@@ -67,8 +67,8 @@ void hook_reap_orphans(void)
 		;
 }
 
-int hook_run(char *const argv[], char *const envp[], long tick_seconds,
-	     hook_tick_fn tick, void *ctx, struct hook_result *out)
+int hook_run(char *const argv[], char *const envp[], long tick_seconds, hook_tick_fn tick,
+	     void *ctx, struct hook_result *out)
 {
 	long long next_tick, kill_at = 0;
 	bool done = false;
@@ -117,8 +117,8 @@ int hook_run(char *const argv[], char *const envp[], long tick_seconds,
 				}
 			}
 		} else if (signo > 0) {
-			log_info("received signal %d (%s), forwarding it to the hook",
-				 signo, strsignal(signo));
+			log_info("received signal %d (%s), forwarding it to the hook", signo,
+				 strsignal(signo));
 			(void)kill(-pid, signo);
 			if (signals_is_stop(signo) && !kill_at) {
 				signals_note(signo);

@@ -12,9 +12,9 @@
 #define HOOK_GRACE_SECONDS 10
 
 struct hook_result {
-	int status;       /* shell convention: exit code, 128+N if signal N,
+	int status;	 /* shell convention: exit code, 128+N if signal N,
 			     127 command not found, 126 not executable */
-	int stop_signal;  /* first stop signal drone-deps received, or 0 */
+	int stop_signal; /* first stop signal drone-deps received, or 0 */
 };
 
 typedef void (*hook_tick_fn)(void *ctx);
@@ -22,8 +22,8 @@ typedef void (*hook_tick_fn)(void *ctx);
 /* Runs argv[0] (searched in PATH) with envp and waits for it. Returns 0
  * with *out filled, or -1 when it could not be started at all (fork
  * failed). Exec failures are reported as status 126/127. */
-int hook_run(char *const argv[], char *const envp[], long tick_seconds,
-	     hook_tick_fn tick, void *ctx, struct hook_result *out);
+int hook_run(char *const argv[], char *const envp[], long tick_seconds, hook_tick_fn tick,
+	     void *ctx, struct hook_result *out);
 
 /* Reaps any exited children without waiting (zombies of orphans). */
 void hook_reap_orphans(void);

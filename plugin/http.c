@@ -76,8 +76,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 }
 
 /* Copies a header value (trimmed) into out when the line is "name: value". */
-static void header_value(const char *line, size_t n, const char *name,
-			 char *out, size_t outsz)
+static void header_value(const char *line, size_t n, const char *name, char *out, size_t outsz)
 {
 	size_t k = strlen(name), v;
 
@@ -89,8 +88,7 @@ static void header_value(const char *line, size_t n, const char *name,
 		line++;
 		n--;
 	}
-	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' ||
-			 line[n - 1] == ' '))
+	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' '))
 		n--;
 	v = n < outsz - 1 ? n : outsz - 1;
 	memcpy(out, line, v);
@@ -104,8 +102,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 	char retry[16] = "";
 
 	header_value(data, n, "Location", resp->location, sizeof(resp->location));
-	header_value(data, n, "Api-Version", resp->api_version,
-		     sizeof(resp->api_version));
+	header_value(data, n, "Api-Version", resp->api_version, sizeof(resp->api_version));
 	header_value(data, n, "Retry-After", retry, sizeof(retry));
 	if (retry[0]) {
 		char *end;
@@ -116,8 +113,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
-int http_send(struct http_client *c, const struct http_request *req,
-	      long timeout_ms, struct http_response *resp)
+int http_send(struct http_client *c, const struct http_request *req, long timeout_ms,
+	      struct http_response *resp)
 {
 	CURL *curl = c->curl;
 	struct curl_slist *headers = NULL, *h;
@@ -129,8 +126,7 @@ int http_send(struct http_client *c, const struct http_request *req,
 
 	memset(resp, 0, sizeof(*resp));
 	resp->body.limit = HTTP_MAX_BODY;
-	if (snprintf(url, sizeof(url), "%s%s", c->base_url, req->path) >=
-	    (int)sizeof(url)) {
+	if (snprintf(url, sizeof(url), "%s%s", c->base_url, req->path) >= (int)sizeof(url)) {
 		snprintf(resp->error, sizeof(resp->error), "URL too long");
 		resp->transport_error = CURLE_URL_MALFORMAT;
 		return -1;
@@ -156,8 +152,8 @@ int http_send(struct http_client *c, const struct http_request *req,
 		headers = h;
 	}
 	if (req->bearer) {
-		if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-			     req->bearer) >= (int)sizeof(auth)) {
+		if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s", req->bearer) >=
+		    (int)sizeof(auth)) {
 			snprintf(resp->error, sizeof(resp->error), "token too long");
 			resp->transport_error = CURLE_BAD_FUNCTION_ARGUMENT;
 			goto out_free;
@@ -176,8 +172,7 @@ int http_send(struct http_client *c, const struct http_request *req,
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-			 c->connect_timeout_ms < timeout_ms ? c->connect_timeout_ms
-							    : timeout_ms);
+			 c->connect_timeout_ms < timeout_ms ? c->connect_timeout_ms : timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
@@ -190,8 +185,7 @@ int http_send(struct http_client *c, const struct http_request *req,
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
 #endif
-	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
-			 (curl_off_t)HTTP_MAX_BODY);
+	curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_MAX_BODY);
 	if (c->unix_socket[0])
 		curl_easy_setopt(curl, CURLOPT_UNIX_SOCKET_PATH, c->unix_socket);
 	if (c->ca_cert)
@@ -205,8 +199,7 @@ int http_send(struct http_client *c, const struct http_request *req,
 	} else {
 		curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, req->method);
 		if (req->content_type || strcmp(req->method, "POST") == 0) {
-			curl_easy_setopt(curl, CURLOPT_POSTFIELDS,
-					 req->body ? req->body : "");
+			curl_easy_setopt(curl, CURLOPT_POSTFIELDS, req->body ? req->body : "");
 			curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE,
 					 (curl_off_t)(req->body ? req->body_len : 0));
 		} else if (strcmp(req->method, "HEAD") == 0) {
@@ -228,8 +221,8 @@ int http_send(struct http_client *c, const struct http_request *req,
 		else
 			snprintf(resp->error, sizeof(resp->error), "%s",
 				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
-		log_debug("http: %s %s failed after %lld ms: %s", req->method,
-			  req->path, (long long)(total_us / 1000), resp->error);
+		log_debug("http: %s %s failed after %lld ms: %s", req->method, req->path,
+			  (long long)(total_us / 1000), resp->error);
 		goto out_free;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -257,8 +250,8 @@ static bool http_status_is_transient(long status)
 	return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
-int http_send_retry(struct http_client *c, const struct http_request *req,
-		    long long deadline_ms, struct http_response *resp)
+int http_send_retry(struct http_client *c, const struct http_request *req, long long deadline_ms,
+		    struct http_response *resp)
 {
 	long backoff_ms = 100;
 	int attempt = 0;
@@ -279,16 +272,15 @@ int http_send_retry(struct http_client *c, const struct http_request *req,
 			return rc;
 		wait_ms = backoff_ms;
 		if (rc == 0 && resp->retry_after > 0)
-			wait_ms = resp->retry_after * 1000 < 5000
-					  ? resp->retry_after * 1000 : 5000;
+			wait_ms = resp->retry_after * 1000 < 5000 ? resp->retry_after * 1000 : 5000;
 		if (http_now_ms() + wait_ms >= deadline_ms)
 			return rc;
 		if (rc == 0)
-			log_info("%s %s answered %ld, retrying in %ld ms (attempt %d)",
-				 req->method, req->path, resp->status, wait_ms, attempt);
+			log_info("%s %s answered %ld, retrying in %ld ms (attempt %d)", req->method,
+				 req->path, resp->status, wait_ms, attempt);
 		else
-			log_info("%s %s failed (%s), retrying in %ld ms (attempt %d)",
-				 req->method, req->path, resp->error, wait_ms, attempt);
+			log_info("%s %s failed (%s), retrying in %ld ms (attempt %d)", req->method,
+				 req->path, resp->error, wait_ms, attempt);
 		http_response_free(resp);
 		http_sleep_ms(wait_ms);
 		if (backoff_ms < 2000)
@@ -299,8 +291,7 @@ int http_send_retry(struct http_client *c, const struct http_request *req,
 bool http_error_is_unreachable(int e)
 {
 	return e == CURLE_COULDNT_RESOLVE_HOST || e == CURLE_COULDNT_CONNECT ||
-	       e == CURLE_COULDNT_RESOLVE_PROXY ||
-	       (e == CURLE_OPERATION_TIMEDOUT);
+	       e == CURLE_COULDNT_RESOLVE_PROXY || (e == CURLE_OPERATION_TIMEDOUT);
 }
 
 bool http_error_is_tls(int e)

@@ -15,35 +15,35 @@
 #define HTTP_MAX_BODY (4u << 20)
 
 struct http_client {
-	void *curl;            /* CURL *, owned */
+	void *curl;	       /* CURL *, owned */
 	char base_url[512];    /* "https://host:port" or "http://localhost" */
 	char unix_socket[256]; /* "" or a socket path for the Docker API */
 	const char *ca_cert;   /* borrowed; NULL: system bundle */
 	bool insecure;
 	long connect_timeout_ms;
-	unsigned requests;     /* requests sent, retries included */
+	unsigned requests; /* requests sent, retries included */
 };
 
 struct http_request {
-	const char *method;       /* "GET", "POST", ... */
-	const char *path;         /* appended to base_url; no secret in it */
+	const char *method;	  /* "GET", "POST", ... */
+	const char *path;	  /* appended to base_url; no secret in it */
 	const char *content_type; /* NULL: no body */
 	const char *body;
 	size_t body_len;
-	const char *bearer;       /* NULL or an access token (never logged) */
-	bool retry;               /* idempotent: retry transient failures */
-	bool probe;               /* a liveness probe: no retry when nothing
+	const char *bearer; /* NULL or an access token (never logged) */
+	bool retry;	    /* idempotent: retry transient failures */
+	bool probe;	    /* a liveness probe: no retry when nothing
 				     listens or the name does not resolve */
 };
 
 struct http_response {
-	long status;         /* 0 when no HTTP answer came */
-	int transport_error; /* a CURLcode; 0 when an HTTP answer came */
-	char error[256];     /* transport error text */
-	struct buf body;     /* capped at HTTP_MAX_BODY */
-	char location[512];  /* Location header, if any */
-	char api_version[16];/* Api-Version header (Docker), if any */
-	long retry_after;    /* Retry-After seconds, 0 if none */
+	long status;	      /* 0 when no HTTP answer came */
+	int transport_error;  /* a CURLcode; 0 when an HTTP answer came */
+	char error[256];      /* transport error text */
+	struct buf body;      /* capped at HTTP_MAX_BODY */
+	char location[512];   /* Location header, if any */
+	char api_version[16]; /* Api-Version header (Docker), if any */
+	long retry_after;     /* Retry-After seconds, 0 if none */
 };
 
 /* Creates the handle. Returns 0 or -1. base_url must be http(s). */
@@ -53,16 +53,16 @@ void http_client_cleanup(struct http_client *c);
 /* Sends one request, with no retry, waiting at most timeout_ms. Fills resp
  * (free with http_response_free). Returns 0 when an HTTP answer came
  * (whatever its status), -1 on a transport error. */
-int http_send(struct http_client *c, const struct http_request *req,
-	      long timeout_ms, struct http_response *resp);
+int http_send(struct http_client *c, const struct http_request *req, long timeout_ms,
+	      struct http_response *resp);
 
 /* http_send with retries until deadline_ms (a monotonic time, see
  * http_now_ms): when req->retry, on transport errors and on 429, 502, 503,
  * 504, with exponential backoff. Certificate failures are never retried
  * (they do not heal), nor, for a probe, a refused connection. Returns as
  * http_send. */
-int http_send_retry(struct http_client *c, const struct http_request *req,
-		    long long deadline_ms, struct http_response *resp);
+int http_send_retry(struct http_client *c, const struct http_request *req, long long deadline_ms,
+		    struct http_response *resp);
 
 void http_response_free(struct http_response *resp);
 

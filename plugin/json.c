@@ -79,8 +79,7 @@ int json_parse(struct json *j, const char *text, size_t len)
 	    j->tok[0].type == JSMN_UNDEFINED)
 		goto out_invalid;
 	for (size_t i = (size_t)j->tok[0].end; i < len; i++)
-		if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' &&
-		    text[i] != '\t')
+		if (text[i] != ' ' && text[i] != '\n' && text[i] != '\r' && text[i] != '\t')
 			goto out_invalid;
 	for (int i = 0; i < n; i++)
 		if (j->tok[i].type == JSMN_PRIMITIVE &&
@@ -140,8 +139,8 @@ int json_array_get(const struct json *j, int arr, int i)
 {
 	int idx, n;
 
-	if (arr < 0 || arr >= j->ntok || j->tok[arr].type != JSMN_ARRAY ||
-	    i < 0 || i >= j->tok[arr].size)
+	if (arr < 0 || arr >= j->ntok || j->tok[arr].type != JSMN_ARRAY || i < 0 ||
+	    i >= j->tok[arr].size)
 		return -1;
 	idx = arr + 1;
 	for (n = 0; n < i && idx < j->ntok; n++)
@@ -242,7 +241,9 @@ int json_string_copy(const struct json *j, int idx, char *out, size_t outsz)
 				return -1;
 			c = *p++;
 			switch (c) {
-			case '"': case '\\': case '/': break;
+			case '"':
+			case '\\':
+			case '/': break;
 			case 'b': c = '\b'; break;
 			case 'f': c = '\f'; break;
 			case 'n': c = '\n'; break;
@@ -256,8 +257,7 @@ int json_string_copy(const struct json *j, int idx, char *out, size_t outsz)
 					unsigned lo;
 
 					if (end - p < 6 || p[0] != '\\' || p[1] != 'u' ||
-					    hex4(p + 2, end, &lo) < 0 || lo < 0xDC00 ||
-					    lo > 0xDFFF)
+					    hex4(p + 2, end, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
 						return -1;
 					p += 6;
 					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
@@ -271,8 +271,7 @@ int json_string_copy(const struct json *j, int idx, char *out, size_t outsz)
 					return -1;
 				o += (size_t)n;
 				continue;
-			default:
-				return -1;
+			default: return -1;
 			}
 		}
 		if (o + 1 >= outsz)
@@ -283,8 +282,7 @@ int json_string_copy(const struct json *j, int idx, char *out, size_t outsz)
 	return (int)o;
 }
 
-int json_get_string(const struct json *j, int obj, const char *key, char *out,
-		    size_t outsz)
+int json_get_string(const struct json *j, int obj, const char *key, char *out, size_t outsz)
 {
 	return json_string_copy(j, json_object_get(j, obj, key), out, outsz);
 }

@@ -42,8 +42,7 @@ bool json_is_string(const struct json *j, int idx);
 int json_string_copy(const struct json *j, int idx, char *out, size_t outsz);
 /* Shorthand: string member key of object obj into out; -1 as above or when
  * absent. */
-int json_get_string(const struct json *j, int obj, const char *key, char *out,
-		    size_t outsz);
+int json_get_string(const struct json *j, int obj, const char *key, char *out, size_t outsz);
 /* Integer member key of object obj (a number token, or a string of digits
  * as Keycloak stores attributes). Returns 0 and sets *out, or -1. */
 int json_get_long(const struct json *j, int obj, const char *key, long long *out);

@@ -19,8 +19,8 @@
  * time a request spends in flight. */
 #define TOKEN_MARGIN_MS 5000
 
-int keycloak_init(struct keycloak *kc, const char *url, const char *user,
-		  const char *password, const char *ca_cert, bool insecure)
+int keycloak_init(struct keycloak *kc, const char *url, const char *user, const char *password,
+		  const char *ca_cert, bool insecure)
 {
 	memset(kc, 0, sizeof(*kc));
 	if (http_client_init(&kc->http, url) < 0)
@@ -51,8 +51,7 @@ void keycloak_cleanup(struct keycloak *kc)
 
 /* A short description of an error answer: Keycloak's "error",
  * "errorMessage" or "error_description" when the body is JSON. */
-static void describe(struct keycloak *kc, const char *what,
-		     const struct http_response *resp)
+static void describe(struct keycloak *kc, const char *what, const struct http_response *resp)
 {
 	char msg[160] = "";
 	struct json j;
@@ -61,8 +60,7 @@ static void describe(struct keycloak *kc, const char *what,
 		snprintf(kc->error, sizeof(kc->error), "%s: %s", what, resp->error);
 		return;
 	}
-	if (json_parse(&j, buf_str(&resp->body), resp->body.len) == 0 &&
-	    json_is_object(&j, 0)) {
+	if (json_parse(&j, buf_str(&resp->body), resp->body.len) == 0 && json_is_object(&j, 0)) {
 		if (json_get_string(&j, 0, "error_description", msg, sizeof(msg)) < 0 &&
 		    json_get_string(&j, 0, "errorMessage", msg, sizeof(msg)) < 0 &&
 		    json_get_string(&j, 0, "error", msg, sizeof(msg)) < 0)
@@ -116,7 +114,8 @@ int keycloak_login(struct keycloak *kc, bool probe)
 		describe(kc, "admin token", &resp);
 		rc = (probe && (http_error_is_unreachable(resp.transport_error) ||
 				http_error_is_tls(resp.transport_error)))
-			     ? KC_UNREACHABLE : KC_ERROR;
+			     ? KC_UNREACHABLE
+			     : KC_ERROR;
 		goto out_free_resp;
 	}
 	if (resp.status == 401 || resp.status == 400) {
@@ -126,8 +125,8 @@ int keycloak_login(struct keycloak *kc, bool probe)
 	}
 	if (resp.status != 200) {
 		describe(kc, "admin token", &resp);
-		rc = (probe && (resp.status == 404 || resp.status >= 500))
-			     ? KC_UNREACHABLE : KC_ERROR;
+		rc = (probe && (resp.status == 404 || resp.status >= 500)) ? KC_UNREACHABLE
+									   : KC_ERROR;
 		goto out_free_resp;
 	}
 	token = malloc(TOKEN_MAX);
@@ -144,7 +143,7 @@ int keycloak_login(struct keycloak *kc, bool probe)
 	kc->token = token;
 	token = NULL;
 	kc->token_expires_ms = http_now_ms() + expires_in * 1000 -
-			       (expires_in * 1000 > 2 * TOKEN_MARGIN_MS ? TOKEN_MARGIN_MS : 0);
+			       (expires_in * 1000 > 2LL * TOKEN_MARGIN_MS ? TOKEN_MARGIN_MS : 0);
 	rc = KC_OK;
 
 out_free_resp:
@@ -163,8 +162,8 @@ out_free_form:
 /* One admin call: a fresh token when the current one is about to expire,
  * and one renewal plus repeat on 401. Returns 0 with resp filled (any
  * status) or -1 (kc->error set; resp freed). */
-static int keycloak_admin(struct keycloak *kc, const char *what,
-			  struct http_request *req, struct http_response *resp)
+static int keycloak_admin(struct keycloak *kc, const char *what, struct http_request *req,
+			  struct http_response *resp)
 {
 	int attempt;
 
@@ -193,8 +192,8 @@ static int keycloak_admin(struct keycloak *kc, const char *what,
 }
 
 static int keycloak_call(struct keycloak *kc, const char *what, const char *method,
-			 const char *path, const char *body, size_t len, bool retry,
-			 long ok_status, struct buf *out)
+			 const char *path, const char *body, size_t len, bool retry, long ok_status,
+			 struct buf *out)
 {
 	struct http_request req = {
 		.method = method,
@@ -218,10 +217,10 @@ static int keycloak_call(struct keycloak *kc, const char *what, const char *meth
 		}
 	} else {
 		describe(kc, what, &resp);
-		rc = resp.status == 409 ? KC_CONFLICT
-		     : resp.status == 404 ? KC_NOT_FOUND
+		rc = resp.status == 409				? KC_CONFLICT
+		     : resp.status == 404			? KC_NOT_FOUND
 		     : resp.status == 401 || resp.status == 403 ? KC_AUTH
-		     : KC_ERROR;
+								: KC_ERROR;
 	}
 	http_response_free(&resp);
 	return rc;
@@ -246,13 +245,12 @@ int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len)
 	/* Not idempotent in itself, but safe to retry: a retry after a lost
 	 * answer meets 409 on our own realm, which the caller recognises by
 	 * its lease marks. */
-	int rc = keycloak_call(kc, "create realm", "POST", "/admin/realms", body, len,
-			       true, 201, NULL);
+	int rc = keycloak_call(kc, "create realm", "POST", "/admin/realms", body, len, true, 201,
+			       NULL);
 
 	/* Keycloak 26.2.4 answered a duplicate realm with 400 "Realm ...
 	 * already exists" instead of 409 (keycloak issue 39753). */
-	if (rc == KC_ERROR && strstr(kc->error, "HTTP 400") &&
-	    strstr(kc->error, "already exists"))
+	if (rc == KC_ERROR && strstr(kc->error, "HTTP 400") && strstr(kc->error, "already exists"))
 		rc = KC_CONFLICT;
 	return rc;
 }
@@ -265,14 +263,12 @@ int keycloak_realm_get(struct keycloak *kc, const char *realm, struct buf *out)
 	return keycloak_call(kc, "read realm", "GET", path, NULL, 0, true, 200, out);
 }
 
-int keycloak_realm_update(struct keycloak *kc, const char *realm,
-			  const char *body, size_t len)
+int keycloak_realm_update(struct keycloak *kc, const char *realm, const char *body, size_t len)
 {
 	char path[256];
 
 	snprintf(path, sizeof(path), "/admin/realms/%s", realm);
-	return keycloak_call(kc, "update realm", "PUT", path, body, len, true, 204,
-			     NULL);
+	return keycloak_call(kc, "update realm", "PUT", path, body, len, true, 204, NULL);
 }
 
 int keycloak_realm_delete(struct keycloak *kc, const char *realm)
@@ -280,23 +276,19 @@ int keycloak_realm_delete(struct keycloak *kc, const char *realm)
 	char path[256];
 
 	snprintf(path, sizeof(path), "/admin/realms/%s", realm);
-	return keycloak_call(kc, "delete realm", "DELETE", path, NULL, 0, true, 204,
-			     NULL);
+	return keycloak_call(kc, "delete realm", "DELETE", path, NULL, 0, true, 204, NULL);
 }
 
 int keycloak_realm_list(struct keycloak *kc, struct buf *out)
 {
-	return keycloak_call(kc, "list realms", "GET",
-			     "/admin/realms?briefRepresentation=true", NULL, 0, true,
-			     200, out);
+	return keycloak_call(kc, "list realms", "GET", "/admin/realms?briefRepresentation=true",
+			     NULL, 0, true, 200, out);
 }
 
-int keycloak_partial_import(struct keycloak *kc, const char *realm,
-			    const char *body, size_t len)
+int keycloak_partial_import(struct keycloak *kc, const char *realm, const char *body, size_t len)
 {
 	char path[256];
 
 	snprintf(path, sizeof(path), "/admin/realms/%s/partialImport", realm);
-	return keycloak_call(kc, "partial import", "POST", path, body, len, false,
-			     200, NULL);
+	return keycloak_call(kc, "partial import", "POST", path, body, len, false, 200, NULL);
 }

@@ -19,25 +19,25 @@
 enum kc_result {
 	KC_OK = 0,
 	KC_UNREACHABLE = -1, /* nothing Keycloak-like answers: no instance */
-	KC_AUTH = -2,        /* the admin credentials were refused */
+	KC_AUTH = -2,	     /* the admin credentials were refused */
 	KC_CONFLICT = -3,    /* the realm exists already */
 	KC_NOT_FOUND = -4,
-	KC_ERROR = -5,       /* anything else; see kc->error */
+	KC_ERROR = -5, /* anything else; see kc->error */
 };
 
 struct keycloak {
 	struct http_client http;
-	const char *user;          /* borrowed */
-	const char *password;      /* borrowed; secret */
-	char *token;               /* owned; secret */
+	const char *user;     /* borrowed */
+	const char *password; /* borrowed; secret */
+	char *token;	      /* owned; secret */
 	long long token_expires_ms;
-	long long deadline_ms;     /* http_now_ms() clock; bounds every call */
+	long long deadline_ms; /* http_now_ms() clock; bounds every call */
 	char error[320];
 };
 
 /* Prepares a client for url (no request yet). Returns 0 or -1. */
-int keycloak_init(struct keycloak *kc, const char *url, const char *user,
-		  const char *password, const char *ca_cert, bool insecure);
+int keycloak_init(struct keycloak *kc, const char *url, const char *user, const char *password,
+		  const char *ca_cert, bool insecure);
 void keycloak_cleanup(struct keycloak *kc);
 
 /* Gets an admin token (password grant, client admin-cli, master realm).
@@ -54,14 +54,12 @@ int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len);
 /* GET /admin/realms/{realm} into out: KC_OK or KC_NOT_FOUND. */
 int keycloak_realm_get(struct keycloak *kc, const char *realm, struct buf *out);
 /* PUT /admin/realms/{realm} with a partial representation. */
-int keycloak_realm_update(struct keycloak *kc, const char *realm,
-			  const char *body, size_t len);
+int keycloak_realm_update(struct keycloak *kc, const char *realm, const char *body, size_t len);
 /* DELETE /admin/realms/{realm}: KC_OK on 204, KC_NOT_FOUND on 404. */
 int keycloak_realm_delete(struct keycloak *kc, const char *realm);
 /* GET /admin/realms?briefRepresentation=true into out. */
 int keycloak_realm_list(struct keycloak *kc, struct buf *out);
 /* POST /admin/realms/{realm}/partialImport. */
-int keycloak_partial_import(struct keycloak *kc, const char *realm,
-			    const char *body, size_t len);
+int keycloak_partial_import(struct keycloak *kc, const char *realm, const char *body, size_t len);
 
 #endif

@@ -5,23 +5,20 @@
 
 #include "json.h"
 
-int lease_json_members(struct buf *out, const char *run_id, const char *job,
-		       long long expires)
+int lease_json_members(struct buf *out, const char *run_id, const char *job, long long expires)
 {
-	if (buf_puts(out, "\"" LEASE_KEY_OWNER "\":\"" LEASE_OWNER "\",\"" LEASE_KEY_RUN "\":") < 0 ||
-	    buf_json_string(out, run_id) < 0 ||
-	    buf_puts(out, ",\"" LEASE_KEY_JOB "\":") < 0 ||
+	if (buf_puts(out, "\"" LEASE_KEY_OWNER "\":\"" LEASE_OWNER "\",\"" LEASE_KEY_RUN "\":") <
+		    0 ||
+	    buf_json_string(out, run_id) < 0 || buf_puts(out, ",\"" LEASE_KEY_JOB "\":") < 0 ||
 	    buf_json_string(out, job) < 0 ||
 	    buf_printf(out, ",\"" LEASE_KEY_EXPIRES "\":\"%lld\"", expires) < 0)
 		return -1;
 	return 0;
 }
 
-int lease_from_json(const char *text, size_t len, const char *const path[],
-		    struct lease *out)
+int lease_from_json(const char *text, size_t len, const char *const path[], struct lease *out)
 {
 	struct json j;
-	char owner[32];
 	int idx = 0, i;
 
 	memset(out, 0, sizeof(*out));
@@ -32,8 +29,9 @@ int lease_from_json(const char *text, size_t len, const char *const path[],
 	for (i = 0; path[i] && idx >= 0; i++)
 		idx = json_object_get(&j, idx, path[i]);
 	if (json_is_object(&j, idx)) {
-		out->owned = json_get_string(&j, idx, LEASE_KEY_OWNER, owner,
-					     sizeof(owner)) >= 0 &&
+		char owner[32];
+
+		out->owned = json_get_string(&j, idx, LEASE_KEY_OWNER, owner, sizeof(owner)) >= 0 &&
 			     strcmp(owner, LEASE_OWNER) == 0;
 		if (json_get_string(&j, idx, LEASE_KEY_RUN, out->run, sizeof(out->run)) < 0)
 			out->run[0] = '\0';

@@ -19,20 +19,18 @@
 #define LEASE_KEY_EXPIRES "drone-deps.expires"
 
 struct lease {
-	bool owned;          /* owner mark is LEASE_OWNER */
+	bool owned; /* owner mark is LEASE_OWNER */
 	char run[16];
 	char job[256];
-	long long expires;   /* unix seconds; 0 when absent or unreadable */
+	long long expires; /* unix seconds; 0 when absent or unreadable */
 };
 
 /* Appends the four marks as JSON members ("k":"v",...) without braces. */
-int lease_json_members(struct buf *out, const char *run_id, const char *job,
-		       long long expires);
+int lease_json_members(struct buf *out, const char *run_id, const char *job, long long expires);
 /* Reads the marks from the object `map` (a realm's "attributes" or a
  * service's "Labels") of a JSON document. A missing map gives an unowned
  * lease. Returns 0, or -1 when text is not JSON. */
-int lease_from_json(const char *text, size_t len, const char *const path[],
-		    struct lease *out);
+int lease_from_json(const char *text, size_t len, const char *const path[], struct lease *out);
 bool lease_expired(const struct lease *l, long long now);
 /* Whether drone-deps may delete the resource now on behalf of the run
  * (run_id, job): it is ours and either this same job's or expired. */

@@ -26,8 +26,7 @@ extern char **environ;
 
 /* Runs the hook with the binding, renewing leases every ttl/3. Returns the
  * hook's status (shell convention) or an exit code of drone-deps. */
-static int run_hook(const struct config *cfg, struct deps *d,
-		    struct hook_result *result)
+static int run_hook(const struct config *cfg, struct deps *d, struct hook_result *result)
 {
 	char **env = binding_env(&d->binding, environ);
 	int code;
@@ -38,7 +37,8 @@ static int run_hook(const struct config *cfg, struct deps *d,
 	}
 	log_info("running the hook");
 	code = hook_run(cfg->hook_argv, env, cfg->ttl / 3, deps_renew, d, result) < 0
-		       ? EX_OSERR : result->status;
+		       ? EX_OSERR
+		       : result->status;
 	binding_env_free(env);
 	log_info("the hook exited with status %d", code);
 	return code;
@@ -116,7 +116,8 @@ int main(int argc, char **argv)
 	log_set_debug(cfg.debug);
 	log_secret_add(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD]);
 	if (cfg.insecure)
-		log_warn("insecure: TLS certificates are NOT checked. Never use this outside local tests.");
+		log_warn(
+			"insecure: TLS certificates are NOT checked. Never use this outside local tests.");
 	if (http_global_init() < 0) {
 		log_error("cannot initialise libcurl");
 		code = EX_SOFTWARE;

@@ -46,8 +46,7 @@ int naming_run_id_from_domain(const char *domain, char out[RUN_ID_LEN + 1])
 	return 0;
 }
 
-void naming_run_id_hash(const char *const parts[], size_t n,
-			char out[RUN_ID_LEN + 1])
+void naming_run_id_hash(const char *const parts[], size_t n, char out[RUN_ID_LEN + 1])
 {
 	uint64_t h = 14695981039346656037ULL;
 	size_t i;
@@ -111,8 +110,7 @@ int naming_realm(const char *parent, const char *run_id, char *out, size_t outsz
 	return 0;
 }
 
-int naming_cold_service(const char *dep, const char *run_id, char *out,
-			size_t outsz)
+int naming_cold_service(const char *dep, const char *run_id, char *out, size_t outsz)
 {
 	int n = snprintf(out, outsz, "%.4s-%s", dep, run_id);
 
@@ -131,7 +129,7 @@ int naming_stack_service(const char *domain, char *out, size_t outsz)
 	if (n == 0 || n + sizeof("_app") > outsz)
 		return -1;
 	for (i = 0; i < n; i++)
-		out[i] = domain[i] == '.' ? '_' : domain[i];
+		out[i] = (char)(domain[i] == '.' ? '_' : domain[i]);
 	memcpy(out + n, "_app", sizeof("_app"));
 	return 0;
 }

@@ -20,8 +20,7 @@ bool naming_run_id_valid(const char *s);
 int naming_run_id_from_domain(const char *domain, char out[RUN_ID_LEN + 1]);
 /* Six hex digits of a 64-bit FNV-1a hash over the given parts, joined with
  * '\n' (so "a","bc" and "ab","c" differ). NULL parts count as "". */
-void naming_run_id_hash(const char *const parts[], size_t n,
-			char out[RUN_ID_LEN + 1]);
+void naming_run_id_hash(const char *const parts[], size_t n, char out[RUN_ID_LEN + 1]);
 /* Whether s can be a parent: 1..PARENT_MAX of [a-z0-9-], starting and
  * ending with a letter or digit. */
 bool naming_parent_valid(const char *s);
@@ -31,8 +30,7 @@ int naming_parent_from_repo(const char *repo, char *out, size_t outsz);
 /* "<parent>-<runid>". */
 int naming_realm(const char *parent, const char *run_id, char *out, size_t outsz);
 /* Cold service and host label: "<dep[:4]>-<runid>", e.g. "keyc-0a6fb2". */
-int naming_cold_service(const char *dep, const char *run_id, char *out,
-			size_t outsz);
+int naming_cold_service(const char *dep, const char *run_id, char *out, size_t outsz);
 /* Co-op Cloud's stack naming: the domain with dots as '_', then "_app". */
 int naming_stack_service(const char *domain, char *out, size_t outsz);
 /* The host part of an http(s) URL ("https://a.b:8443/x" -> "a.b"). */

@@ -11,8 +11,8 @@
 
 static const char *const realm_attributes_path[] = { "attributes", NULL };
 
-int realm_body(struct buf *out, const struct config *cfg,
-	       const struct binding *b, long long expires)
+int realm_body(struct buf *out, const struct config *cfg, const struct binding *b,
+	       long long expires)
 {
 	const char *pd = cfg->value[SET_PARENT_DOMAIN];
 	int rc = 0;
@@ -63,10 +63,10 @@ static int realm_lease(struct keycloak *kc, const char *realm, struct lease *l)
 	struct buf body = BUF_INIT;
 	int rc = keycloak_realm_get(kc, realm, &body);
 
-	if (rc == KC_OK && lease_from_json(buf_str(&body), body.len,
-					   realm_attributes_path, l) < 0) {
-		snprintf(kc->error, sizeof(kc->error),
-			 "read realm %s: the answer is not JSON", realm);
+	if (rc == KC_OK &&
+	    lease_from_json(buf_str(&body), body.len, realm_attributes_path, l) < 0) {
+		snprintf(kc->error, sizeof(kc->error), "read realm %s: the answer is not JSON",
+			 realm);
 		rc = KC_ERROR;
 	}
 	buf_free(&body);
@@ -86,15 +86,17 @@ static int realm_resolve_conflict(struct keycloak *kc, const struct config *cfg)
 	if (rc != KC_OK)
 		return rc;
 	if (!l.owned) {
-		snprintf(kc->error, sizeof(kc->error),
-			 "realm %s exists and is not marked as made by drone-deps: leaving it alone",
-			 cfg->realm);
+		snprintf(
+			kc->error, sizeof(kc->error),
+			"realm %s exists and is not marked as made by drone-deps: leaving it alone",
+			cfg->realm);
 		return KC_CONFLICT;
 	}
 	if (!lease_may_replace(&l, cfg->job, now)) {
-		snprintf(kc->error, sizeof(kc->error),
-			 "realm %s belongs to a live run (job %s, lease ends in %lld s): leaving it alone; set another run_id",
-			 cfg->realm, l.job, l.expires - now);
+		snprintf(
+			kc->error, sizeof(kc->error),
+			"realm %s belongs to a live run (job %s, lease ends in %lld s): leaving it alone; set another run_id",
+			cfg->realm, l.job, l.expires - now);
 		return KC_CONFLICT;
 	}
 	log_info("realm %s is left over from %s (%s): replacing it", cfg->realm,
@@ -125,8 +127,7 @@ static int realm_apply_partial(struct keycloak *kc, const struct config *cfg)
 		while (*rest == ' ' || *rest == '\n' || *rest == '\r' || *rest == '\t')
 			rest++;
 		if (buf_puts(&body, "{\"ifResourceExists\":\"FAIL\"") < 0 ||
-		    (*rest != '}' && buf_puts(&body, ",") < 0) ||
-		    buf_puts(&body, rest) < 0)
+		    (*rest != '}' && buf_puts(&body, ",") < 0) || buf_puts(&body, rest) < 0)
 			goto out_free;
 	}
 	rc = keycloak_partial_import(kc, cfg->realm, body.data, body.len);
@@ -136,8 +137,8 @@ out_free:
 	return rc;
 }
 
-int realm_create(struct keycloak *kc, const struct config *cfg,
-		 const struct binding *b, bool *created)
+int realm_create(struct keycloak *kc, const struct config *cfg, const struct binding *b,
+		 bool *created)
 {
 	struct buf body = BUF_INIT;
 	int rc, attempt;
@@ -173,8 +174,8 @@ int realm_renew(struct keycloak *kc, const struct config *cfg)
 	int rc = KC_ERROR;
 
 	if (buf_puts(&body, "{\"attributes\":{") == 0 &&
-	    lease_json_members(&body, cfg->run_id, cfg->job,
-			       (long long)time(NULL) + cfg->ttl) == 0 &&
+	    lease_json_members(&body, cfg->run_id, cfg->job, (long long)time(NULL) + cfg->ttl) ==
+		    0 &&
 	    buf_puts(&body, "}}") == 0)
 		rc = keycloak_realm_update(kc, cfg->realm, body.data, body.len);
 	buf_free(&body);
@@ -219,9 +220,9 @@ int realm_reap(struct keycloak *kc, int max_checked, int *deleted)
 	rc = keycloak_realm_list(kc, &list);
 	if (rc != KC_OK)
 		goto out_free;
-	if (json_parse(&j, buf_str(&list), list.len) < 0 ||
-	    (n = json_array_len(&j, 0)) < 0) {
-		snprintf(kc->error, sizeof(kc->error), "list realms: the answer is not a JSON array");
+	if (json_parse(&j, buf_str(&list), list.len) < 0 || (n = json_array_len(&j, 0)) < 0) {
+		snprintf(kc->error, sizeof(kc->error),
+			 "list realms: the answer is not a JSON array");
 		rc = KC_ERROR;
 		goto out_free;
 	}
@@ -231,15 +232,13 @@ int realm_reap(struct keycloak *kc, int max_checked, int *deleted)
 
 		if (http_now_ms() >= kc->deadline_ms)
 			break;
-		if (json_get_string(&j, json_array_get(&j, 0, i), "realm", name,
-				    sizeof(name)) < 0)
+		if (json_get_string(&j, json_array_get(&j, 0, i), "realm", name, sizeof(name)) < 0)
 			continue;
 		/* master and names we never give are not even read */
 		if (!strcmp(name, "master") || !naming_realm_shape(name))
 			continue;
 		checked++;
-		if (realm_lease(kc, name, &l) != KC_OK || !l.owned ||
-		    !lease_expired(&l, now))
+		if (realm_lease(kc, name, &l) != KC_OK || !l.owned || !lease_expired(&l, now))
 			continue;
 		if (keycloak_realm_delete(kc, name) == KC_OK) {
 			log_info("reaped realm %s (job %s, lease ended %lld s ago)", name,

@@ -14,13 +14,13 @@
 #include "keycloak.h"
 
 /* The realm representation POSTed to /admin/realms. */
-int realm_body(struct buf *out, const struct config *cfg,
-	       const struct binding *b, long long expires);
+int realm_body(struct buf *out, const struct config *cfg, const struct binding *b,
+	       long long expires);
 /* Creates the run's realm (and applies keycloak_realm_json). Returns
  * KC_OK, or a kc_result with kc->error set. *created tells whether the
  * realm exists now because of this call, even when a later step failed. */
-int realm_create(struct keycloak *kc, const struct config *cfg,
-		 const struct binding *b, bool *created);
+int realm_create(struct keycloak *kc, const struct config *cfg, const struct binding *b,
+		 bool *created);
 /* Pushes the lease expiry to now + ttl. */
 int realm_renew(struct keycloak *kc, const struct config *cfg);
 /* Deletes the run's realm; a realm already gone counts as deleted. */

@@ -16,8 +16,9 @@ static struct {
 
 int signals_setup(void)
 {
-	static const int watched[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT,
-				       SIGUSR1, SIGUSR2, SIGCHLD };
+	static const int watched[] = {
+		SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGCHLD
+	};
 	struct sigaction ign;
 	size_t i;
 
@@ -56,8 +57,7 @@ void signals_restore_for_child(void)
 
 bool signals_is_stop(int signo)
 {
-	return signo == SIGTERM || signo == SIGINT || signo == SIGHUP ||
-	       signo == SIGQUIT;
+	return signo == SIGTERM || signo == SIGINT || signo == SIGHUP || signo == SIGQUIT;
 }
 
 void signals_note(int signo)

@@ -16,8 +16,7 @@
 
 #define WATCH_TEARDOWN_TRIES 10
 
-int tar_add(struct buf *tar, const char *name, unsigned mode, const char *data,
-	    size_t len)
+int tar_add(struct buf *tar, const char *name, unsigned mode, const char *data, size_t len)
 {
 	unsigned char h[512];
 	unsigned sum = 0;
@@ -109,8 +108,8 @@ static int self_inspect(struct docker *dk, const char *id, const char *socket_pa
 		goto out_free;
 	if (json_get_string(&j, 0, "Image", si->image, sizeof(si->image)) <= 0)
 		goto out_free;
-	if (json_get_string(&j, json_object_get(&j, 0, "HostConfig"), "NetworkMode",
-			    si->network, sizeof(si->network)) <= 0 ||
+	if (json_get_string(&j, json_object_get(&j, 0, "HostConfig"), "NetworkMode", si->network,
+			    sizeof(si->network)) <= 0 ||
 	    !strncmp(si->network, "container:", 10))
 		/* another container's namespace dies with its owner: the
 		 * watchdog must outlive drone-deps */
@@ -123,8 +122,8 @@ static int self_inspect(struct docker *dk, const char *id, const char *socket_pa
 
 		if (json_get_string(&j, m, "Destination", dest, sizeof(dest)) > 0 &&
 		    !strcmp(dest, socket_path) &&
-		    json_get_string(&j, m, "Source", si->socket_source,
-				    sizeof(si->socket_source)) > 0)
+		    json_get_string(&j, m, "Source", si->socket_source, sizeof(si->socket_source)) >
+			    0)
 			break;
 	}
 	if (!si->socket_source[0]) {
@@ -182,7 +181,8 @@ static int watchdog_create(struct watchdog *w, struct deps *d, const char *self,
 	env_entry(&body, "PLUGIN_KEYCLOAK_URL", cold ? NULL : cfg->keycloak_url);
 	env_entry(&body, "PLUGIN_COLD_URL", cfg->cold_url);
 	env_entry(&body, "PLUGIN_KEYCLOAK_ADMIN_USER", cfg->value[SET_KEYCLOAK_ADMIN_USER]);
-	env_entry(&body, "PLUGIN_CA_CERT", cfg->value[SET_CA_CERT] ? WATCHDOG_SECRET_DIR "/ca.pem" : NULL);
+	env_entry(&body, "PLUGIN_CA_CERT",
+		  cfg->value[SET_CA_CERT] ? WATCHDOG_SECRET_DIR "/ca.pem" : NULL);
 	env_entry(&body, "PLUGIN_INSECURE", cfg->insecure ? "true" : NULL);
 	env_entry(&body, "PLUGIN_DEBUG", cfg->debug ? "true" : NULL);
 	env_entry(&body, "PLUGIN_DOCKER_HOST", "unix:///var/run/docker.sock");
@@ -195,8 +195,8 @@ static int watchdog_create(struct watchdog *w, struct deps *d, const char *self,
 	buf_json_string(&body, si->network);
 	if (buf_puts(&body, "}}") < 0)
 		goto out_free;
-	snprintf(path, sizeof(path), "/containers/create?name=drone-deps-watch-%s-%s",
-		 cfg->run_id, suffix);
+	snprintf(path, sizeof(path), "/containers/create?name=drone-deps-watch-%s-%s", cfg->run_id,
+		 suffix);
 	if (docker_call(&d->docker, "POST", path, body.data, body.len, &resp) != 201 ||
 	    json_parse(&j, buf_str(&resp), resp.len) < 0 ||
 	    json_get_string(&j, 0, "Id", w->id, sizeof(w->id)) <= 0)
@@ -230,17 +230,20 @@ static int watchdog_upload(struct watchdog *w, struct deps *d)
 	}
 	if (tar_add(&tar, "run/", 0755, NULL, 0) < 0 ||
 	    tar_add(&tar, "run/drone-deps/", 0700, NULL, 0) < 0 ||
-	    (d->admin_password &&
-	     tar_add(&tar, "run/drone-deps/admin_password", 0400, d->admin_password,
-		     strlen(d->admin_password)) < 0) ||
-	    (ca && tar_add(&tar, "run/drone-deps/ca.pem", 0444, buf_str(&ca_text), ca_text.len) < 0) ||
+	    (d->admin_password && tar_add(&tar, "run/drone-deps/admin_password", 0400,
+					  d->admin_password, strlen(d->admin_password)) < 0) ||
+	    (ca &&
+	     tar_add(&tar, "run/drone-deps/ca.pem", 0444, buf_str(&ca_text), ca_text.len) < 0) ||
 	    tar_finish(&tar) < 0)
 		goto out_free;
 	snprintf(path, sizeof(path), "/containers/%s/archive?path=/", w->id);
 	{
 		struct http_request req = {
-			.method = "PUT", .path = NULL, .content_type = "application/x-tar",
-			.body = tar.data, .body_len = tar.len,
+			.method = "PUT",
+			.path = NULL,
+			.content_type = "application/x-tar",
+			.body = tar.data,
+			.body_len = tar.len,
 		};
 		struct http_response resp;
 		char full[256];

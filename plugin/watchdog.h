@@ -22,7 +22,7 @@
 #define WATCHDOG_SECRET_DIR "/run/drone-deps"
 
 struct watchdog {
-	char id[80];     /* the watchdog container, "" when none runs */
+	char id[80]; /* the watchdog container, "" when none runs */
 };
 
 /* Starts the watchdog if drone-deps runs in a container and can reach
@@ -37,8 +37,7 @@ int watchdog_run(struct deps *d);
 
 /* Appends one file or folder entry (ustar) to a tar stream; folders have
  * data NULL. Finish the stream with tar_finish. For the archive upload. */
-int tar_add(struct buf *tar, const char *name, unsigned mode, const char *data,
-	    size_t len);
+int tar_add(struct buf *tar, const char *name, unsigned mode, const char *data, size_t len);
 int tar_finish(struct buf *tar);
 
 #endif

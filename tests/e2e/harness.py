@@ -201,11 +201,16 @@ class Context:
         self.pgids.append(p)
         return p
 
-    def wait_for_file(self, path, timeout=20):
+    def wait_for_file(self, path, timeout=20, run=None):
+        """Waits for a file the hook writes; gives up early when the
+        drone-deps run it belongs to has already exited."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             if os.path.exists(path) and os.path.getsize(path) > 0:
                 return open(path).read()
+            if run is not None and run.proc.poll() is not None:
+                raise Failure("drone-deps exited %s before %s appeared" %
+                              (run.proc.returncode, os.path.basename(path)))
             time.sleep(0.02)
         raise Failure("%s did not appear within %d s" % (os.path.basename(path), timeout))
 

@@ -20,7 +20,9 @@ from harness import ADMIN_PASSWORD, PYTHON, ROOT, Failure, check, main, read_env
 
 DOCKER = os.environ.get("DOCKER", "docker")
 IMAGE = os.environ.get("KCSTUB_IMAGE", "drone-deps-kcstub:test")
-NETWORK = "drone-deps-e2e"
+# One overlay network per test process: removing a network is asynchronous,
+# so a fixed name could vanish under the next suite that reuses it.
+NETWORK = "drone-deps-e2e-%d" % os.getpid()
 LOGIN = os.path.join(ROOT, "tests", "e2e", "login.py")
 
 
@@ -206,7 +208,7 @@ def cold_sigterm(ctx, cold):
     rid, env = cold.settings()
     started = ctx.path("started")
     r = ctx.start(dict(env, PLUGIN_HOOK="echo $$ > %s; echo go > %s; sleep 60" % (ctx.hook_pgid_file(), started)))
-    ctx.wait_for_file(started, timeout=120)
+    ctx.wait_for_file(started, timeout=120, run=r)
     os.kill(r.pid, signal.SIGTERM)
     r.wait(60)
     check(r.code == 143, "exit %s" % r.code)
@@ -219,7 +221,7 @@ def cold_reap(ctx, cold):
     rid, env = cold.settings(ttl=10)
     started = ctx.path("started")
     r = ctx.start(dict(env, PLUGIN_HOOK="echo $$ > %s; echo go > %s; sleep 60" % (ctx.hook_pgid_file(), started)))
-    ctx.wait_for_file(started, timeout=120)
+    ctx.wait_for_file(started, timeout=120, run=r)
     os.kill(r.pid, signal.SIGKILL)
     r.wait(10)
     check(docker("service", "ls", "-q", "--filter", "name=keyc-" + rid).strip(), "service missing")
@@ -373,8 +375,7 @@ def setup_swarm():
                        check=True)
     if not docker("image", "ls", "-q", PLUGIN_IMAGE).strip():
         raise SystemExit("test_cold: the plugin image %s is missing: run make image" % PLUGIN_IMAGE)
-    if not docker("network", "ls", "-q", "--filter", "name=^%s$" % NETWORK).strip():
-        docker("network", "create", "--driver", "overlay", "--attachable", NETWORK)
+    docker("network", "create", "--driver", "overlay", "--attachable", NETWORK)
 
 
 def teardown_swarm():
