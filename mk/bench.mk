@@ -1,0 +1,43 @@
+# mk/bench.mk - the side-by-side benchmark (tests/bench/compare.py),
+# included by the Makefile.
+#
+#   make bench-compare    drone-deps (dev and static builds), curl+jq and the
+#                         official Node admin client, the same realm cycle
+#                         against the Keycloak stand-in at 2 ms and 20 ms per
+#                         request, then drone-deps at concurrency 1-32.
+#                         About 2 minutes. BENCH_ROUNDS=N changes the rounds
+#                         per latency (default 50).
+#
+# Needs curl, jq and Node (Debian packages, installed when missing) and
+# @keycloak/keycloak-admin-client from npm, installed on demand into
+# tests/bench/compare/node_modules from the committed package-lock.json.
+
+BENCH_COMPARE_DIR := tests/bench/compare
+BENCH_NODE_MODULES := $(BENCH_COMPARE_DIR)/node_modules/.package-lock.json
+BENCH_LAUNCH := build/bench/launch
+BENCH_PACKAGES := curl jq nodejs npm musl-tools python3
+
+.PHONY: bench-compare bench-compare-deps
+
+bench-compare-deps:
+	@missing=$$(for c in curl jq node npm musl-gcc python3; do \
+		command -v $$c >/dev/null 2>&1 || echo $$c; done); \
+	if [ -n "$$missing" ]; then \
+		echo "bench-compare: installing $(BENCH_PACKAGES) (missing:$$(echo $$missing | sed 's/^/ /'))"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq $(BENCH_PACKAGES) >/dev/null; \
+	fi
+
+$(BENCH_NODE_MODULES): $(BENCH_COMPARE_DIR)/package.json $(BENCH_COMPARE_DIR)/package-lock.json | bench-compare-deps
+	cd $(BENCH_COMPARE_DIR) && npm ci --no-audit --no-fund --loglevel=error
+
+# Static and tiny, so that a command forked from it does not start with a
+# large address space (see launch.c).
+$(BENCH_LAUNCH): $(BENCH_COMPARE_DIR)/launch.c | bench-compare-deps
+	mkdir -p $(dir $@)
+	musl-gcc -static -Os -Wall -Wextra -o $@ $<
+
+bench-compare: bench-compare-deps $(BENCH_NODE_MODULES) $(BENCH_LAUNCH)
+	$(MAKE) build/drone-deps
+	$(MAKE) static TLS=mbedtls
+	python3 tests/bench/compare.py build/drone-deps build/static/drone-deps
