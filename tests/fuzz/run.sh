@@ -28,7 +28,7 @@ for t in "$@"; do
 	# detect_leaks: a leak on any path of the parser is a failure too.
 	"$bin" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
 		-max_len="$max_len" -detect_leaks=1 -print_final_stats=1 \
-		-artifact_prefix="$artifacts/" $dict "$corpus" "$seeds" >"$log" 2>&1
+		-artifact_prefix="$artifacts/" ${dict:+"$dict"} "$corpus" "$seeds" >"$log" 2>&1
 	rc=$?
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 	done_line=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -n 1)
