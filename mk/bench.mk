@@ -12,6 +12,8 @@
 # @keycloak/keycloak-admin-client from npm, installed on demand into
 # tests/bench/compare/node_modules from the committed package-lock.json.
 
+_bench_mk_default_goal := $(.DEFAULT_GOAL)
+
 BENCH_COMPARE_DIR := tests/bench/compare
 BENCH_NODE_MODULES := $(BENCH_COMPARE_DIR)/node_modules/.package-lock.json
 BENCH_LAUNCH := build/bench/launch
@@ -41,3 +43,6 @@ bench-compare: bench-compare-deps $(BENCH_NODE_MODULES) $(BENCH_LAUNCH)
 	$(MAKE) build/drone-deps
 	$(MAKE) static TLS=mbedtls
 	python3 tests/bench/compare.py build/drone-deps build/static/drone-deps
+
+# Including this file does not change the Makefile's default goal.
+.DEFAULT_GOAL := $(_bench_mk_default_goal)

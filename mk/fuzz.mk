@@ -14,6 +14,8 @@
 # Seeds (and every crash found, kept as a regression input) live in
 # testdata/fuzz/<target>/; what the fuzzer adds goes to build/fuzz/corpus/.
 
+_fuzz_mk_default_goal := $(.DEFAULT_GOAL)
+
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 30
@@ -64,3 +66,6 @@ fuzz: fuzz-build
 
 fuzz-smoke: fuzz-build
 	FUZZ_BIN_DIR=$(FUZZ_BIN_DIR) tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_TARGETS)
+
+# Including this file does not change the Makefile's default goal.
+.DEFAULT_GOAL := $(_fuzz_mk_default_goal)
