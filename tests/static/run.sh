@@ -177,7 +177,7 @@ t1=$(date +%s)
 tail -n 3 "$work/out" | diag
 echo "refused after $((t1 - t0)) s, $(grep -c retrying "$work/out") retries" | diag
 check "a certificate from an untrusted CA is refused" \
-	sh -c '[ "$1" -ne 0 ] && grep -Eiq "cert|ssl|tls" "$2"' - "$rc" "$work/out"
+	sh -c '[ "$1" -ne 0 ] && grep -iq "cert" "$2"' - "$rc" "$work/out"
 check "an untrusted certificate is refused at once, not retried" \
 	test $((t1 - t0)) -le 10
 
