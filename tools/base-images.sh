@@ -31,7 +31,9 @@ have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
 work=$(mktemp -d "$CACHE/work.XXXXXX")
-trap 'rm -rf "$work"' EXIT INT TERM
+trap 'rm -rf "$work"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 make_busybox() {
 	deb=$(ls "$CACHE"/busybox-static_*.deb 2>/dev/null | head -n 1 || true)
