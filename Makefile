@@ -20,7 +20,7 @@ include mk/static.mk mk/image.mk
 
 # Debian packages the build and the tests need; installed only when missing.
 PACKAGES := gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libcmocka-dev \
-	python3 openssl util-linux procps ca-certificates file musl-tools \
+	python3 openssl util-linux procps ca-certificates file musl-tools valgrind \
 	dpkg-dev cppcheck clang-format clang-tidy
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -65,8 +65,14 @@ LIB_ASAN_OBJ := $(filter-out build/asan/main.o,$(ASAN_OBJ))
 build/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_ASAN_OBJ) | build/tests
 	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -o $@ $< $(LIB_ASAN_OBJ) -lcmocka $(LDLIBS_DEV)
 
-build/tests:
+build/tests build/tests-plain:
 	mkdir -p $@
+
+# The same unit tests without sanitizers, for valgrind memcheck.
+UNIT_PLAIN_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests-plain/%)
+LIB_OBJ := $(filter-out build/obj/main.o,$(OBJ))
+build/tests-plain/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ) | build/tests-plain
+	$(CC) $(CPPFLAGS) -O1 -g $(WARN) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS_DEV)
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t; done
@@ -82,7 +88,7 @@ demo: deps all
 E2E = python3 tests/e2e/test_warm.py
 COLD = python3 tests/e2e/test_cold.py
 check: deps
-	$(MAKE) all asan $(UNIT_BIN)
+	$(MAKE) all asan $(UNIT_BIN) $(UNIT_PLAIN_BIN)
 	$(MAKE) static TLS=mbedtls
 	$(MAKE) static TLS=openssl
 	$(MAKE) docker-up
@@ -98,6 +104,8 @@ check: deps
 		e2e-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(E2E)" \
 		e2e-static "DRONE_DEPS_BIN=build/static/drone-deps $(E2E)" \
 		e2e-static-openssl "DRONE_DEPS_BIN=build/static-openssl/drone-deps $(E2E)" \
+		e2e-valgrind "DRONE_DEPS_BIN=tests/valgrind.sh DRONE_DEPS_WRAPPED=1 $(E2E)" \
+		unit-valgrind "$(foreach t,$(UNIT_PLAIN_BIN),VALGRIND_TARGET=$(t) tests/valgrind.sh && ) true" \
 		cold-static "DRONE_DEPS_BIN=build/static/drone-deps $(COLD)" \
 		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \

@@ -45,13 +45,20 @@ const sigset_t *signals_watched(void)
 
 void signals_restore_for_child(void)
 {
+	static const int reset[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
+				     SIGUSR2, SIGCHLD, SIGPIPE };
 	struct sigaction dfl;
+	size_t i;
 
 	memset(&dfl, 0, sizeof(dfl));
 	dfl.sa_handler = SIG_DFL;
 	sigemptyset(&dfl.sa_mask);
-	/* An ignored disposition survives exec: give the hook a default one. */
-	sigaction(SIGPIPE, &dfl, NULL);
+	/* An ignored disposition survives exec. drone-deps may have been
+	 * started with INT and QUIT ignored (a shell's background job is), and
+	 * ignores PIPE itself; the hook must get default ones, or the signals
+	 * drone-deps forwards would not stop it. */
+	for (i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+		sigaction(reset[i], &dfl, NULL);
 	sigprocmask(SIG_SETMASK, &signal_state.original_mask, NULL);
 }
 

@@ -182,10 +182,10 @@ def dashdash(ctx):
 
 # ---- signals -----------------------------------------------------------------
 
-def signal_mid_hook(ctx, signo):
+def signal_mid_hook(ctx, signo, ignore_signals=()):
     started = ctx.path("started")
     hook = "echo $$ > %s; echo go > %s; sleep 30" % (ctx.hook_pgid_file(), started)
-    r = ctx.start(ctx.settings(hook=hook))
+    r = ctx.start(ctx.settings(hook=hook), ignore_signals=ignore_signals)
     ctx.wait_for_file(started, run=r)
     t0 = time.time()
     os.kill(r.pid, signo)
@@ -213,6 +213,11 @@ def sig_hup(ctx):
 @test("SIGQUIT to drone-deps mid-hook is forwarded, the realm deleted, exit 131")
 def sig_quit(ctx):
     signal_mid_hook(ctx, signal.SIGQUIT)
+
+
+@test("started with INT and QUIT ignored (a background job), forwarded SIGINT still stops the hook")
+def sig_int_ignored_at_start(ctx):
+    signal_mid_hook(ctx, signal.SIGINT, ignore_signals=(signal.SIGINT, signal.SIGQUIT))
 
 
 @test("SIGUSR1 is forwarded to the hook, which goes on")
@@ -527,7 +532,8 @@ def no_secrets(ctx):
           "the hook saw the admin password")
 
 
-@test("an admin password given as a flag is not visible in the process list")
+@test("an admin password given as a flag is not visible in the process list",
+      unwrapped_only="/proc/<pid>/cmdline then shows the wrapper's copy of the arguments")
 def flag_secret(ctx):
     started = ctx.path("started")
     env = ctx.settings(hook="echo go > %s; sleep 2" % started, keycloak_admin_password=None)
