@@ -59,8 +59,8 @@ image: base-images static-deps
 static-test: static
 	tests/static/run.sh $(STATIC_BIN)
 
-image-test: image
-	tests/image/run.sh $(IMAGE)
+image-test: static image
+	tests/image/run.sh $(IMAGE) $(STATIC_BIN)
 
 sizes: static
 	@tools/sizes.sh $(STATIC_BIN) $(IMAGE)

@@ -6,8 +6,10 @@
 # more with Woodpecker's CI_* variables only.  The Keycloak stand-in runs on
 # the host over HTTPS with a test CA that the step trusts via PLUGIN_CA_CERT.
 #
-# Usage: tests/image/run.sh [IMAGE]      (default drone-deps:test; needs a
-#        Docker engine: make docker-up).  IMAGE_BUDGET: bytes, default 4 MiB.
+# Usage: tests/image/run.sh [IMAGE [BINARY]]   (default drone-deps:test;
+#        needs a Docker engine: make docker-up).  With BINARY (e.g.
+#        build/static/drone-deps), also check that the image carries exactly
+#        that tested binary.  IMAGE_BUDGET: bytes, default 4 MiB.
 # Output: one "ok - name" or "not ok - name" line per test, diagnostics on
 # lines starting with "#"; exit 1 when any test failed.
 set -u
@@ -15,6 +17,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$HERE/../.." && pwd)
 IMAGE=${1:-drone-deps:test}
+EXPECT_BIN=${2:-}
 IMAGE_BUDGET=${IMAGE_BUDGET:-4194304}
 DOCKER=${DOCKER:-docker}
 STUB=$TOP/tests/kcstub/kcstub.py
@@ -81,6 +84,15 @@ out=$($DOCKER run --rm --label "$RUN_LABEL" --entrypoint /bin/sh "$IMAGE" -c \
 echo "$out" | diag
 check "CA bundle, binary and BusyBox sh are in the image" \
 	sh -c 'echo "$1" | grep -q "^drone-deps " && echo "$1" | grep -qx "sh works"' - "$out"
+
+if [ -n "$EXPECT_BIN" ]; then
+	id=$($DOCKER create --label "$RUN_LABEL" "$IMAGE")
+	$DOCKER cp "$id:/bin/drone-deps" "$work/image-drone-deps" >/dev/null 2>&1
+	$DOCKER rm "$id" >/dev/null 2>&1
+	sha256sum "$EXPECT_BIN" "$work/image-drone-deps" 2>&1 | diag
+	check "the image carries the tested binary $EXPECT_BIN, byte for byte" \
+		cmp -s "$EXPECT_BIN" "$work/image-drone-deps"
+fi
 
 # --- the stand-in ------------------------------------------------------
 
