@@ -9,7 +9,8 @@
 #   CACHE_DIR    default build/base-images; keeps the .deb and the bookworm
 #                root tarball, so a pruned image is re-imported in seconds
 #
-# An image that already exists under its tag is left as it is.  Pass the tags
+# An image that already exists under its tag, made from the same recipe
+# (its drone-deps.base label), is left as it is.  Pass the tags
 # to docker build as --build-arg BASE_IMAGE=... --build-arg BUILD_IMAGE=...
 set -eu
 
@@ -26,7 +27,13 @@ BUILD_PACKAGES=ca-certificates,gcc,make,musl-tools,libjsmn-dev,dpkg-dev,xz-utils
 
 log() { printf 'base-images: %s\n' "$*" >&2; }
 
-have_image() { docker image inspect "$1" >/dev/null 2>&1; }
+# have_image TAG RECIPE: TAG exists and was made from RECIPE (its label),
+# so a changed package list makes a new image instead of reusing the old.
+have_image() {
+	[ "$(docker image inspect --format '{{index .Config.Labels "drone-deps.base"}}' "$1" 2>/dev/null)" = "$2" ]
+}
+BUSYBOX_RECIPE="busybox-static"
+BUILD_RECIPE="debootstrap $SUITE minbase $BUILD_PACKAGES"
 
 mkdir -p "$CACHE"
 CACHE=$(cd "$CACHE" && pwd)
@@ -68,11 +75,12 @@ make_busybox() {
 	log "importing $BUSYBOX_TAG (busybox-static $version)"
 	tar -C "$root" --numeric-owner --owner=0 --group=0 -c . |
 		docker import --change 'CMD ["sh"]' \
+			--change "LABEL drone-deps.base=\"$BUSYBOX_RECIPE\"" \
 			--message "BusyBox root from Debian busybox-static $version" - "$BUSYBOX_TAG" >/dev/null
 }
 
 make_build_root() {
-	tarball=$CACHE/$SUITE-build.tar
+	tarball=$CACHE/$SUITE-build-$(echo "$BUILD_RECIPE" | cksum | cut -d' ' -f1).tar
 	if [ ! -f "$tarball" ]; then
 		command -v debootstrap >/dev/null 2>&1 || {
 			log "installing debootstrap"
@@ -98,16 +106,17 @@ make_build_root() {
 		mv "$tarball.tmp" "$tarball"
 	fi
 	log "importing $BUILD_TAG from $tarball"
-	docker import --message "Debian $SUITE minbase + $BUILD_PACKAGES (debootstrap)" \
+	docker import --change "LABEL drone-deps.base=\"$BUILD_RECIPE\"" \
+		--message "Debian $SUITE minbase + $BUILD_PACKAGES (debootstrap)" \
 		"$tarball" "$BUILD_TAG" >/dev/null
 }
 
-if have_image "$BUSYBOX_TAG"; then
+if have_image "$BUSYBOX_TAG" "$BUSYBOX_RECIPE"; then
 	log "$BUSYBOX_TAG exists"
 else
 	make_busybox
 fi
-if have_image "$BUILD_TAG"; then
+if have_image "$BUILD_TAG" "$BUILD_RECIPE"; then
 	log "$BUILD_TAG exists"
 else
 	make_build_root
