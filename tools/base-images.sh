@@ -100,8 +100,8 @@ make_build_root() {
 			deb $MIRROR $SUITE-updates main
 			deb $SECURITY_MIRROR $SUITE-security main
 		EOF
-		rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
-			"$root"/var/log/* "$root"/tmp/* "$root"/proc/* "$root"/sys/* "$root"/dev/*
+		(cd "$root" && rm -rf var/cache/apt/archives/*.deb var/lib/apt/lists/* \
+			var/log/* tmp/* proc/* sys/* dev/*)
 		tar -C "$root" --numeric-owner -cf "$tarball.tmp" .
 		mv "$tarball.tmp" "$tarball"
 	fi

@@ -181,6 +181,6 @@ SRCDIR=$(cd "$SRCDIR" && pwd)
 start=$(date +%s)
 build_"$TLS"
 build_curl
-rm -rf "$PREFIX/share" "$PREFIX/bin" "$PREFIX/lib/pkgconfig" "$PREFIX/lib"/*.la
+(cd "$PREFIX" && rm -rf share bin lib/pkgconfig lib/*.la)
 touch "$PREFIX/.done"
 log "done in $(($(date +%s) - start)) s: $PREFIX"
