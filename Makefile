@@ -110,7 +110,7 @@ check: deps
 		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
-		image "tests/image/run.sh $(IMAGE)" \
+		image "tests/image/run.sh $(IMAGE) build/static/drone-deps" \
 		lint tests/lint.sh; \
 	rc=$$?; $(MAKE) -s docker-down; exit $$rc
 

@@ -268,6 +268,7 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 		if (rc == 0 && !http_status_is_transient(resp->status))
 			return 0;
 		if (rc < 0 && (http_error_is_tls(resp->transport_error) ||
+			       http_error_is_too_large(resp->transport_error) ||
 			       (req->probe && http_error_is_unreachable(resp->transport_error))))
 			return rc;
 		wait_ms = backoff_ms;
@@ -292,6 +293,11 @@ bool http_error_is_unreachable(int e)
 {
 	return e == CURLE_COULDNT_RESOLVE_HOST || e == CURLE_COULDNT_CONNECT ||
 	       e == CURLE_COULDNT_RESOLVE_PROXY || (e == CURLE_OPERATION_TIMEDOUT);
+}
+
+bool http_error_is_too_large(int e)
+{
+	return e == CURLE_WRITE_ERROR || e == CURLE_FILESIZE_EXCEEDED;
 }
 
 bool http_error_is_tls(int e)

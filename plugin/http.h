@@ -58,9 +58,9 @@ int http_send(struct http_client *c, const struct http_request *req, long timeou
 
 /* http_send with retries until deadline_ms (a monotonic time, see
  * http_now_ms): when req->retry, on transport errors and on 429, 502, 503,
- * 504, with exponential backoff. Certificate failures are never retried
- * (they do not heal), nor, for a probe, a refused connection. Returns as
- * http_send. */
+ * 504, with exponential backoff. Certificate failures and oversized
+ * answers are never retried (they do not heal), nor, for a probe, a
+ * refused connection. Returns as http_send. */
 int http_send_retry(struct http_client *c, const struct http_request *req, long long deadline_ms,
 		    struct http_response *resp);
 
@@ -69,6 +69,8 @@ void http_response_free(struct http_response *resp);
 /* Whether a transport error means nothing listens or the name does not
  * resolve (no server), as opposed to a failure mid-conversation. */
 bool http_error_is_unreachable(int transport_error);
+/* Whether the answer was refused for its size (over HTTP_MAX_BODY). */
+bool http_error_is_too_large(int transport_error);
 /* Whether the error is a certificate problem. */
 bool http_error_is_tls(int transport_error);
 

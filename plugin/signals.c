@@ -45,8 +45,8 @@ const sigset_t *signals_watched(void)
 
 void signals_restore_for_child(void)
 {
-	static const int reset[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1,
-				     SIGUSR2, SIGCHLD, SIGPIPE };
+	static const int reset[] = { SIGTERM, SIGINT,  SIGHUP,	SIGQUIT,
+				     SIGUSR1, SIGUSR2, SIGCHLD, SIGPIPE };
 	struct sigaction dfl;
 	size_t i;
 
