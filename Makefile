@@ -16,7 +16,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: build/drone-deps
 
-include mk/static.mk mk/image.mk
+include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk
 
 # Debian packages the build and the tests need; installed only when missing.
 PACKAGES := gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libcmocka-dev \
@@ -45,14 +45,16 @@ build/obj build/asan:
 	mkdir -p $@
 
 clean:
-	rm -rf build/obj build/asan build/drone-deps build/tests
+	rm -rf build/obj build/asan build/drone-deps build/tests build/tests-plain build/fuzz build/bench
 
 help:
 	@echo "make              build build/drone-deps (dev build, Debian's libcurl)"
 	@echo "make demo         a full warm cycle against the bundled Keycloak stand-in"
 	@echo "                  (or KEYCLOAK_URL=... KEYCLOAK_ADMIN_PASSWORD=... for a real one)"
 	@echo "make check        every test suite; ends with 'N passed, N failed'"
-	@echo "make bench        benchmarks that print figures"
+	@echo "make bench        benchmarks that print figures (bench-compare: against curl+jq and"
+	@echo "                  Keycloak's own admin client)"
+	@echo "make fuzz         libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the CI run)"
 	@echo "make static       static musl binary (TLS=mbedtls or TLS=openssl)"
 	@echo "make image        the BusyBox plugin image"
 	@echo "make lint / fmt   cppcheck + clang-tidy / clang-format"
@@ -111,7 +113,8 @@ check: deps
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
 		image "tests/image/run.sh $(IMAGE) build/static/drone-deps" \
-		lint tests/lint.sh; \
+		lint tests/lint.sh \
+		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \
 	rc=$$?; $(MAKE) -s docker-down; exit $$rc
 
 bench: deps all

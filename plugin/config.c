@@ -78,6 +78,11 @@ static int fail(char *err, size_t errsz, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errsz, fmt, ap);
 	va_end(ap);
+	/* Values are quoted into the message: a newline in one must not
+	 * start a second, forged log line. */
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -1;
 }
 
@@ -267,7 +272,9 @@ static int config_parse_flags(struct config *cfg, int argc, char **argv, char *e
 			v = eq + 1;
 		} else if (!strcmp(config_settings[id].type, "boolean")) {
 			v = "true";
-		} else if (i + 1 < argc) {
+		} else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+			/* Never take the next flag as this one's value: it could
+			 * be a secret, and would end up quoted in an error. */
 			v = argv[++i];
 		} else {
 			return fail(err, errsz, "%s: --%.*s needs a value",

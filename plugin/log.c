@@ -77,6 +77,11 @@ static void log_line(const char *level, const char *fmt, va_list ap)
 
 	vsnprintf(line, sizeof(line), fmt, ap);
 	log_mask(line);
+	/* One message, one line: control characters from values (an engine's
+	 * error text, a setting) could forge lines of their own. */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	fprintf(stderr, "drone-deps: %s%s\n", level, line);
 }
 

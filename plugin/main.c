@@ -99,6 +99,8 @@ int main(int argc, char **argv)
 		return EX_SOFTWARE;
 	}
 	if (config_load(&cfg, argc, argv, environ, err, sizeof(err)) < 0) {
+		/* a password read before the error must not appear in it */
+		log_secret_add(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD]);
 		log_error("%s", err);
 		code = EX_USAGE;
 		goto out_config;

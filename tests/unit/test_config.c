@@ -385,6 +385,33 @@ static void unknown_flags_and_stray_arguments_are_refused(void **state)
 	expect_error(env, 2, novalue, "ttl:");
 }
 
+static void a_flag_never_takes_the_next_flag_as_its_value(void **state)
+{
+	char *env[] = { BASE_ENV, NULL };
+	char *argv[] = { "drone-deps", "--parent", "--keycloak-admin-password=hunter2-Secret", NULL };
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load(&cfg, env, 3, argv, err), -1);
+	assert_string_equal(err, "parent: --parent needs a value");
+	assert_null(strstr(err, "hunter2"));
+	config_free(&cfg);
+}
+
+static void quoted_values_cannot_forge_log_lines(void **state)
+{
+	char *env[] = { BASE_ENV, "PLUGIN_TTL=5\ndrone-deps: deleted realm x", NULL };
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	assert_int_equal(load(&cfg, env, 0, NULL, err), -1);
+	assert_non_null(strstr(err, "ttl:"));
+	assert_null(strchr(err, '\n'));
+	config_free(&cfg);
+}
+
 static void secret_flag_is_wiped_from_argv(void **state)
 {
 	char *env[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p", "PLUGIN_DOMAIN=d.org",
@@ -454,6 +481,8 @@ int main(void)
 		cmocka_unit_test(missing_password_without_docker_socket_is_refused),
 		cmocka_unit_test(actions_and_modes_are_checked),
 		cmocka_unit_test(unknown_flags_and_stray_arguments_are_refused),
+		cmocka_unit_test(a_flag_never_takes_the_next_flag_as_its_value),
+		cmocka_unit_test(quoted_values_cannot_forge_log_lines),
 		cmocka_unit_test(secret_flag_is_wiped_from_argv),
 		cmocka_unit_test(only_secret_settings_are_secret),
 		cmocka_unit_test(help_and_plugin_docs_list_every_setting),
