@@ -288,8 +288,9 @@ int deps_teardown(struct deps *d)
 	return rc;
 }
 
-void deps_reap_some(struct deps *d)
+void deps_reap_some(void *arg)
 {
+	struct deps *d = arg;
 	int deleted = 0;
 
 	if (d->kc_ready && d->kc.token && !strcmp(d->binding.mode, "warm")) {

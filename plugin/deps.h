@@ -35,9 +35,10 @@ int deps_bind(struct deps *d);
 void deps_renew(void *d);
 /* Deletes what the run created. Returns 0, or -1 after the retries. */
 int deps_teardown(struct deps *d);
-/* After teardown: deletes a few expired resources of other runs, in a
- * couple of seconds at most. Failures are only logged. */
-void deps_reap_some(struct deps *d);
+/* While the hook runs: deletes a few expired resources of other runs, in
+ * a couple of seconds at most. Failures are only logged. (void *: a hook
+ * timer.) */
+void deps_reap_some(void *d);
 /* Uses password as the admin password (a copy is kept). 0 or -1. */
 int deps_use_admin_password(struct deps *d, const char *password);
 /* Whether the Docker socket can be used. */

@@ -67,10 +67,10 @@ void hook_reap_orphans(void)
 		;
 }
 
-int hook_run(char *const argv[], char *const envp[], long tick_seconds, hook_tick_fn tick,
-	     void *ctx, struct hook_result *out)
+int hook_run(char *const argv[], char *const envp[], const struct hook_timers *t,
+	     struct hook_result *out)
 {
-	long long next_tick, kill_at = 0;
+	long long next_tick, once_at, kill_at = 0;
 	bool done = false;
 	pid_t pid;
 
@@ -91,7 +91,8 @@ int hook_run(char *const argv[], char *const envp[], long tick_seconds, hook_tic
 	 * before a signal is forwarded to it. */
 	setpgid(pid, pid);
 
-	next_tick = now_ms() + tick_seconds * 1000;
+	next_tick = now_ms() + t->tick_seconds * 1000;
+	once_at = t->once ? now_ms() + t->once_after_ms : 0;
 	while (!done) {
 		long long now = now_ms(), wake = next_tick;
 		struct timespec ts;
@@ -100,6 +101,8 @@ int hook_run(char *const argv[], char *const envp[], long tick_seconds, hook_tic
 
 		if (kill_at && kill_at < wake)
 			wake = kill_at;
+		if (once_at && once_at < wake)
+			wake = once_at;
 		if (wake < now)
 			wake = now;
 		ts.tv_sec = (time_t)((wake - now) / 1000);
@@ -135,9 +138,13 @@ int hook_run(char *const argv[], char *const envp[], long tick_seconds, hook_tic
 			(void)kill(-pid, SIGKILL);
 			kill_at = now + 3600 * 1000LL; /* once */
 		}
-		if (!done && tick && now >= next_tick) {
-			tick(ctx);
-			next_tick = now_ms() + tick_seconds * 1000;
+		if (!done && once_at && !kill_at && now >= once_at) {
+			once_at = 0;
+			t->once(t->ctx);
+		}
+		if (!done && t->tick && now >= next_tick) {
+			t->tick(t->ctx);
+			next_tick = now_ms() + t->tick_seconds * 1000;
 		}
 	}
 	if (isatty(STDIN_FILENO))

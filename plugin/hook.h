@@ -4,8 +4,8 @@
  * signal drone-deps receives from the watched set (see signals.h) is
  * forwarded to that group; after a stop signal, the group gets
  * HOOK_GRACE_SECONDS to exit before SIGKILL. Zombies are reaped: drone-deps
- * is a subreaper, or PID 1 in a container. While the hook runs, tick() is
- * called every tick_seconds (lease renewal). */
+ * is a subreaper, or PID 1 in a container. While the hook runs, the timers
+ * (lease renewal, the opportunistic reap) run in the same loop. */
 #ifndef DRONE_DEPS_HOOK_H
 #define DRONE_DEPS_HOOK_H
 
@@ -19,11 +19,22 @@ struct hook_result {
 
 typedef void (*hook_tick_fn)(void *ctx);
 
+/* Work drone-deps does while the hook runs (it is idle otherwise): once(),
+ * once_after_ms after the start if the hook still runs then, and tick()
+ * every tick_seconds. Either may be NULL. */
+struct hook_timers {
+	long once_after_ms;
+	hook_tick_fn once;
+	long tick_seconds;
+	hook_tick_fn tick;
+	void *ctx;
+};
+
 /* Runs argv[0] (searched in PATH) with envp and waits for it. Returns 0
  * with *out filled, or -1 when it could not be started at all (fork
  * failed). Exec failures are reported as status 126/127. */
-int hook_run(char *const argv[], char *const envp[], long tick_seconds, hook_tick_fn tick,
-	     void *ctx, struct hook_result *out);
+int hook_run(char *const argv[], char *const envp[], const struct hook_timers *timers,
+	     struct hook_result *out);
 
 /* Reaps any exited children without waiting (zombies of orphans). */
 void hook_reap_orphans(void);

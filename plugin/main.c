@@ -24,10 +24,22 @@
 
 extern char **environ;
 
+/* A long hook leaves drone-deps idle: the opportunistic reap of other
+ * runs' expired resources happens then, off the bind and teardown paths. A
+ * hook that ends sooner skips it (a later run, or action reap, does it). */
+#define REAP_AFTER_HOOK_START_MS 2000
+
 /* Runs the hook with the binding, renewing leases every ttl/3. Returns the
  * hook's status (shell convention) or an exit code of drone-deps. */
 static int run_hook(const struct config *cfg, struct deps *d, struct hook_result *result)
 {
+	struct hook_timers timers = {
+		.once_after_ms = REAP_AFTER_HOOK_START_MS,
+		.once = deps_reap_some,
+		.tick_seconds = cfg->ttl / 3,
+		.tick = deps_renew,
+		.ctx = d,
+	};
 	char **env = binding_env(&d->binding, environ);
 	int code;
 
@@ -36,9 +48,7 @@ static int run_hook(const struct config *cfg, struct deps *d, struct hook_result
 		return EX_SOFTWARE;
 	}
 	log_info("running the hook");
-	code = hook_run(cfg->hook_argv, env, cfg->ttl / 3, deps_renew, d, result) < 0
-		       ? EX_OSERR
-		       : result->status;
+	code = hook_run(cfg->hook_argv, env, &timers, result) < 0 ? EX_OSERR : result->status;
 	binding_env_free(env);
 	log_info("the hook exited with status %d", code);
 	return code;
@@ -76,7 +86,6 @@ static int run_bound(const struct config *cfg, struct deps *d)
 		/* the watchdog stays: it tries again when this container stops */
 	} else {
 		watchdog_stop(&watchdog, d);
-		deps_reap_some(d); /* off the bind path: the hook is done */
 	}
 	stop = signals_poll_stop();
 	if (stop) {

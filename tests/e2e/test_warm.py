@@ -93,8 +93,28 @@ def request_budget(ctx):
     check(after and after[0]["method"] == "DELETE" and after[0]["path"].startswith("/admin/realms/lasuite-drive-"),
           "teardown: %s" % after[:3])
     check(after[0]["conn"] == before[0]["conn"], "teardown opened a new connection")
-    # what follows the DELETE is the opportunistic reap: reads only
-    check(all(q["method"] == "GET" for q in after[1:]), "after teardown: %s" % after)
+    check(len(after) == 1, "requests after the hook besides the DELETE: %s" % after[1:])
+
+
+@test("the opportunistic reap runs while the hook runs, off the bind and teardown paths")
+def reap_during_hook(ctx):
+    past = str(int(time.time()) - 60)
+    ctx.stub.seed({"realm": "old-run-0e0e0e", "enabled": True,
+                   "attributes": {"drone-deps.owner": "drone-deps", "drone-deps.run": "0e0e0e",
+                                  "drone-deps.job": "x#1.1", "drone-deps.expires": past}})
+    ctx.stub.clear_requests()
+    log = ctx.path("during.json")
+    hook = ("sleep 3.5; %s -c 'import urllib.request;print(urllib.request.urlopen(\"%s/_stub/requests\").read().decode())' > %s"
+            % (PYTHON, ctx.stub.control, log))
+    r = ctx.run(ctx.settings(hook=hook))
+    check(r.code == 0, "exit %s" % r.code)
+    during = json.load(open(log))
+    check([q["method"] for q in during[:2]] == ["POST", "POST"], "bind: %s" % during[:2])
+    check(any(q["method"] == "DELETE" and q["path"].endswith("/old-run-0e0e0e") for q in during[2:]),
+          "the expired realm was not reaped while the hook ran: %s" % during)
+    after = ctx.stub.requests()[len(during):]
+    check([q["method"] for q in after] == ["DELETE"], "after the hook: %s" % after)
+    only_master(ctx)
 
 
 @test("env_file gets the binding with mode 0600")
@@ -479,6 +499,65 @@ def no_warm(ctx):
         check(r.code == 69, "mode %s: exit %s" % (mode, r.code))
         check("no warm Keycloak" in r.stderr, "mode %s: %s" % (mode, r.stderr[-300:]))
         check(r.stderr.count("retrying") == 0, "a refused connection was retried")
+
+
+# ---- hostile servers --------------------------------------------------------------
+
+@test("a huge answer is refused at the size cap, not read into memory, and not retried")
+def hostile_huge(ctx):
+    ctx.stub.config(hostile={"mode": "huge", "count": -1, "path_prefix": "/realms/master"})
+    t0 = time.time()
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 69, "exit %s" % r.code)
+    check("over 4194304 bytes refused" in r.stderr, "message: %s" % r.stderr[-300:])
+    check(time.time() - t0 < 5, "took %.1f s" % (time.time() - t0))
+    check(r.stderr.count("retrying") == 0, "an oversized answer was retried")
+    only_master(ctx)
+
+
+@test("a non-JSON answer to the token request means no warm Keycloak there")
+def hostile_nonjson(ctx):
+    ctx.stub.config(hostile={"mode": "nonjson", "count": -1, "path_prefix": "/realms/master"})
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 69, "exit %s" % r.code)
+    check("is " in r.stderr and "a Keycloak?" in r.stderr, "message: %s" % r.stderr[-300:])
+    only_master(ctx)
+
+
+@test("truncated JSON is an error, never half-read: token, and realm list for reap")
+def hostile_truncated(ctx):
+    ctx.stub.config(hostile={"mode": "truncated", "count": 1, "path_prefix": "/realms/master"})
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 69, "token: exit %s" % r.code)
+    ctx.stub.config(hostile={"mode": "truncated", "count": 1, "method": "GET", "path_prefix": "/admin/realms"})
+    r = ctx.run(ctx.settings(action="reap", parent=None, hook=None))
+    check(r.code == 69, "reap: exit %s" % r.code)
+    check("not a JSON array" in r.stderr, "message: %s" % r.stderr[-300:])
+
+
+@test("a slow trickle hits the timeout and drone-deps gives up in time")
+def hostile_trickle(ctx):
+    ctx.stub.config(hostile={"mode": "trickle", "count": -1, "duration": 30, "path_prefix": "/realms/master"})
+    t0 = time.time()
+    r = ctx.run(ctx.settings(hook="true", timeout=3))
+    took = time.time() - t0
+    ctx.stub.config(hostile=None)
+    check(r.code == 69, "exit %s" % r.code)
+    check(took < 8, "took %.1f s with timeout 3" % took)
+
+
+@test("a redirect to another host is not followed with the credentials")
+def hostile_redirect(ctx):
+    other = Stub()
+    ctx.extra_stubs.append(other)
+    other.clear_requests()
+    ctx.stub.config(hostile={"mode": "redirect", "count": -1, "status": 307, "method": "POST",
+                             "path_prefix": "/admin/realms", "target": other.url + "/admin/realms"})
+    r = ctx.run(ctx.settings(hook="echo ran > %s" % ctx.path("ran")))
+    check(r.code == 69, "exit %s" % r.code)
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    check(other.requests() == [], "the redirect was followed: %s" % other.requests())
+    check("307" in r.stderr, "message: %s" % r.stderr[-300:])
 
 
 # ---- TLS -------------------------------------------------------------------------
