@@ -40,21 +40,19 @@ static int version_cmp(const char *a, const char *b)
 	return amin < bmin ? -1 : amin > bmin;
 }
 
+/* The engine's own message: {"message": "..."}. */
 static void docker_describe(struct docker *d, const char *what, const struct http_response *resp)
 {
-	char msg[400] = "";
-	struct json j;
+	static const char *const keys[] = { "message", NULL };
+	char msg[400];
 
-	if (resp->status == 0) {
+	if (resp->status == 0)
 		snprintf(d->error, sizeof(d->error), "%s: %s", what, resp->error);
-		return;
-	}
-	if (json_parse(&j, buf_str(&resp->body), resp->body.len) == 0 &&
-	    json_get_string(&j, 0, "message", msg, sizeof(msg)) > 0)
+	else if (json_error_message(buf_str(&resp->body), resp->body.len, keys, msg, sizeof(msg)) ==
+		 0)
 		snprintf(d->error, sizeof(d->error), "%s: %s", what, msg);
 	else
 		snprintf(d->error, sizeof(d->error), "%s: HTTP %ld", what, resp->status);
-	json_free(&j);
 }
 
 int docker_negotiate(struct docker *d)

@@ -314,3 +314,23 @@ int json_get_long(const struct json *j, int obj, const char *key, long long *out
 	*out = v;
 	return 0;
 }
+
+int json_error_message(const char *text, size_t len, const char *const keys[], char *out,
+		       size_t outsz)
+{
+	struct json j;
+	int rc = -1, i;
+
+	out[0] = '\0';
+	if (json_parse(&j, text, len) == 0 && json_is_object(&j, 0))
+		for (i = 0; keys[i] && rc < 0; i++)
+			if (json_get_string(&j, 0, keys[i], out, outsz) >= 0)
+				rc = 0;
+	json_free(&j);
+	if (rc < 0)
+		out[0] = '\0';
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
+	return rc;
+}

@@ -47,6 +47,13 @@ int json_get_string(const struct json *j, int obj, const char *key, char *out, s
  * as Keycloak stores attributes). Returns 0 and sets *out, or -1. */
 int json_get_long(const struct json *j, int obj, const char *key, long long *out);
 
+/* The first of keys (a NULL-terminated list) present as a string member
+ * of the object text holds, copied into out with control characters as
+ * spaces: an error answer's message. Returns 0, or -1 ("" in out) when the
+ * text is not a JSON object or has none of them. */
+int json_error_message(const char *text, size_t len, const char *const keys[], char *out,
+		       size_t outsz);
+
 #define JSON_MAX_TOKENS (1 << 20)
 
 #endif

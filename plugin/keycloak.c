@@ -53,23 +53,14 @@ void keycloak_cleanup(struct keycloak *kc)
  * "errorMessage" or "error_description" when the body is JSON. */
 static void describe(struct keycloak *kc, const char *what, const struct http_response *resp)
 {
-	char msg[160] = "";
-	struct json j;
+	static const char *const keys[] = { "error_description", "errorMessage", "error", NULL };
+	char msg[160];
 
 	if (resp->status == 0) {
 		snprintf(kc->error, sizeof(kc->error), "%s: %s", what, resp->error);
 		return;
 	}
-	if (json_parse(&j, buf_str(&resp->body), resp->body.len) == 0 && json_is_object(&j, 0)) {
-		if (json_get_string(&j, 0, "error_description", msg, sizeof(msg)) < 0 &&
-		    json_get_string(&j, 0, "errorMessage", msg, sizeof(msg)) < 0 &&
-		    json_get_string(&j, 0, "error", msg, sizeof(msg)) < 0)
-			msg[0] = '\0';
-	}
-	json_free(&j);
-	for (char *p = msg; *p; p++)
-		if ((unsigned char)*p < 0x20)
-			*p = ' ';
+	json_error_message(buf_str(&resp->body), resp->body.len, keys, msg, sizeof(msg));
 	snprintf(kc->error, sizeof(kc->error), "%s: HTTP %ld%s%s", what, resp->status,
 		 msg[0] ? ": " : "", msg);
 }

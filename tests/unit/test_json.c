@@ -153,6 +153,23 @@ static void lookups_on_non_objects_answer_absent(void **state)
 	json_free(&j);
 }
 
+static void error_messages_come_from_the_first_key_present(void **state)
+{
+	static const char *const keys[] = { "error_description", "error", NULL };
+	const char *both = "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid\\nuser\"}";
+	const char *one = "{\"nested\":{\"error\":\"no\"},\"error\":\"HTTP 401 Unauthorized\"}";
+	char out[64];
+
+	(void)state;
+	assert_int_equal(json_error_message(both, strlen(both), keys, out, sizeof(out)), 0);
+	assert_string_equal(out, "Invalid user");
+	assert_int_equal(json_error_message(one, strlen(one), keys, out, sizeof(out)), 0);
+	assert_string_equal(out, "HTTP 401 Unauthorized");
+	assert_int_equal(json_error_message("<html>", 6, keys, out, sizeof(out)), -1);
+	assert_string_equal(out, "");
+	assert_int_equal(json_error_message("{}", 2, keys, out, sizeof(out)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -165,6 +182,7 @@ int main(void)
 		cmocka_unit_test(large_documents_grow_the_token_array),
 		cmocka_unit_test(numbers_come_from_numbers_or_digit_strings),
 		cmocka_unit_test(lookups_on_non_objects_answer_absent),
+		cmocka_unit_test(error_messages_come_from_the_first_key_present),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
