@@ -319,11 +319,11 @@ int json_error_message(const char *text, size_t len, const char *const keys[], c
 		       size_t outsz)
 {
 	struct json j;
-	int rc = -1, i;
+	int rc = -1;
 
 	out[0] = '\0';
 	if (json_parse(&j, text, len) == 0 && json_is_object(&j, 0))
-		for (i = 0; keys[i] && rc < 0; i++)
+		for (int i = 0; keys[i] && rc < 0; i++)
 			if (json_get_string(&j, 0, keys[i], out, outsz) >= 0)
 				rc = 0;
 	json_free(&j);
