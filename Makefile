@@ -125,6 +125,7 @@ bench: deps all
 	python3 tests/bench/cold.py build/static/drone-deps; rc=$$?; \
 	tools/sizes.sh build/static/drone-deps $(IMAGE); \
 	$(MAKE) -s docker-down; exit $$rc
+	$(MAKE) bench-compare
 
 # ---- style ---------------------------------------------------------------------
 lint: deps
