@@ -152,6 +152,22 @@ static int split(char *text, size_t size, char **entries, int *env_n)
 	return n;
 }
 
+/* Lays entries out as config_load takes them: the first env_n as the
+ * environment, the rest as arguments after "drone-deps". Returns argc. */
+static int split_args(char **entries, int n, int env_n, char **envp, char **argv)
+{
+	int i, argc = 1;
+
+	for (i = 0; i < env_n; i++)
+		envp[i] = entries[i];
+	envp[env_n] = NULL;
+	argv[0] = "drone-deps";
+	for (i = env_n; i < n; i++)
+		argv[argc++] = entries[i];
+	argv[argc] = NULL;
+	return argc;
+}
+
 #ifdef FUZZ_STRICT
 /* Whether v occurs in any entry but the one at skip. */
 static bool elsewhere(char **entries, int n, int skip, const char *v)
@@ -170,15 +186,8 @@ static void load_err(char **entries, int n, int env_n, char *err, size_t errsz)
 {
 	char *envp[MAX_ENTRIES + 1], *argv[MAX_ENTRIES + 2];
 	struct config cfg;
-	int i, argc = 1;
+	int argc = split_args(entries, n, env_n, envp, argv);
 
-	for (i = 0; i < env_n; i++)
-		envp[i] = entries[i];
-	envp[env_n] = NULL;
-	argv[0] = "drone-deps";
-	for (i = env_n; i < n; i++)
-		argv[argc++] = entries[i];
-	argv[argc] = NULL;
 	in_config_load = 1;
 	if (config_load(&cfg, argc, argv, envp, err, errsz) == 0)
 		err[0] = '\0';
@@ -260,20 +269,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *argv[MAX_ENTRIES + 2];
 	char *text, err[512];
 	struct config cfg;
-	int n, env_n, argc = 1, i, rc;
+	int n, env_n, argc, i, rc;
 
 	text = malloc(size + 1);
 	CHECK(text != NULL);
 	memcpy(text, data, size);
 	text[size] = '\0';
 	n = split(text, size, entries, &env_n);
-	for (i = 0; i < env_n; i++)
-		envp[i] = entries[i];
-	envp[env_n] = NULL;
-	argv[0] = "drone-deps";
-	for (i = env_n; i < n; i++)
-		argv[argc++] = entries[i];
-	argv[argc] = NULL;
+	argc = split_args(entries, n, env_n, envp, argv);
 
 	memset(err, 'E', sizeof(err));
 	in_config_load = 1;

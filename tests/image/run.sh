@@ -22,6 +22,8 @@ IMAGE_BUDGET=${IMAGE_BUDGET:-4194304}
 DOCKER=${DOCKER:-docker}
 STUB=$TOP/tests/kcstub/kcstub.py
 MAKE_CERTS=${MAKE_CERTS:-$TOP/tests/kcstub/make-certs.sh}
+# shellcheck source=../lib/stub.sh
+. "$TOP/tests/lib/stub.sh"
 # A Drone secret in real life; it must never reach the hook or the log.
 ADMIN_PASSWORD=image-test-admin-$$
 
@@ -101,43 +103,8 @@ if [ ! -f "$STUB" ] || [ ! -x "$MAKE_CERTS" ]; then
 	exit 1
 fi
 "$MAKE_CERTS" "$work/certs" >/dev/null 2>&1 || fail "make-certs.sh makes the test certificates"
-python3 "$STUB" --port 0 --port-file "$work/port" \
-	--tls-cert "$work/certs/server.pem" --tls-key "$work/certs/server-key.pem" \
-	--admin-password "$ADMIN_PASSWORD" >"$work/stub.log" 2>&1 &
-stub_pid=$!
-i=0
-while [ ! -s "$work/port" ] && [ "$i" -lt 100 ] && kill -0 "$stub_pid" 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
-port=$(cat "$work/port" 2>/dev/null)
-if [ -z "$port" ]; then
-	diag <"$work/stub.log"
-	fail "the stand-in starts with the test certificate"
-	exit 1
-fi
-URL=https://kc.test:$port
+stub_start || exit 1
 
-stub_realms() {
-	python3 - "https://localhost:$port/_stub/realms" "$work/certs/ca.pem" <<-'EOF'
-		import json, ssl, sys, urllib.request
-		ctx = ssl.create_default_context(cafile=sys.argv[2])
-		doc = json.load(urllib.request.urlopen(sys.argv[1], context=ctx, timeout=10))
-		def names(d):
-		    if isinstance(d, dict):
-		        if isinstance(d.get("realm"), str):
-		            yield d["realm"]
-		        for k, v in d.items():
-		            if k == "realms" and isinstance(v, dict):
-		                yield from v.keys()
-		            else:
-		                yield from names(v)
-		    elif isinstance(d, list):
-		        for v in d:
-		            yield from names(v)
-		print("\n".join(sorted(set(names(doc)))))
-	EOF
-}
 
 # --- a workspace like Drone's -------------------------------------------
 

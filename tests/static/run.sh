@@ -16,6 +16,8 @@ TOP=$(cd "$HERE/../.." && pwd)
 BIN=${1:-$TOP/build/static/drone-deps}
 STUB=$TOP/tests/kcstub/kcstub.py
 MAKE_CERTS=${MAKE_CERTS:-$TOP/tests/kcstub/make-certs.sh}
+# shellcheck source=../lib/stub.sh
+. "$TOP/tests/lib/stub.sh"
 ADMIN_PASSWORD=static-test-admin
 
 failed=0
@@ -96,45 +98,8 @@ fi
 	"$MAKE_CERTS" "$work/other" >/dev/null 2>&1 ||
 	fail "make-certs.sh makes the test certificates"
 
-python3 "$STUB" --port 0 --port-file "$work/port" \
-	--tls-cert "$work/certs/server.pem" --tls-key "$work/certs/server-key.pem" \
-	--admin-password "$ADMIN_PASSWORD" >"$work/stub.log" 2>&1 &
-stub_pid=$!
-i=0
-while [ ! -s "$work/port" ] && [ "$i" -lt 100 ] && kill -0 "$stub_pid" 2>/dev/null; do
-	sleep 0.1
-	i=$((i + 1))
-done
-port=$(cat "$work/port" 2>/dev/null)
-if [ -z "$port" ]; then
-	diag <"$work/stub.log"
-	fail "the stand-in starts with the test certificate"
-	exit 1
-fi
-URL=https://kc.test:$port
+stub_start || exit 1
 
-# stub_realms: the stand-in's realm names, one a line (host side, trusted).
-stub_realms() {
-	python3 - "$URL/_stub/realms" "$work/certs/ca.pem" <<-'EOF'
-		import json, ssl, sys, urllib.request
-		ctx = ssl.create_default_context(cafile=sys.argv[2])
-		ctx.check_hostname = False  # kc.test is only in the chroots' /etc/hosts
-		doc = json.load(urllib.request.urlopen(sys.argv[1].replace("kc.test", "localhost"), context=ctx, timeout=10))
-		def names(d):
-		    if isinstance(d, dict):
-		        if isinstance(d.get("realm"), str):
-		            yield d["realm"]
-		        for k, v in d.items():
-		            if k == "realms" and isinstance(v, dict):
-		                yield from v.keys()
-		            else:
-		                yield from names(v)
-		    elif isinstance(d, list):
-		        for v in d:
-		            yield from names(v)
-		print("\n".join(sorted(set(names(doc)))))
-	EOF
-}
 
 # jail DIR CA_SOURCE CA_PATH: a root with the binary, one CA file at CA_PATH
 # and /etc/hosts sending kc.test to the loopback, and no /dev at all.
