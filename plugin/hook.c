@@ -113,7 +113,8 @@ int hook_run(char *const argv[], char *const envp[], const struct hook_timers *t
 			int wstatus;
 			pid_t p;
 
-			while ((p = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+			for (p = waitpid(-1, &wstatus, WNOHANG); p > 0;
+			     p = waitpid(-1, &wstatus, WNOHANG)) {
 				if (p == pid) {
 					out->status = status_code(wstatus);
 					done = true;

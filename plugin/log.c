@@ -63,7 +63,7 @@ static void log_mask(char *line)
 		size_t n = strlen(s);
 		char *hit;
 
-		while ((hit = strstr(line, s)) != NULL) {
+		for (hit = strstr(line, s); hit; hit = strstr(line, s)) {
 			/* in place, inside a NUL-terminated line */
 			memcpy(hit, "***", 3); // NOLINT(bugprone-not-null-terminated-result)
 			memmove(hit + 3, hit + n, strlen(hit + n) + 1);

@@ -220,7 +220,8 @@ int realm_reap(struct keycloak *kc, int max_checked, int *deleted)
 	rc = keycloak_realm_list(kc, &list);
 	if (rc != KC_OK)
 		goto out_free;
-	if (json_parse(&j, buf_str(&list), list.len) < 0 || (n = json_array_len(&j, 0)) < 0) {
+	n = json_parse(&j, buf_str(&list), list.len) < 0 ? -1 : json_array_len(&j, 0);
+	if (n < 0) {
 		snprintf(kc->error, sizeof(kc->error),
 			 "list realms: the answer is not a JSON array");
 		rc = KC_ERROR;

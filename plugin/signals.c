@@ -84,7 +84,8 @@ int signals_poll_stop(void)
 	sigaddset(&stops, SIGINT);
 	sigaddset(&stops, SIGHUP);
 	sigaddset(&stops, SIGQUIT);
-	while ((signo = sigtimedwait(&stops, NULL, &zero)) > 0)
+	for (signo = sigtimedwait(&stops, NULL, &zero); signo > 0;
+	     signo = sigtimedwait(&stops, NULL, &zero))
 		signals_note(signo);
 	return signal_state.stop_signal;
 }

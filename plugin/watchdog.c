@@ -224,7 +224,8 @@ static int watchdog_upload(struct watchdog *w, struct deps *d)
 
 		if (!f)
 			goto out_free;
-		while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		for (n = fread(chunk, 1, sizeof(chunk), f); n > 0;
+		     n = fread(chunk, 1, sizeof(chunk), f))
 			buf_append(&ca_text, chunk, n);
 		fclose(f);
 	}
