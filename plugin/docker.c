@@ -93,11 +93,17 @@ out_free:
 long docker_call(struct docker *d, const char *method, const char *path, const char *body,
 		 size_t len, struct buf *out)
 {
+	return docker_call_typed(d, method, path, body ? "application/json" : NULL, body, len, out);
+}
+
+long docker_call_typed(struct docker *d, const char *method, const char *path,
+		       const char *content_type, const char *body, size_t len, struct buf *out)
+{
 	char full[1536];
 	struct http_request req = {
 		.method = method,
 		.path = full,
-		.content_type = body ? "application/json" : NULL,
+		.content_type = content_type,
 		.body = body,
 		.body_len = len,
 		/* Reads and deletes repeat safely; creates are not retried

@@ -35,6 +35,9 @@ int docker_negotiate(struct docker *d);
  * every status >= 400, from the engine's {"message": ...}. */
 long docker_call(struct docker *d, const char *method, const char *path, const char *body,
 		 size_t len, struct buf *out);
+/* The same with a body of another type (a tar archive, say). */
+long docker_call_typed(struct docker *d, const char *method, const char *path,
+		       const char *content_type, const char *body, size_t len, struct buf *out);
 
 /* Splits an exec/attach stream (8-byte frame headers: stream, 0, 0, 0,
  * big-endian length) into stdout and stderr. Returns 0, or -1 when a frame

@@ -238,26 +238,9 @@ static int watchdog_upload(struct watchdog *w, struct deps *d)
 	    tar_finish(&tar) < 0)
 		goto out_free;
 	snprintf(path, sizeof(path), "/containers/%s/archive?path=/", w->id);
-	{
-		struct http_request req = {
-			.method = "PUT",
-			.path = NULL,
-			.content_type = "application/x-tar",
-			.body = tar.data,
-			.body_len = tar.len,
-		};
-		struct http_response resp;
-		char full[256];
-
-		snprintf(full, sizeof(full), "/v%s%s", d->docker.version, path);
-		req.path = full;
-		if (http_send(&d->docker.http, &req, 10000, &resp) == 0 && resp.status == 200)
-			rc = 0;
-		else
-			snprintf(d->docker.error, sizeof(d->docker.error),
-				 "copying the watchdog's files failed (HTTP %ld)", resp.status);
-		http_response_free(&resp);
-	}
+	if (docker_call_typed(&d->docker, "PUT", path, "application/x-tar", tar.data, tar.len,
+			      NULL) == 200)
+		rc = 0;
 out_free:
 	buf_free_secret(&tar);
 	buf_free(&ca_text);
