@@ -22,6 +22,8 @@ IMAGE_BUDGET=${IMAGE_BUDGET:-4194304}
 DOCKER=${DOCKER:-docker}
 STUB=$TOP/tests/kcstub/kcstub.py
 MAKE_CERTS=${MAKE_CERTS:-$TOP/tests/kcstub/make-certs.sh}
+# shellcheck source=../lib/tap.sh
+. "$TOP/tests/lib/tap.sh"
 # shellcheck source=../lib/stub.sh
 . "$TOP/tests/lib/stub.sh"
 # A Drone secret in real life; it must never reach the hook or the log.
@@ -46,17 +48,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-pass() { echo "ok - $1"; }
-fail() {
-	echo "not ok - $1"
-	failed=1
-}
-diag() { sed 's/^/# /'; }
-check() {
-	_test=$1
-	shift
-	if "$@"; then pass "$_test"; else fail "$_test"; fi
-}
 # has FILE LINE_REGEX: a whole line of FILE matches.
 has() { grep -Eqx "$2" "$1" 2>/dev/null; }
 

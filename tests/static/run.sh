@@ -16,6 +16,8 @@ TOP=$(cd "$HERE/../.." && pwd)
 BIN=${1:-$TOP/build/static/drone-deps}
 STUB=$TOP/tests/kcstub/kcstub.py
 MAKE_CERTS=${MAKE_CERTS:-$TOP/tests/kcstub/make-certs.sh}
+# shellcheck source=../lib/tap.sh
+. "$TOP/tests/lib/tap.sh"
 # shellcheck source=../lib/stub.sh
 . "$TOP/tests/lib/stub.sh"
 ADMIN_PASSWORD=static-test-admin
@@ -35,18 +37,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-pass() { echo "ok - $1"; }
-fail() {
-	echo "not ok - $1"
-	failed=1
-}
-diag() { sed 's/^/# /'; }
-# check NAME COMMAND...: one test line from a command's status.
-check() {
-	_test=$1
-	shift
-	if "$@"; then pass "$_test"; else fail "$_test"; fi
-}
 
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
 CHROOT=$(command -v chroot)
