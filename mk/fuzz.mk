@@ -6,7 +6,7 @@
 #                      CI: one TAP line per target, non-zero exit on a crash
 #   make fuzz-build    only build the targets
 #   FUZZ_STRICT=1      also check the settings parser's error messages
-#                      against DESIGN.md (one line, no secret); built apart,
+#                      against README.md (one line, no secret); built apart,
 #                      into build/fuzz/strict/
 #
 # The plugin's modules (plugin/*.c but main.c) are compiled again with

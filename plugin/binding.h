@@ -1,6 +1,6 @@
 /* binding.h - what a run is bound to, as the hook sees it.
  *
- * The DEPS_* variables of DESIGN.md ("Outputs"), built from one struct
+ * The DEPS_* variables of README.md ("What the hook gets"), built from one struct
  * binding: into the hook's environment, into an env_file, or printed with
  * the secrets masked. */
 #ifndef DRONE_DEPS_BINDING_H

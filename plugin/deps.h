@@ -1,10 +1,10 @@
 /* deps.h - bind, renew, tear down and reap the run's dependencies.
  *
  * One struct deps holds what the run has made, so teardown knows exactly
- * what to undo. deps_bind() decides warm or cold (see DESIGN.md, mode),
+ * what to undo. deps_bind() decides warm or cold (see README.md, setting mode),
  * creates the realm and fills the binding; deps_teardown() undoes whatever
  * was created, even when the bind failed half-way. Functions that end the
- * run return an exit code (0, or 64/69/70 of DESIGN.md). */
+ * run return an exit code (0, or 64/69/70 of README.md, "Exit codes"). */
 #ifndef DRONE_DEPS_DEPS_H
 #define DRONE_DEPS_DEPS_H
 

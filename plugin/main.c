@@ -3,7 +3,7 @@
  * The whole story: take signals synchronously, read the settings, bind
  * each dependency (warm if it answers, else cold), run the hook with the
  * binding in its environment, and tear down whatever was created, always.
- * See DESIGN.md for the contract; each step lives in its own module. */
+ * See README.md for the contract; each step lives in its own module. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 """End-to-end harness: drives the real drone-deps binary against the
 Keycloak stand-in (tests/kcstub) and reports one TAP-style line per test.
 
-Every test is a function registered with @test("rule as DESIGN.md says it").
+Every test is a function registered with @test("rule as README.md says it").
 Before each test the stand-in is reset (all realms but master gone, knobs
 back to defaults), and after it every process the test started is killed by
 its pid or process group, so a failing test leaves nothing behind.

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end rules of the warm path (DESIGN.md), one test per rule, each
+"""End-to-end rules of the warm path (README.md), one test per rule, each
 driving the real drone-deps binary against the Keycloak stand-in."""
 import json
 import os

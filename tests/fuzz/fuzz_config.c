@@ -26,14 +26,14 @@
  * array.json (JSON, not an object). Every other path fails with ENOENT.
  * The working folder is not changed: libFuzzer's own paths stay valid.
  *
- * Checked besides memory safety, as DESIGN.md states them:
+ * Checked besides memory safety, as README.md states them:
  * - a failure leaves a message; a success leaves a realm of the shape
  *   drone-deps gives ("<parent>-<6 hex>", [a-z0-9-], at most 63), a run id
  *   of six hex digits, a ttl from 10 to 86400, and an http(s) URL;
  * - a secret flag's value no longer appears in argv once loaded.
  *
  * Built with -DFUZZ_STRICT (make fuzz FUZZ_STRICT=1), it also checks the
- * error message against two rules of DESIGN.md that the parser does not
+ * error message against two rules of README.md that the parser does not
  * keep yet (see the seeds strict-*): the message is one line (no control
  * character from a setting's value), and it never holds the value of a
  * --keycloak-admin-password=... argument ("no secret in any log line"). */

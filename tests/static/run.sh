@@ -124,7 +124,7 @@ diag <"$work/out"
 check "the default CA bundle is /etc/ssl/certs/ca-certificates.crt" test "$rc" -eq 0
 
 # A verification failure is not a connection error: no retrying it for the
-# whole timeout (DESIGN.md, Retries).
+# whole timeout (README.md, "Guarantees": retries).
 jail "$work/j3" "$work/other/ca.pem" /ca.pem
 t0=$(date +%s)
 in_jail "$work/j3" $common --ca-cert /ca.pem --action reap --timeout 30

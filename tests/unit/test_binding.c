@@ -92,7 +92,9 @@ static void env_file_is_0600_and_complete(void **state)
 	text[n] = '\0';
 	assert_non_null(strstr(text, "DEPS_KEYCLOAK_CLIENT_SECRET="));
 	assert_non_null(strstr(text, b.client_secret));
-	assert_non_null(strstr(text, "DEPS_KEYCLOAK_ISSUER=https://warm-keycloak.ci.example.org/realms/lasuite-drive-0a6fb2\n"));
+	assert_non_null(strstr(
+		text,
+		"DEPS_KEYCLOAK_ISSUER=https://warm-keycloak.ci.example.org/realms/lasuite-drive-0a6fb2\n"));
 	unlink(path);
 }
 
@@ -137,10 +139,13 @@ static void lease_marks_round_trip(void **state)
 static void only_owned_leases_may_be_replaced(void **state)
 {
 	static const char *const path[] = { "attributes", NULL };
-	const char *foreign = "{\"attributes\":{\"drone-deps.owner\":\"someone\",\"drone-deps.expires\":\"1\"}}";
+	const char *foreign =
+		"{\"attributes\":{\"drone-deps.owner\":\"someone\",\"drone-deps.expires\":\"1\"}}";
 	const char *unmarked = "{\"realm\":\"x\"}";
-	const char *nested = "{\"x\":{\"attributes\":{\"drone-deps.owner\":\"drone-deps\"}},\"attributes\":{}}";
-	const char *live = "{\"attributes\":{\"drone-deps.owner\":\"drone-deps\",\"drone-deps.job\":\"a#1.1\",\"drone-deps.expires\":\"2000\"}}";
+	const char *nested =
+		"{\"x\":{\"attributes\":{\"drone-deps.owner\":\"drone-deps\"}},\"attributes\":{}}";
+	const char *live =
+		"{\"attributes\":{\"drone-deps.owner\":\"drone-deps\",\"drone-deps.job\":\"a#1.1\",\"drone-deps.expires\":\"2000\"}}";
 	const char *noexp = "{\"attributes\":{\"drone-deps.owner\":\"drone-deps\"}}";
 	struct lease l;
 
@@ -163,10 +168,14 @@ static void only_owned_leases_may_be_replaced(void **state)
 
 static void realm_body_is_one_complete_representation(void **state)
 {
-	char *env[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=lasuite-drive",
-			"PLUGIN_DOMAIN=ci.example.org", "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
-			"PLUGIN_HOOK=true", "PLUGIN_DOCKER_HOST=unix:///nonexistent",
-			"PLUGIN_PARENT_DOMAIN=lasu-0a6fb2.ci.example.org", NULL };
+	char *env[] = { "PLUGIN_DEPS=keycloak",
+			"PLUGIN_PARENT=lasuite-drive",
+			"PLUGIN_DOMAIN=ci.example.org",
+			"PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+			"PLUGIN_HOOK=true",
+			"PLUGIN_DOCKER_HOST=unix:///nonexistent",
+			"PLUGIN_PARENT_DOMAIN=lasu-0a6fb2.ci.example.org",
+			NULL };
 	char *argv[] = { "drone-deps", NULL };
 	struct config cfg;
 	struct binding b;
@@ -184,17 +193,24 @@ static void realm_body_is_one_complete_representation(void **state)
 	assert_int_equal(json_get_string(&j, 0, "realm", s, sizeof(s)), 20);
 	assert_string_equal(s, "lasuite-drive-0a6fb2");
 	assert_int_equal(json_get_string(&j, json_object_get(&j, 0, "attributes"),
-					 "drone-deps.expires", s, sizeof(s)), 4);
+					 "drone-deps.expires", s, sizeof(s)),
+			 4);
 	c = json_array_get(&j, json_object_get(&j, 0, "clients"), 0);
-	assert_int_equal(json_get_string(&j, c, "secret", s, sizeof(s)), (int)strlen(b.client_secret));
-	assert_int_equal(json_string_copy(&j, json_array_get(&j, json_object_get(&j, c, "redirectUris"), 0), s, sizeof(s)), 36);
+	assert_int_equal(json_get_string(&j, c, "secret", s, sizeof(s)),
+			 (int)strlen(b.client_secret));
+	assert_int_equal(
+		json_string_copy(&j, json_array_get(&j, json_object_get(&j, c, "redirectUris"), 0),
+				 s, sizeof(s)),
+		36);
 	assert_string_equal(s, "https://lasu-0a6fb2.ci.example.org/*");
-	assert_memory_equal(body.data + j.tok[json_object_get(&j, c, "publicClient")].start, "false", 5);
+	assert_memory_equal(body.data + j.tok[json_object_get(&j, c, "publicClient")].start,
+			    "false", 5);
 	u = json_array_get(&j, json_object_get(&j, 0, "users"), 0);
 	assert_true(json_get_string(&j, u, "email", s, sizeof(s)) > 0);
 	assert_true(json_get_string(&j, u, "firstName", s, sizeof(s)) > 0);
 	assert_true(json_get_string(&j, u, "lastName", s, sizeof(s)) > 0);
-	assert_memory_equal(body.data + j.tok[json_object_get(&j, u, "emailVerified")].start, "true", 4);
+	assert_memory_equal(body.data + j.tok[json_object_get(&j, u, "emailVerified")].start,
+			    "true", 4);
 	cr = json_array_get(&j, json_object_get(&j, u, "credentials"), 0);
 	assert_int_equal(json_get_string(&j, cr, "value", s, sizeof(s)), (int)strlen(b.password));
 	json_free(&j);

@@ -1,5 +1,5 @@
 /* Settings: PLUGIN_* variables, flags, Drone's encoding, defaults and
- * every bad input of DESIGN.md (plugin/config.c). */
+ * every bad input of README.md ("Settings") (plugin/config.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +12,9 @@
 
 /* A minimal valid environment. Tests add entries, and override one by
  * putting theirs first: the first of two same-named entries wins. */
-#define BASE_ENV "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=lasuite-drive", \
-	"PLUGIN_DOMAIN=ci.example.org", "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=s3cret-pw", \
-	"PLUGIN_HOOK=true", NO_SOCKET
+#define BASE_ENV                                                                               \
+	"PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=lasuite-drive", "PLUGIN_DOMAIN=ci.example.org", \
+		"PLUGIN_KEYCLOAK_ADMIN_PASSWORD=s3cret-pw", "PLUGIN_HOOK=true", NO_SOCKET
 
 static int load(struct config *cfg, char **envp, int argc, char **argv, char *err)
 {
@@ -73,8 +73,14 @@ static void defaults_follow_the_design(void **state)
 static void flags_win_over_the_environment(void **state)
 {
 	char *env[] = { BASE_ENV, "PLUGIN_TTL=100", "PLUGIN_MODE=cold", NULL };
-	char *argv[] = { "drone-deps", "--ttl", "200", "--mode=warm", "--debug",
-			 "--keycloak-url", "http://127.0.0.1:8080/", NULL };
+	char *argv[] = { "drone-deps",
+			 "--ttl",
+			 "200",
+			 "--mode=warm",
+			 "--debug",
+			 "--keycloak-url",
+			 "http://127.0.0.1:8080/",
+			 NULL };
 	struct config cfg;
 	char err[512];
 
@@ -102,8 +108,13 @@ static void empty_setting_counts_as_unset(void **state)
 
 static void deps_list_arrives_comma_joined(void **state)
 {
-	char *ok[] = { "PLUGIN_DEPS= keycloak ", "PLUGIN_PARENT=p", "PLUGIN_DOMAIN=d.org",
-		       "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", "PLUGIN_HOOK=true", NO_SOCKET, NULL };
+	char *ok[] = { "PLUGIN_DEPS= keycloak ",
+		       "PLUGIN_PARENT=p",
+		       "PLUGIN_DOMAIN=d.org",
+		       "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+		       "PLUGIN_HOOK=true",
+		       NO_SOCKET,
+		       NULL };
 	char *twice[] = { "PLUGIN_DEPS=keycloak,keycloak", BASE_ENV, NULL };
 	char *unknown[] = { "PLUGIN_DEPS=keycloak,postgres", BASE_ENV, NULL };
 	char *empty_item[] = { "PLUGIN_DEPS=keycloak,", BASE_ENV, NULL };
@@ -145,12 +156,24 @@ static void run_id_derivation_order(void **state)
 {
 	char *from_domain[] = { BASE_ENV, "PLUGIN_PARENT_DOMAIN=lasu-0a6fb2.ci.example.org",
 				"DRONE_BUILD_NUMBER=7", NULL };
-	char *from_ci_a[] = { BASE_ENV, "DRONE_REPO=coop/lasuite", "DRONE_BUILD_NUMBER=7",
-			      "DRONE_STAGE_NUMBER=1", "DRONE_STEP_NAME=deps", NULL };
-	char *from_ci_b[] = { BASE_ENV, "DRONE_REPO=coop/lasuite", "DRONE_BUILD_NUMBER=7",
-			      "DRONE_STAGE_NUMBER=2", "DRONE_STEP_NAME=deps", NULL };
-	char *woodpecker[] = { BASE_ENV, "CI_REPO=coop/lasuite", "CI_PIPELINE_NUMBER=7",
-			       "CI_WORKFLOW_NUMBER=1", "CI_STEP_NAME=deps", NULL };
+	char *from_ci_a[] = { BASE_ENV,
+			      "DRONE_REPO=coop/lasuite",
+			      "DRONE_BUILD_NUMBER=7",
+			      "DRONE_STAGE_NUMBER=1",
+			      "DRONE_STEP_NAME=deps",
+			      NULL };
+	char *from_ci_b[] = { BASE_ENV,
+			      "DRONE_REPO=coop/lasuite",
+			      "DRONE_BUILD_NUMBER=7",
+			      "DRONE_STAGE_NUMBER=2",
+			      "DRONE_STEP_NAME=deps",
+			      NULL };
+	char *woodpecker[] = { BASE_ENV,
+			       "CI_REPO=coop/lasuite",
+			       "CI_PIPELINE_NUMBER=7",
+			       "CI_WORKFLOW_NUMBER=1",
+			       "CI_STEP_NAME=deps",
+			       NULL };
 	struct config a, b, c;
 	char err[512];
 
@@ -189,17 +212,34 @@ static void local_runs_without_ci_get_random_ids(void **state)
 
 static void parent_defaults_to_the_repo_name(void **state)
 {
-	char *drone[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true",
-			  "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", NO_SOCKET,
-			  "DRONE_REPO_NAME=LaSuite_Drive", "CI_REPO_NAME=other", NULL };
-	char *wood[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true",
-			 "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", NO_SOCKET,
-			 "CI_REPO_NAME=nextcloud", NULL };
-	char *none[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true",
-			 "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", NO_SOCKET, NULL };
-	char *bad_repo[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true",
-			     "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", NO_SOCKET,
-			     "DRONE_REPO_NAME=caf\xc3\xa9", NULL };
+	char *drone[] = { "PLUGIN_DEPS=keycloak",
+			  "PLUGIN_DOMAIN=d.org",
+			  "PLUGIN_HOOK=true",
+			  "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+			  NO_SOCKET,
+			  "DRONE_REPO_NAME=LaSuite_Drive",
+			  "CI_REPO_NAME=other",
+			  NULL };
+	char *wood[] = { "PLUGIN_DEPS=keycloak",
+			 "PLUGIN_DOMAIN=d.org",
+			 "PLUGIN_HOOK=true",
+			 "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+			 NO_SOCKET,
+			 "CI_REPO_NAME=nextcloud",
+			 NULL };
+	char *none[] = { "PLUGIN_DEPS=keycloak",
+			 "PLUGIN_DOMAIN=d.org",
+			 "PLUGIN_HOOK=true",
+			 "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+			 NO_SOCKET,
+			 NULL };
+	char *bad_repo[] = { "PLUGIN_DEPS=keycloak",
+			     "PLUGIN_DOMAIN=d.org",
+			     "PLUGIN_HOOK=true",
+			     "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+			     NO_SOCKET,
+			     "DRONE_REPO_NAME=caf\xc3\xa9",
+			     NULL };
 	struct config cfg;
 	char err[512];
 
@@ -219,8 +259,8 @@ static void parent_that_cannot_form_a_realm_is_refused(void **state)
 	char *upper[] = { "PLUGIN_PARENT=LaSuite", BASE_ENV, NULL };
 	char *reserved[] = { "PLUGIN_PARENT=la/suite", BASE_ENV, NULL };
 	char *dash[] = { "PLUGIN_PARENT=-x", BASE_ENV, NULL };
-	char *longp[] = {
-		"PLUGIN_PARENT=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", BASE_ENV, NULL };
+	char *longp[] = { "PLUGIN_PARENT=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			  BASE_ENV, NULL };
 
 	(void)state;
 	expect_error(upper, 0, NULL, "parent:");
@@ -264,8 +304,12 @@ static void urls_must_be_http_or_https(void **state)
 	char *bare[] = { BASE_ENV, "PLUGIN_KEYCLOAK_URL=kc.example.org", NULL };
 	char *nohost[] = { BASE_ENV, "PLUGIN_KEYCLOAK_URL=https://", NULL };
 	char *cold[] = { BASE_ENV, "PLUGIN_COLD_URL=file:///etc/passwd", NULL };
-	char *nodomain[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p", "PLUGIN_HOOK=true",
-			     "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", NO_SOCKET, NULL };
+	char *nodomain[] = { "PLUGIN_DEPS=keycloak",
+			     "PLUGIN_PARENT=p",
+			     "PLUGIN_HOOK=true",
+			     "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+			     NO_SOCKET,
+			     NULL };
 
 	(void)state;
 	expect_error(ftp, 0, NULL, "keycloak_url:");
@@ -278,8 +322,12 @@ static void urls_must_be_http_or_https(void **state)
 static void hook_comes_from_one_place(void **state)
 {
 	char *env[] = { BASE_ENV, NULL };
-	char *nohook[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p", "PLUGIN_DOMAIN=d.org",
-			   "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", NO_SOCKET, NULL };
+	char *nohook[] = { "PLUGIN_DEPS=keycloak",
+			   "PLUGIN_PARENT=p",
+			   "PLUGIN_DOMAIN=d.org",
+			   "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+			   NO_SOCKET,
+			   NULL };
 	char *both[] = { "drone-deps", "--", "./tests/run.sh", "-v", NULL };
 	char *dashdash[] = { "drone-deps", "--", "./tests/run.sh", "-v", NULL };
 	char *up_hook[] = { BASE_ENV, "PLUGIN_ACTION=up", "PLUGIN_ENV_FILE=/tmp/x.env", NULL };
@@ -299,10 +347,15 @@ static void hook_comes_from_one_place(void **state)
 
 static void files_and_folders_are_checked_before_anything(void **state)
 {
-	char *realm_missing[] = { BASE_ENV, "PLUGIN_KEYCLOAK_REALM_JSON=/nonexistent/realm.json", NULL };
-	char *realm_bad[] = { BASE_ENV, "PLUGIN_KEYCLOAK_REALM_JSON=/tmp/drone-deps-unit-bad.json", NULL };
-	char *realm_array[] = { BASE_ENV, "PLUGIN_KEYCLOAK_REALM_JSON=/tmp/drone-deps-unit-array.json", NULL };
-	char *realm_ok[] = { BASE_ENV, "PLUGIN_KEYCLOAK_REALM_JSON=/tmp/drone-deps-unit-ok.json", NULL };
+	char *realm_missing[] = { BASE_ENV, "PLUGIN_KEYCLOAK_REALM_JSON=/nonexistent/realm.json",
+				  NULL };
+	char *realm_bad[] = { BASE_ENV, "PLUGIN_KEYCLOAK_REALM_JSON=/tmp/drone-deps-unit-bad.json",
+			      NULL };
+	char *realm_array[] = { BASE_ENV,
+				"PLUGIN_KEYCLOAK_REALM_JSON=/tmp/drone-deps-unit-array.json",
+				NULL };
+	char *realm_ok[] = { BASE_ENV, "PLUGIN_KEYCLOAK_REALM_JSON=/tmp/drone-deps-unit-ok.json",
+			     NULL };
 	char *ca[] = { BASE_ENV, "PLUGIN_CA_CERT=/nonexistent/ca.pem", NULL };
 	char *envfile[] = { BASE_ENV, "PLUGIN_ENV_FILE=/nonexistent/dir/deps.env", NULL };
 	struct config cfg;
@@ -335,9 +388,14 @@ static void files_and_folders_are_checked_before_anything(void **state)
 static void missing_password_without_docker_socket_is_refused(void **state)
 {
 	char *env[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p", "PLUGIN_DOMAIN=d.org",
-			"PLUGIN_HOOK=true", NO_SOCKET, NULL };
-	char *cold[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p", "PLUGIN_DOMAIN=d.org",
-			 "PLUGIN_HOOK=true", "PLUGIN_MODE=cold", NO_SOCKET, NULL };
+			"PLUGIN_HOOK=true",	NO_SOCKET,	   NULL };
+	char *cold[] = { "PLUGIN_DEPS=keycloak",
+			 "PLUGIN_PARENT=p",
+			 "PLUGIN_DOMAIN=d.org",
+			 "PLUGIN_HOOK=true",
+			 "PLUGIN_MODE=cold",
+			 NO_SOCKET,
+			 NULL };
 	char *tcp[] = { "PLUGIN_DOCKER_HOST=tcp://1.2.3.4:2375", BASE_ENV, NULL };
 	struct config cfg;
 	char err[512];
@@ -354,11 +412,19 @@ static void actions_and_modes_are_checked(void **state)
 {
 	char *action[] = { BASE_ENV, "PLUGIN_ACTION=destroy", NULL };
 	char *mode[] = { BASE_ENV, "PLUGIN_MODE=lukewarm", NULL };
-	char *up_without_file[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p", "PLUGIN_DOMAIN=d.org",
-				    "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", NO_SOCKET,
-				    "PLUGIN_ACTION=up", NULL };
-	char *reap[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_DOMAIN=d.org",
-			 "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw", NO_SOCKET, "PLUGIN_ACTION=reap", NULL };
+	char *up_without_file[] = { "PLUGIN_DEPS=keycloak",
+				    "PLUGIN_PARENT=p",
+				    "PLUGIN_DOMAIN=d.org",
+				    "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+				    NO_SOCKET,
+				    "PLUGIN_ACTION=up",
+				    NULL };
+	char *reap[] = { "PLUGIN_DEPS=keycloak",
+			 "PLUGIN_DOMAIN=d.org",
+			 "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=pw",
+			 NO_SOCKET,
+			 "PLUGIN_ACTION=reap",
+			 NULL };
 	struct config cfg;
 	char err[512];
 
@@ -388,7 +454,8 @@ static void unknown_flags_and_stray_arguments_are_refused(void **state)
 static void a_flag_never_takes_the_next_flag_as_its_value(void **state)
 {
 	char *env[] = { BASE_ENV, NULL };
-	char *argv[] = { "drone-deps", "--parent", "--keycloak-admin-password=hunter2-Secret", NULL };
+	char *argv[] = { "drone-deps", "--parent", "--keycloak-admin-password=hunter2-Secret",
+			 NULL };
 	struct config cfg;
 	char err[512];
 
@@ -415,7 +482,7 @@ static void quoted_values_cannot_forge_log_lines(void **state)
 static void secret_flag_is_wiped_from_argv(void **state)
 {
 	char *env[] = { "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p", "PLUGIN_DOMAIN=d.org",
-			"PLUGIN_HOOK=true", NO_SOCKET, NULL };
+			"PLUGIN_HOOK=true",	NO_SOCKET,	   NULL };
 	char pw[] = "hunter2-secret";
 	char *argv[] = { "drone-deps", "--keycloak-admin-password", pw, NULL };
 	struct config cfg;

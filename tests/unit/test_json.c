@@ -53,7 +53,7 @@ static void escapes_are_decoded(void **state)
 static void invalid_escapes_and_nul_are_refused(void **state)
 {
 	const char *bad[] = {
-		"{\"s\":\"\\x41\"}", "{\"s\":\"\\u12\"}", "{\"s\":\"\\ud800\"}",
+		"{\"s\":\"\\x41\"}",	"{\"s\":\"\\u12\"}",	 "{\"s\":\"\\ud800\"}",
 		"{\"s\":\"\\udc00x\"}", "{\"s\":\"a\\u0000b\"}",
 	};
 	size_t i;
@@ -84,9 +84,22 @@ static void a_string_that_does_not_fit_is_refused_not_cut(void **state)
 static void truncated_and_hostile_bodies_are_not_json(void **state)
 {
 	const char *bad[] = {
-		"{\"access_token\":\"abc", "{\"a\":1", "", "   ", "<html>oops</html>",
-		"{} {}", "{\"a\":1}x", "nul", "123", "{\"a\" 1}", "[1,2",
-		"{\"a\":tru}", "{\"a\":01}", "{\"a\":1.}", "{\"a\":-}", "{\"a\":1e}",
+		"{\"access_token\":\"abc",
+		"{\"a\":1",
+		"",
+		"   ",
+		"<html>oops</html>",
+		"{} {}",
+		"{\"a\":1}x",
+		"nul",
+		"123",
+		"{\"a\" 1}",
+		"[1,2",
+		"{\"a\":tru}",
+		"{\"a\":01}",
+		"{\"a\":1.}",
+		"{\"a\":-}",
+		"{\"a\":1e}",
 	};
 	size_t i;
 
@@ -121,7 +134,8 @@ static void large_documents_grow_the_token_array(void **state)
 
 static void numbers_come_from_numbers_or_digit_strings(void **state)
 {
-	const char *text = "{\"expires_in\":60,\"exp\":\"1700000000\",\"bad\":\"12x\",\"f\":1.5,\"o\":{}}";
+	const char *text =
+		"{\"expires_in\":60,\"exp\":\"1700000000\",\"bad\":\"12x\",\"f\":1.5,\"o\":{}}";
 	struct json j;
 	long long v = 0;
 

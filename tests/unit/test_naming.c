@@ -96,7 +96,8 @@ static void names_follow_the_design(void **state)
 	assert_string_equal(out, "keyc-0a6fb2");
 	assert_int_equal(naming_stack_service("warm-keycloak.ci.example.org", out, sizeof(out)), 0);
 	assert_string_equal(out, "warm-keycloak_ci_example_org_app");
-	assert_int_equal(naming_url_host("https://warm-keycloak.x.org:8443/auth", out, sizeof(out)), 0);
+	assert_int_equal(naming_url_host("https://warm-keycloak.x.org:8443/auth", out, sizeof(out)),
+			 0);
 	assert_string_equal(out, "warm-keycloak.x.org");
 	assert_int_equal(naming_url_host("http://[::1]:80/", out, sizeof(out)), 0);
 	assert_string_equal(out, "::1");
