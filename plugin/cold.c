@@ -11,6 +11,7 @@
 #include "lease.h"
 #include "log.h"
 #include "random.h"
+#include "sat.h"
 #include "signals.h"
 
 #define POLL_MS 500
@@ -490,7 +491,7 @@ static void cold_reap_kind(struct docker *d, const char *kind, const char *noun,
 		snprintf(del, sizeof(del), "/%s/%s", kind, id);
 		if (docker_call(d, "DELETE", del, NULL, 0, NULL) < 300) {
 			log_info("reaped %s %s (lease ended %lld s ago)", noun, name,
-				 now - l.expires);
+				 sat_sub(now, l.expires));
 			(*deleted)++;
 		}
 	}

@@ -273,7 +273,7 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 			return rc;
 		wait_ms = backoff_ms;
 		if (rc == 0 && resp->retry_after > 0)
-			wait_ms = resp->retry_after * 1000 < 5000 ? resp->retry_after * 1000 : 5000;
+			wait_ms = resp->retry_after < 5 ? resp->retry_after * 1000 : 5000;
 		if (http_now_ms() + wait_ms >= deadline_ms)
 			return rc;
 		if (rc == 0)

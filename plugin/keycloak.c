@@ -12,6 +12,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "sat.h"
 
 #define TOKEN_MAX 16384
 #define PROBE_CONNECT_MS 3000
@@ -31,6 +32,15 @@ int keycloak_init(struct keycloak *kc, const char *url, const char *user, const 
 	kc->password = password;
 	kc->deadline_ms = http_now_ms() + 30000;
 	return 0;
+}
+
+long long keycloak_token_expiry(long long now_ms, long long expires_in)
+{
+	long long life = sat_mul(expires_in, 1000);
+
+	if (life > 2LL * TOKEN_MARGIN_MS)
+		life -= TOKEN_MARGIN_MS;
+	return sat_add(now_ms, life);
 }
 
 static void keycloak_forget_token(struct keycloak *kc)
@@ -133,8 +143,7 @@ int keycloak_login(struct keycloak *kc, bool probe)
 		expires_in = 60;
 	kc->token = token;
 	token = NULL;
-	kc->token_expires_ms = http_now_ms() + expires_in * 1000 -
-			       (expires_in * 1000 > 2LL * TOKEN_MARGIN_MS ? TOKEN_MARGIN_MS : 0);
+	kc->token_expires_ms = keycloak_token_expiry(http_now_ms(), expires_in);
 	rc = KC_OK;
 
 out_free_resp:

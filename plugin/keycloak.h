@@ -40,6 +40,10 @@ int keycloak_init(struct keycloak *kc, const char *url, const char *user, const 
 		  const char *ca_cert, bool insecure);
 void keycloak_cleanup(struct keycloak *kc);
 
+/* When a token that lives expires_in seconds (as the server says, any
+ * value) should be renewed: a margin before its end, saturated. */
+long long keycloak_token_expiry(long long now_ms, long long expires_in);
+
 /* Gets an admin token (password grant, client admin-cli, master realm).
  * With probe, it is also the liveness check: a short connect timeout, and
  * unreachable, DNS failure, TLS failure, 404 or 5xx return KC_UNREACHABLE.

@@ -8,6 +8,7 @@
 #include "json.h"
 #include "lease.h"
 #include "log.h"
+#include "sat.h"
 
 static const char *const realm_attributes_path[] = { "attributes", NULL };
 
@@ -96,7 +97,7 @@ static int realm_resolve_conflict(struct keycloak *kc, const struct config *cfg)
 		snprintf(
 			kc->error, sizeof(kc->error),
 			"realm %s belongs to a live run (job %s, lease ends in %lld s): leaving it alone; set another run_id",
-			cfg->realm, l.job, l.expires - now);
+			cfg->realm, l.job, sat_sub(l.expires, now));
 		return KC_CONFLICT;
 	}
 	log_info("realm %s is left over from %s (%s): replacing it", cfg->realm,
@@ -243,7 +244,7 @@ int realm_reap(struct keycloak *kc, int max_checked, int *deleted)
 			continue;
 		if (keycloak_realm_delete(kc, name) == KC_OK) {
 			log_info("reaped realm %s (job %s, lease ended %lld s ago)", name,
-				 l.job[0] ? l.job : "unknown", now - l.expires);
+				 l.job[0] ? l.job : "unknown", sat_sub(now, l.expires));
 			(*deleted)++;
 		}
 	}

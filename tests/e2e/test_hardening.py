@@ -50,5 +50,33 @@ def no_missing_design_doc(ctx):
     check(not cites, "cites %s: %s" % (name, ", ".join(cites)))
 
 
+# ---- 6: server data never overflows signed arithmetic -----------------------
+# Caught by UBSan in the ASan+UBSan build (the harness fails a test on any
+# sanitizer report); the unit tests check the saturated values themselves.
+
+@test("a token that claims to live for 2^63-1 seconds is used, not overflowed")
+def huge_expires_in(ctx):
+    ctx.stub.config(token_lifespan=2**63 - 1)
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    only_master(ctx)
+
+
+@test("expiry marks at the ends of the 64-bit range: reaped or kept, never overflowed")
+def extreme_expiry_marks(ctx):
+    ctx.stub.seed({"realm": "old-run-0e0e01", "enabled": True,
+                   "attributes": marks("0e0e01", "x#1.1.1", -2**63)})
+    ctx.stub.seed({"realm": "lasuite-drive-0e0e02", "enabled": True,
+                   "attributes": marks("0e0e02", "x#1.1.1", 2**63 - 1)})
+    r = ctx.run(ctx.settings(action="reap", parent=None))
+    check(r.code == 0, "reap exit %s: %s" % (r.code, r.stderr[-400:]))
+    realms = ctx.stub.realms()
+    check("old-run-0e0e01" not in realms, "the realm expired at -2^63 was kept")
+    check("lasuite-drive-0e0e02" in realms, "the realm living to 2^63-1 was reaped")
+    # a collision with it reports how long its lease still runs
+    r = ctx.run(ctx.settings(hook="true", run_id="0e0e02"))
+    check(r.code == 69 and "live run" in r.stderr, "collision: exit %s: %s" % (r.code, r.stderr[-300:]))
+
+
 if __name__ == "__main__":
     sys.exit(main())
