@@ -336,7 +336,7 @@ out_close:
 /* The run id and the job mark, from settings or the CI's variables. */
 static int config_derive_run(struct config *cfg, char **envp, char *err, size_t errsz)
 {
-	const char *repo, *build, *stage, *step;
+	const char *repo, *build, *stage, *step, *step_number;
 
 #define CI_VAR(drone, woodpecker) \
 	(config_env(envp, drone) ? config_env(envp, drone) : config_env(envp, woodpecker))
@@ -344,10 +344,16 @@ static int config_derive_run(struct config *cfg, char **envp, char *err, size_t 
 	build = CI_VAR("DRONE_BUILD_NUMBER", "CI_PIPELINE_NUMBER");
 	stage = CI_VAR("DRONE_STAGE_NUMBER", "CI_WORKFLOW_NUMBER");
 	step = CI_VAR("DRONE_STEP_NAME", "CI_STEP_NAME");
+	step_number = CI_VAR("DRONE_STEP_NUMBER", "CI_STEP_NUMBER");
 #undef CI_VAR
 
-	snprintf(cfg->job, sizeof(cfg->job), "%s#%s.%s", repo ? repo : "local", build ? build : "0",
-		 stage ? stage : "0");
+	/* The step is part of the job: two steps of one stage may share a
+	 * run id, and must not take each other's live realm for their own. */
+	snprintf(cfg->job, sizeof(cfg->job), "%s#%s.%s.%s", repo ? repo : "local",
+		 build ? build : "0", stage ? stage : "0",
+		 step_number ? step_number
+		 : step	     ? step
+			     : "0");
 
 	if (cfg->value[SET_RUN_ID]) {
 		if (!naming_run_id_valid(cfg->value[SET_RUN_ID]))

@@ -67,7 +67,7 @@ struct config {
 	char parent[PARENT_MAX + 1];
 	char run_id[RUN_ID_LEN + 1];
 	char realm[PARENT_MAX + RUN_ID_LEN + 2];
-	char job[256];		/* "<repo>#<build>.<stage>" */
+	char job[256];		/* "<repo>#<build>.<stage>.<step>" */
 	char keycloak_url[512]; /* warm URL, no trailing '/' */
 	char cold_service[64];	/* "keyc-<runid>" */
 	char cold_domain[256];	/* "keyc-<runid>.<domain>", "" without domain */

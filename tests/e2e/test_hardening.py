@@ -78,5 +78,46 @@ def extreme_expiry_marks(ctx):
     check(r.code == 69 and "live run" in r.stderr, "collision: exit %s: %s" % (r.code, r.stderr[-300:]))
 
 
+# ---- 8: the job mark names the step --------------------------------------------
+
+CI_DRONE = {"DRONE_REPO": "coop/lasuite-drive", "DRONE_REPO_NAME": "lasuite-drive",
+            "DRONE_BUILD_NUMBER": "41", "DRONE_STAGE_NUMBER": "2"}
+
+
+@test("two steps of one stage sharing a run id never take each other's realm for their own")
+def step_in_job_mark(ctx):
+    started = ctx.path("started")
+    first = ctx.start(ctx.settings(run_id="5e5e01", parent=None,
+                                   hook="echo go > %s; sleep 30" % started),
+                      base_env=dict(CI_DRONE, DRONE_STEP_NUMBER="3", DRONE_STEP_NAME="deps-a"))
+    ctx.wait_for_file(started, run=first)
+    attrs = ctx.stub.realms()["lasuite-drive-5e5e01"]["attributes"]
+    check(attrs.get("drone-deps.job") == "coop/lasuite-drive#41.2.3", "job mark: %r" % attrs)
+    second = ctx.run(ctx.settings(run_id="5e5e01", parent=None, hook="true"),
+                     base_env=dict(CI_DRONE, DRONE_STEP_NUMBER="4", DRONE_STEP_NAME="deps-b"))
+    realm = ctx.stub.realms().get("lasuite-drive-5e5e01")
+    check(realm and realm["attributes"].get("drone-deps.job") == "coop/lasuite-drive#41.2.3",
+          "the second step replaced the first one's live realm: %r" % realm)
+    check(second.code == 69 and "live run" in second.stderr,
+          "second step: exit %s: %s" % (second.code, second.stderr[-300:]))
+    first.proc.send_signal(signal.SIGTERM)
+    first.wait(30)
+    only_master(ctx)
+
+
+@test("Woodpecker's step number names the step in the job mark")
+def woodpecker_step(ctx):
+    hook = "%s -c 'import json,urllib.request;print(urllib.request.urlopen(\"%s/_stub/realms\").read().decode())' > %s" % (
+        PYTHON, ctx.stub.control, ctx.path("realms.json"))
+    r = ctx.run(ctx.settings(hook=hook, run_id="5e5e02", parent=None),
+                base_env={"CI_REPO": "coop/lasuite-drive", "CI_REPO_NAME": "lasuite-drive",
+                          "CI_PIPELINE_NUMBER": "7", "CI_WORKFLOW_NUMBER": "1",
+                          "CI_STEP_NUMBER": "5", "CI_STEP_NAME": "deps"})
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    realms = {x["realm"]: x for x in json.load(open(ctx.path("realms.json")))}
+    job = realms["lasuite-drive-5e5e02"]["attributes"].get("drone-deps.job")
+    check(job == "coop/lasuite-drive#7.1.5", "job mark %r" % job)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -70,7 +70,7 @@ def realm_contents(ctx):
     attrs = realms["lasuite-drive-00beef"]["attributes"]
     check(attrs.get("drone-deps.owner") == "drone-deps", "owner mark: %r" % attrs)
     check(attrs.get("drone-deps.run") == "00beef", "run mark: %r" % attrs)
-    check(attrs.get("drone-deps.job") == "local#0.0", "job mark: %r" % attrs)
+    check(attrs.get("drone-deps.job") == "local#0.0.0", "job mark: %r" % attrs)
     check(abs(int(attrs["drone-deps.expires"]) - (time.time() + 900)) < 30, "expiry: %r" % attrs)
     check(realms["lasuite-drive-00beef"]["clients"] == ["lasuite-drive"] or
           "lasuite-drive" in realms["lasuite-drive-00beef"]["clients"], "client missing")
@@ -376,7 +376,7 @@ def collision_unmarked(ctx):
 
 @test("a leftover realm of this same job, or an expired one, is replaced")
 def collision_replace(ctx):
-    for job, expires in (("local#0.0", time.time() + 600), ("other#1.1", time.time() - 5)):
+    for job, expires in (("local#0.0.0", time.time() + 600), ("other#1.1", time.time() - 5)):
         ctx.stub.seed({"realm": "lasuite-drive-cc0005", "enabled": True,
                        "attributes": {"drone-deps.owner": "drone-deps", "drone-deps.run": "cc0005",
                                       "drone-deps.job": job, "drone-deps.expires": str(int(expires))}})

@@ -188,8 +188,8 @@ static void run_id_derivation_order(void **state)
 	assert_string_not_equal(a.run_id, b.run_id);
 	/* Woodpecker's variables name the same run: the same id */
 	assert_string_equal(a.run_id, c.run_id);
-	assert_string_equal(a.job, "coop/lasuite#7.1");
-	assert_string_equal(c.job, "coop/lasuite#7.1");
+	assert_string_equal(a.job, "coop/lasuite#7.1.deps");
+	assert_string_equal(c.job, "coop/lasuite#7.1.deps");
 	config_free(&a);
 	config_free(&b);
 	config_free(&c);
@@ -205,7 +205,7 @@ static void local_runs_without_ci_get_random_ids(void **state)
 	assert_int_equal(load(&a, env, 0, NULL, err), 0);
 	assert_int_equal(load(&b, env, 0, NULL, err), 0);
 	assert_string_not_equal(a.run_id, b.run_id);
-	assert_string_equal(a.job, "local#0.0");
+	assert_string_equal(a.job, "local#0.0.0");
 	config_free(&a);
 	config_free(&b);
 }
