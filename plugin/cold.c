@@ -469,7 +469,8 @@ static void cold_reap_kind(struct docker *d, const char *kind, const char *noun,
 	    json_parse(&j, buf_str(&resp), resp.len) < 0)
 		goto out_free;
 	n = json_array_len(&j, 0);
-	for (i = 0; i < n && i < max && http_now_ms() < d->deadline_ms; i++) {
+	/* Bounded by deletions and the deadline, not by objects looked at. */
+	for (i = 0; i < n && *deleted < max && http_now_ms() < d->deadline_ms; i++) {
 		int item = json_array_get(&j, 0, i);
 		int spec = json_object_get(&j, item, "Spec");
 		char id[96], name[160], del[200], owner[32];

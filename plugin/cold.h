@@ -38,7 +38,8 @@ int cold_renew(struct docker *d, const struct config *cfg);
 /* Removes the run's service if its labels say it is this run's (action
  * down). 0, 1 when there was none, or -1. */
 int cold_down(struct docker *d, const struct config *cfg);
-/* Removes expired services and secrets with our owner label. */
+/* Removes expired services and secrets with our owner label: at most max
+ * deletions in all, until d->deadline_ms. */
 int cold_reap(struct docker *d, int max, int *deleted);
 void cold_clear(struct cold *c);
 

@@ -12,7 +12,7 @@
 #include "signals.h"
 
 #define REAP_SOME_MS 2000
-#define REAP_SOME_MAX 5
+#define REAP_SOME_MAX 5 /* deletions, not realms looked at */
 #define TEARDOWN_MAX_MS 60000
 
 void deps_init(struct deps *d, const struct config *cfg)

@@ -210,12 +210,12 @@ int realm_down(struct keycloak *kc, const struct config *cfg)
 	return realm_delete(kc, cfg);
 }
 
-int realm_reap(struct keycloak *kc, int max_checked, int *deleted)
+int realm_reap(struct keycloak *kc, int max_deleted, int *deleted)
 {
 	struct buf list = BUF_INIT;
 	long long now = (long long)time(NULL);
 	struct json j = { 0 };
-	int rc, i, n, checked = 0;
+	int rc, i, n;
 
 	*deleted = 0;
 	rc = keycloak_realm_list(kc, &list);
@@ -228,7 +228,9 @@ int realm_reap(struct keycloak *kc, int max_checked, int *deleted)
 		rc = KC_ERROR;
 		goto out_free;
 	}
-	for (i = 0; i < n && checked < max_checked; i++) {
+	/* Bounded by deletions and by the deadline, never by realms looked
+	 * at: live leases listed first must not hide the expired ones. */
+	for (i = 0; i < n && *deleted < max_deleted; i++) {
 		char name[256];
 		struct lease l;
 
@@ -239,7 +241,6 @@ int realm_reap(struct keycloak *kc, int max_checked, int *deleted)
 		/* master and names we never give are not even read */
 		if (!strcmp(name, "master") || !naming_realm_shape(name))
 			continue;
-		checked++;
 		if (realm_lease(kc, name, &l) != KC_OK || !l.owned || !lease_expired(&l, now))
 			continue;
 		if (keycloak_realm_delete(kc, name) == KC_OK) {

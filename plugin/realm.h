@@ -28,8 +28,9 @@ int realm_delete(struct keycloak *kc, const struct config *cfg);
 /* action down: deletes the run's realm if it carries our owner mark and
  * this run's id. */
 int realm_down(struct keycloak *kc, const struct config *cfg);
-/* Deletes expired realms with our owner mark, checking at most
- * max_checked candidates. Sets *deleted. Returns KC_OK or an error. */
-int realm_reap(struct keycloak *kc, int max_checked, int *deleted);
+/* Deletes expired realms with our owner mark: at most max_deleted of
+ * them, and only until kc->deadline_ms (however many live ones are read
+ * on the way). Sets *deleted. Returns KC_OK or an error. */
+int realm_reap(struct keycloak *kc, int max_deleted, int *deleted);
 
 #endif

@@ -119,5 +119,25 @@ def woodpecker_step(ctx):
     check(job == "coop/lasuite-drive#7.1.5", "job mark %r" % job)
 
 
+# ---- 4: the reap during the hook reaches leftovers behind live leases ------
+
+@test("six live realms listed first do not hide an expired one from the reap during the hook")
+def reap_behind_live(ctx):
+    live = int(time.time()) + 3600
+    for i in range(6):
+        ctx.stub.seed({"realm": "aaa-live-00000%d" % i, "enabled": True,
+                       "attributes": marks("00000%d" % i, "x#1.1.%d" % i, live)})
+    ctx.stub.seed({"realm": "zzz-old-0e0e0e", "enabled": True,
+                   "attributes": marks("0e0e0e", "x#1.1.9", int(time.time()) - 60)})
+    names = [r for r in ctx.stub.realms() if r != "master"]
+    check(names[-1] == "zzz-old-0e0e0e", "the stand-in lists %s" % names)
+    done = ctx.path("done")
+    r = ctx.run(ctx.settings(hook="sleep 4; echo > %s" % done))
+    check(r.code == 0 and os.path.exists(done), "exit %s" % r.code)
+    realms = ctx.stub.realms()
+    check("zzz-old-0e0e0e" not in realms, "the expired realm behind six live ones was not reaped")
+    check(all("aaa-live-00000%d" % i in realms for i in range(6)), "a live realm was reaped")
+
+
 if __name__ == "__main__":
     sys.exit(main())
