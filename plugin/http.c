@@ -118,7 +118,8 @@ int http_send(struct http_client *c, const struct http_request *req, long timeou
 {
 	CURL *curl = c->curl;
 	struct curl_slist *headers = NULL, *h;
-	char url[2048], auth[8192], ctype[128];
+	struct buf auth = BUF_INIT;
+	char url[2048], ctype[128];
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	curl_off_t total_us = 0;
@@ -152,14 +153,14 @@ int http_send(struct http_client *c, const struct http_request *req, long timeou
 		headers = h;
 	}
 	if (req->bearer) {
-		if (snprintf(auth, sizeof(auth), "Authorization: Bearer %s", req->bearer) >=
-		    (int)sizeof(auth)) {
-			snprintf(resp->error, sizeof(resp->error), "token too long");
-			resp->transport_error = CURLE_BAD_FUNCTION_ARGUMENT;
-			goto out_free;
-		}
-		h = curl_slist_append(headers, auth);
-		memset(auth, 0, sizeof(auth));
+		/* Sized to the token: a master admin token grows with every
+		 * realm on the server (keycloak.h caps it). */
+		if (buf_puts(&auth, "Authorization: Bearer ") < 0 ||
+		    buf_puts(&auth, req->bearer) < 0)
+			h = NULL;
+		else
+			h = curl_slist_append(headers, auth.data);
+		buf_free_secret(&auth);
 		if (!h)
 			goto out_oom;
 		headers = h;

@@ -14,7 +14,6 @@
 #include "log.h"
 #include "sat.h"
 
-#define TOKEN_MAX 16384
 #define PROBE_CONNECT_MS 3000
 /* Renew this long before the token's own expiry, for clock skew and the
  * time a request spends in flight. */
@@ -90,7 +89,8 @@ int keycloak_login(struct keycloak *kc, bool probe)
 	struct json j = { 0 };
 	long long expires_in = 60, deadline = kc->deadline_ms;
 	char *token = NULL;
-	int rc = KC_ERROR;
+	size_t token_size = 0;
+	int rc = KC_ERROR, token_len;
 
 	keycloak_forget_token(kc);
 	if (buf_puts(&form, "grant_type=password&client_id=admin-cli&username=") < 0 ||
@@ -130,13 +130,31 @@ int keycloak_login(struct keycloak *kc, bool probe)
 									   : KC_ERROR;
 		goto out_free_resp;
 	}
-	token = malloc(TOKEN_MAX);
-	if (!token || json_parse(&j, buf_str(&resp.body), resp.body.len) < 0 ||
-	    json_get_string(&j, 0, "access_token", token, TOKEN_MAX) <= 0) {
+	/* The token cannot be longer than the answer that carries it. */
+	token_size = resp.body.len + 1;
+	token = malloc(token_size);
+	if (!token) {
+		snprintf(kc->error, sizeof(kc->error), "admin token: out of memory");
+		goto out_free_resp;
+	}
+	token_len = json_parse(&j, buf_str(&resp.body), resp.body.len) < 0
+			    ? -1
+			    : json_get_string(&j, 0, "access_token", token, token_size);
+	if (token_len <= 0) {
 		snprintf(kc->error, sizeof(kc->error),
 			 "admin token: HTTP 200 without an access_token (is %s a Keycloak?)",
 			 kc->http.base_url);
 		rc = probe ? KC_UNREACHABLE : KC_ERROR;
+		goto out_free_resp;
+	}
+	if ((size_t)token_len > KC_TOKEN_MAX) {
+		/* A Keycloak that answers, with a token too big to use: an
+		 * error of its own, never "no warm instance". */
+		snprintf(
+			kc->error, sizeof(kc->error),
+			"admin token: the access token is %d bytes, over the %u MiB cap drone-deps accepts",
+			token_len, KC_TOKEN_MAX >> 20);
+		rc = KC_ERROR;
 		goto out_free_resp;
 	}
 	if (json_get_long(&j, 0, "expires_in", &expires_in) < 0 || expires_in <= 0)
@@ -149,7 +167,7 @@ int keycloak_login(struct keycloak *kc, bool probe)
 out_free_resp:
 	json_free(&j);
 	if (token) {
-		memset(token, 0, TOKEN_MAX);
+		explicit_bzero(token, token_size);
 		free(token);
 	}
 	buf_free_secret(&resp.body);

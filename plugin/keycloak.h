@@ -16,6 +16,11 @@
 #include "buf.h"
 #include "http.h"
 
+/* Admin tokens grow with the realms on a server (a master token without
+ * lightweight access tokens carries every realm's management roles):
+ * any size up to this cap is used. */
+#define KC_TOKEN_MAX (1u << 20)
+
 enum kc_result {
 	KC_OK = 0,
 	KC_UNREACHABLE = -1, /* nothing Keycloak-like answers: no instance */

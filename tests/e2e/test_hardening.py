@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_PASSWORD, BIN, PYTHON, ROOT, Failure, check,  # noqa: E402
@@ -137,6 +139,46 @@ def reap_behind_live(ctx):
     realms = ctx.stub.realms()
     check("zzz-old-0e0e0e" not in realms, "the expired realm behind six live ones was not reaped")
     check(all("aaa-live-00000%d" % i in realms for i in range(6)), "a live realm was reaped")
+
+
+# ---- 5: large admin tokens ------------------------------------------------------
+# A master admin token grows with every realm on the server. The stand-in
+# pads master access tokens by admin_token_padding bytes.
+
+def admin_token_size(ctx):
+    form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
+                                   "username": "admin", "password": ADMIN_PASSWORD}).encode()
+    with urllib.request.urlopen(ctx.stub.url + "/realms/master/protocol/openid-connect/token",
+                                data=form, timeout=30) as resp:
+        return len(json.load(resp)["access_token"])
+
+
+@test("admin tokens over 8 KiB and 32 KiB bind, renew and tear down")
+def large_tokens(ctx):
+    for padding, least in ((7000, 8 * 1024), (30000, 32 * 1024)):
+        ctx.stub.config(admin_token_padding=padding, token_lifespan=2)
+        size = admin_token_size(ctx)
+        print("# admin token of %d bytes" % size)
+        check(size > least, "the stand-in's token is only %d bytes" % size)
+        ctx.stub.clear_requests()
+        # the token expires during the hook: teardown logs in again
+        r = ctx.run(ctx.settings(hook="sleep 3"), timeout=40)
+        check(r.code == 0, "token of %d bytes: exit %s: %s" % (size, r.code, r.stderr[-400:]))
+        logins = [q for q in ctx.stub.requests() if q["path"].endswith("/openid-connect/token")]
+        check(len(logins) >= 2, "the token was not renewed: %d logins" % len(logins))
+        only_master(ctx)
+
+
+@test("an admin token over the 1 MiB cap is refused as such: exit 69, not 'no warm', no cold fallback")
+def token_over_cap(ctx):
+    ctx.stub.config(admin_token_padding=1100 * 1024)
+    r = ctx.run(ctx.settings(hook="echo ran > %s" % ctx.path("ran"), mode="auto"))
+    check(r.code == 69, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    err = r.stderr
+    check("no warm" not in err and "cold" not in err, "misreported: %s" % err[-400:])
+    check("1 MiB" in err and "token" in err, "the error does not say what went wrong: %s" % err[-400:])
+    only_master(ctx)
 
 
 if __name__ == "__main__":

@@ -678,7 +678,8 @@ class State:
             self.tokens = {}          # token string -> info
             self.log = []
             self.knobs = {"latency_ms": self.initial_latency_ms, "fail": [], "reset": [],
-                          "hostile": [], "check_issuer": True, "conflict_message": "realm"}
+                          "hostile": [], "check_issuer": True, "conflict_message": "realm",
+                          "admin_token_padding": 0}
             master = self.new_realm_record("master", new_id())
             f = master["fields"]
             f["enabled"] = True
@@ -723,7 +724,8 @@ class State:
         with self.lock:
             view = {"latency_ms": self.knobs["latency_ms"], "token_lifespan": self.token_lifespan(),
                     "check_issuer": self.knobs["check_issuer"],
-                    "conflict_message": self.knobs["conflict_message"]}
+                    "conflict_message": self.knobs["conflict_message"],
+                    "admin_token_padding": self.knobs["admin_token_padding"]}
             for kind in FAULT_KINDS:
                 rules = [dict(r) for r in self.knobs[kind]]
                 view[kind] = None if not rules else (rules[0] if len(rules) == 1 else rules)
@@ -1417,6 +1419,10 @@ class KC:
                                       + list(user["realmRoles"])}
             claims["resource_access"] = {"account": {"roles": ["manage-account", "manage-account-links",
                                                                 "view-profile"]}}
+        if master and self.st.knob("admin_token_padding"):
+            # A master admin token grows with the realms on the server
+            # (one management client's roles each): model it by size.
+            claims["resource_access"] = {"padding": {"roles": ["x" * self.st.knob("admin_token_padding")]}}
         claims["scope"] = scope
         claims.update(self.user_claims(user))
         access = jwt_rs256(self.st.keys, claims)
@@ -2078,6 +2084,11 @@ def stub_control(handler, method, path, body):
                             pending[kind] = [_rule(kind, r) for r in raw]
                         else:
                             pending[kind] = [_rule(kind, raw)]
+                if "admin_token_padding" in cfg:
+                    v = cfg["admin_token_padding"]
+                    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                        raise ValueError("admin_token_padding must be an integer >= 0")
+                    pending["admin_token_padding"] = v
                 if "check_issuer" in cfg:
                     if not isinstance(cfg["check_issuer"], bool):
                         raise ValueError("check_issuer must be a boolean")
