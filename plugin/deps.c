@@ -14,6 +14,10 @@
 #define REAP_SOME_MS 2000
 #define REAP_SOME_MAX 5 /* deletions, not realms looked at */
 #define TEARDOWN_MAX_MS 60000
+/* After a stop signal, teardown has this long in all: Woodpecker kills a
+ * stopped step after 20 s (10 of them the hook's grace), docker stop
+ * after 10 s. */
+#define TEARDOWN_STOPPED_MS 5000
 
 void deps_init(struct deps *d, const struct config *cfg)
 {
@@ -227,6 +231,11 @@ int deps_bind(struct deps *d)
 	d->kc.deadline_ms = http_now_ms() + cfg->timeout * 1000;
 	rc = realm_create(&d->kc, cfg, &d->binding, &d->realm_created);
 	if (rc != KC_OK) {
+		if (signals_stop_signal()) {
+			d->realm_unsure = !d->realm_created;
+			log_info("stopped while creating realm %s", cfg->realm);
+			return 0;
+		}
 		log_error("%s", d->kc.error);
 		return EX_UNAVAILABLE;
 	}
@@ -257,15 +266,18 @@ void deps_renew(void *arg)
 
 int deps_teardown(struct deps *d)
 {
-	long long budget = d->cfg->timeout * 1000;
+	long long budget = d->cfg->timeout * 1000, deadline;
 	bool cold = d->cold.service_created || d->cold.secret_created;
 	int rc = 0;
 
 	if (budget > TEARDOWN_MAX_MS)
 		budget = TEARDOWN_MAX_MS;
+	if (signals_stop_signal() && budget > TEARDOWN_STOPPED_MS)
+		budget = TEARDOWN_STOPPED_MS;
+	deadline = http_now_ms() + budget;
 	/* A cold instance goes whole, its realm with it: no DELETE first. */
 	if (d->realm_created && !cold) {
-		d->kc.deadline_ms = http_now_ms() + budget;
+		d->kc.deadline_ms = deadline;
 		if (realm_delete(&d->kc, d->cfg) != KC_OK) {
 			log_error("could not delete realm %s: %s (its lease ends it)",
 				  d->cfg->realm, d->kc.error);
@@ -275,8 +287,18 @@ int deps_teardown(struct deps *d)
 			log_info("deleted realm %s", d->cfg->realm);
 		}
 	}
+	if (d->realm_unsure && !cold) {
+		d->kc.deadline_ms = deadline;
+		if (realm_delete_if_ours(&d->kc, d->cfg) != KC_OK) {
+			log_error("could not check realm %s: %s (its lease ends it)", d->cfg->realm,
+				  d->kc.error);
+			rc = -1;
+		} else {
+			d->realm_unsure = false;
+		}
+	}
 	if (cold) {
-		d->docker.deadline_ms = http_now_ms() + budget;
+		d->docker.deadline_ms = deadline;
 		if (cold_remove(&d->cold, &d->docker, d->cfg) < 0) {
 			log_error("could not remove cold service %s: %s (its lease ends it)",
 				  d->cfg->cold_service, d->docker.error);

@@ -21,6 +21,7 @@ struct deps {
 	struct keycloak kc;
 	bool kc_ready;	    /* kc initialised */
 	bool realm_created; /* the run's realm exists because of us */
+	bool realm_unsure;  /* a stop cut the create: it may exist */
 	struct docker docker;
 	bool docker_ready; /* docker initialised and version agreed */
 	struct cold cold;  /* what a cold deploy created */

@@ -147,6 +147,14 @@ int hook_run(char *const argv[], char *const envp[], const struct hook_timers *t
 			t->tick(t->ctx);
 			next_tick = now_ms() + t->tick_seconds * 1000;
 		}
+		/* A stop taken while a timer's request waited (it ends the
+		 * request) is forwarded here. */
+		if (!done && !kill_at && signals_stop_signal()) {
+			log_info("received signal %d (%s), forwarding it to the hook",
+				 signals_stop_signal(), strsignal(signals_stop_signal()));
+			(void)kill(-pid, signals_stop_signal());
+			kill_at = now_ms() + HOOK_GRACE_SECONDS * 1000LL;
+		}
 	}
 	if (isatty(STDIN_FILENO))
 		(void)tcsetpgrp(STDIN_FILENO, getpgrp());

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "signals.h"
 
 int http_global_init(void)
 {
@@ -30,10 +31,7 @@ long long http_now_ms(void)
 
 void http_sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) != 0)
-		;
+	signals_sleep_ms(ms);
 }
 
 int http_client_init(struct http_client *c, const char *base_url)
@@ -50,14 +48,56 @@ int http_client_init(struct http_client *c, const char *base_url)
 	c->base_url[n] = '\0';
 	c->connect_timeout_ms = 5000;
 	c->curl = curl_easy_init();
-	return c->curl ? 0 : -1;
+	c->multi = curl_multi_init();
+	return c->curl && c->multi ? 0 : -1;
 }
 
 void http_client_cleanup(struct http_client *c)
 {
+	if (c->multi)
+		curl_multi_cleanup(c->multi);
 	if (c->curl)
 		curl_easy_cleanup(c->curl);
 	c->curl = NULL;
+	c->multi = NULL;
+}
+
+/* curl_easy_perform, but a stop signal ends the transfer at once: the
+ * multi interface polls the stop signal's descriptor beside the socket.
+ * The connection cache lives in the multi handle, so connections are
+ * reused across requests as with the easy interface. */
+static CURLcode http_perform(struct http_client *c)
+{
+	struct curl_waitfd stop = { .fd = signals_stop_fd(), .events = CURL_WAIT_POLLIN };
+	CURLcode rc = CURLE_OK;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (curl_multi_add_handle(c->multi, c->curl) != CURLM_OK)
+		return CURLE_FAILED_INIT;
+	for (;;) {
+		if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+		if (!running)
+			break;
+		if (signals_interrupted()) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			break;
+		}
+		if (curl_multi_poll(c->multi, &stop, stop.fd >= 0 ? 1 : 0, 1000, NULL) !=
+		    CURLM_OK) {
+			rc = CURLE_FAILED_INIT;
+			break;
+		}
+	}
+	if (!running) {
+		msg = curl_multi_info_read(c->multi, &left);
+		rc = msg && msg->msg == CURLMSG_DONE ? msg->data.result : CURLE_FAILED_INIT;
+	}
+	curl_multi_remove_handle(c->multi, c->curl);
+	return rc;
 }
 
 void http_response_free(struct http_response *resp)
@@ -209,7 +249,7 @@ int http_send(struct http_client *c, const struct http_request *req, long timeou
 	}
 
 	c->requests++;
-	rc = curl_easy_perform(curl);
+	rc = http_perform(c);
 	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &total_us);
 	/* The slist holds the Authorization header: forget it in curl first. */
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
@@ -219,6 +259,8 @@ int http_send(struct http_client *c, const struct http_request *req, long timeou
 		if (rc == CURLE_WRITE_ERROR || rc == CURLE_FILESIZE_EXCEEDED)
 			snprintf(resp->error, sizeof(resp->error),
 				 "response body over %u bytes refused", HTTP_MAX_BODY);
+		else if (rc == CURLE_ABORTED_BY_CALLBACK)
+			snprintf(resp->error, sizeof(resp->error), "stopped by a signal");
 		else
 			snprintf(resp->error, sizeof(resp->error), "%s",
 				 errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -268,6 +310,8 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 			return rc;
 		if (rc == 0 && !http_status_is_transient(resp->status))
 			return 0;
+		if (rc < 0 && resp->transport_error == CURLE_ABORTED_BY_CALLBACK)
+			return rc;
 		if (rc < 0 && (http_error_is_tls(resp->transport_error) ||
 			       http_error_is_too_large(resp->transport_error) ||
 			       (req->probe && http_error_is_unreachable(resp->transport_error))))
@@ -275,7 +319,7 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 		wait_ms = backoff_ms;
 		if (rc == 0 && resp->retry_after > 0)
 			wait_ms = resp->retry_after < 5 ? resp->retry_after * 1000 : 5000;
-		if (http_now_ms() + wait_ms >= deadline_ms)
+		if (http_now_ms() + wait_ms >= deadline_ms || signals_interrupted())
 			return rc;
 		if (rc == 0)
 			log_info("%s %s answered %ld, retrying in %ld ms (attempt %d)", req->method,
@@ -285,6 +329,12 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 				 req->path, resp->error, wait_ms, attempt);
 		http_response_free(resp);
 		http_sleep_ms(wait_ms);
+		if (signals_interrupted()) {
+			memset(resp, 0, sizeof(*resp));
+			snprintf(resp->error, sizeof(resp->error), "stopped by a signal");
+			resp->transport_error = CURLE_ABORTED_BY_CALLBACK;
+			return -1;
+		}
 		if (backoff_ms < 2000)
 			backoff_ms *= 2;
 	}
@@ -305,4 +355,9 @@ bool http_error_is_tls(int e)
 {
 	return e == CURLE_PEER_FAILED_VERIFICATION || e == CURLE_SSL_CONNECT_ERROR ||
 	       e == CURLE_SSL_CACERT_BADFILE || e == CURLE_SSL_CERTPROBLEM;
+}
+
+bool http_error_is_stopped(int e)
+{
+	return e == CURLE_ABORTED_BY_CALLBACK;
 }

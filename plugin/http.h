@@ -16,6 +16,7 @@
 
 struct http_client {
 	void *curl;	       /* CURL *, owned */
+	void *multi;	       /* CURLM *, owned: runs curl's transfers */
 	char base_url[512];    /* "https://host:port" or "http://localhost" */
 	char unix_socket[256]; /* "" or a socket path for the Docker API */
 	const char *ca_cert;   /* borrowed; NULL: system bundle */
@@ -71,11 +72,14 @@ void http_response_free(struct http_response *resp);
 bool http_error_is_unreachable(int transport_error);
 /* Whether the answer was refused for its size (over HTTP_MAX_BODY). */
 bool http_error_is_too_large(int transport_error);
+/* Whether a stop signal ended the transfer (signals_interrupted). */
+bool http_error_is_stopped(int transport_error);
 /* Whether the error is a certificate problem. */
 bool http_error_is_tls(int transport_error);
 
 long long http_now_ms(void);
-/* Sleeps ms milliseconds (not interrupted by blocked signals). */
+/* Sleeps ms milliseconds; less when a stop signal interrupts the bind
+ * (see signals_interrupted). */
 void http_sleep_ms(long ms);
 
 int http_global_init(void);

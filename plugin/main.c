@@ -80,6 +80,9 @@ static int run_bound(const struct config *cfg, struct deps *d)
 			code = run_hook(cfg, d, &result);
 		}
 	}
+	/* From here a stop no longer cuts a wait: teardown has its own short
+	 * deadline (see deps_teardown). */
+	signals_begin_teardown();
 	if (deps_teardown(d) < 0) {
 		if (code == 0)
 			code = EX_TEMPFAIL;

@@ -190,6 +190,22 @@ int realm_delete(struct keycloak *kc, const struct config *cfg)
 	return rc == KC_NOT_FOUND ? KC_OK : rc;
 }
 
+int realm_delete_if_ours(struct keycloak *kc, const struct config *cfg)
+{
+	struct lease l;
+	int rc = realm_lease(kc, cfg->realm, &l);
+
+	if (rc == KC_NOT_FOUND)
+		return KC_OK;
+	if (rc != KC_OK)
+		return rc;
+	if (!l.owned || strcmp(l.run, cfg->run_id) != 0 || strcmp(l.job, cfg->job) != 0) {
+		log_info("realm %s is not this job's: leaving it alone", cfg->realm);
+		return KC_OK;
+	}
+	return realm_delete(kc, cfg);
+}
+
 int realm_down(struct keycloak *kc, const struct config *cfg)
 {
 	struct lease l;

@@ -25,6 +25,10 @@ int realm_create(struct keycloak *kc, const struct config *cfg, const struct bin
 int realm_renew(struct keycloak *kc, const struct config *cfg);
 /* Deletes the run's realm; a realm already gone counts as deleted. */
 int realm_delete(struct keycloak *kc, const struct config *cfg);
+/* Teardown after a create whose answer never came (a stop cut it): the
+ * realm may exist. Deletes it only if its marks say it is this run's and
+ * this job's; KC_OK when there is none. */
+int realm_delete_if_ours(struct keycloak *kc, const struct config *cfg);
 /* action down: deletes the run's realm if it carries our owner mark and
  * this run's id. */
 int realm_down(struct keycloak *kc, const struct config *cfg);

@@ -6,13 +6,17 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <time.h>
 
 static struct {
 	sigset_t watched;
 	sigset_t original_mask;
+	sigset_t stops;
 	int stop_signal;
-} signal_state;
+	int stop_fd;	   /* signalfd of the stop signals, for poll() */
+	bool tearing_down; /* a stop no longer ends a wait */
+} signal_state = { .stop_fd = -1 };
 
 int signals_setup(void)
 {
@@ -31,6 +35,16 @@ int signals_setup(void)
 	if (sigprocmask(SIG_BLOCK, &signal_state.watched, &signal_state.original_mask) != 0)
 		return -1;
 	sigdelset(&signal_state.watched, SIGTTOU);
+	sigemptyset(&signal_state.stops);
+	sigaddset(&signal_state.stops, SIGTERM);
+	sigaddset(&signal_state.stops, SIGINT);
+	sigaddset(&signal_state.stops, SIGHUP);
+	sigaddset(&signal_state.stops, SIGQUIT);
+	/* Readable while a stop signal is pending: a transfer in flight
+	 * polls it beside its socket and ends at once. Never read: the
+	 * signal is taken with sigtimedwait like every other. Without it
+	 * (an old kernel) transfers still end within a second. */
+	signal_state.stop_fd = signalfd(-1, &signal_state.stops, SFD_NONBLOCK | SFD_CLOEXEC);
 	/* A closed stderr pipe must not kill drone-deps before teardown. */
 	memset(&ign, 0, sizeof(ign));
 	ign.sa_handler = SIG_IGN;
@@ -75,19 +89,56 @@ void signals_note(int signo)
 
 int signals_poll_stop(void)
 {
-	sigset_t stops;
 	struct timespec zero = { 0, 0 };
 	int signo;
 
-	sigemptyset(&stops);
-	sigaddset(&stops, SIGTERM);
-	sigaddset(&stops, SIGINT);
-	sigaddset(&stops, SIGHUP);
-	sigaddset(&stops, SIGQUIT);
-	for (signo = sigtimedwait(&stops, NULL, &zero); signo > 0;
-	     signo = sigtimedwait(&stops, NULL, &zero))
+	for (signo = sigtimedwait(&signal_state.stops, NULL, &zero); signo > 0;
+	     signo = sigtimedwait(&signal_state.stops, NULL, &zero))
 		signals_note(signo);
 	return signal_state.stop_signal;
+}
+
+bool signals_interrupted(void)
+{
+	return signals_poll_stop() && !signal_state.tearing_down;
+}
+
+void signals_begin_teardown(void)
+{
+	signal_state.tearing_down = true;
+}
+
+int signals_stop_fd(void)
+{
+	return signal_state.stop_fd;
+}
+
+void signals_sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	/* sigtimedwait takes a stop as it arrives; it only shortens the
+	 * sleep before teardown begins. */
+	while (!signals_interrupted()) {
+		struct timespec start, now;
+		long long left;
+		int signo;
+
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		signo = sigtimedwait(&signal_state.stops, NULL, &ts);
+		if (signo > 0)
+			signals_note(signo);
+		else if (errno == EAGAIN)
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		left = (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec -
+		       ((long long)(now.tv_sec - start.tv_sec) * 1000000000LL +
+			(now.tv_nsec - start.tv_nsec));
+		if (left <= 0)
+			return;
+		ts.tv_sec = (time_t)(left / 1000000000LL);
+		ts.tv_nsec = (long)(left % 1000000000LL);
+	}
 }
 
 int signals_stop_signal(void)

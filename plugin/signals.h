@@ -27,4 +27,16 @@ int signals_poll_stop(void);
 /* The first stop signal received so far, or 0. */
 int signals_stop_signal(void);
 
+/* Stops are prompt: every wait of the bind (retry backoff, readiness
+ * polls, a transfer in flight) asks signals_interrupted() and ends when
+ * it says so. Once teardown begins, waits run to their own (short)
+ * deadlines instead: a stop no longer cuts them. */
+bool signals_interrupted(void);
+void signals_begin_teardown(void);
+/* A descriptor that polls readable while a stop signal is pending, or
+ * -1. Close-on-exec. */
+int signals_stop_fd(void);
+/* Sleeps ms milliseconds, less when signals_interrupted(). */
+void signals_sleep_ms(long ms);
+
 #endif

@@ -202,6 +202,27 @@ def readiness_timeout(ctx, cold):
     check(not wait_gone(rid), "left behind")
 
 
+@test("cold: SIGTERM during the readiness wait ends it at once; teardown leaves nothing, exit 143")
+@with_cold
+def cold_sigterm_readiness(ctx, cold):
+    rid, env = cold.settings(timeout=90)
+    env["PLUGIN_COLD_URL"] = "http://127.0.0.1:%d" % free_port()  # never ready
+    r = ctx.start(dict(env, PLUGIN_HOOK="echo ran > %s" % ctx.path("ran")))
+    wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=keyc-" + rid).strip(), 60,
+               "the cold service was not created")
+    time.sleep(3)  # polling for readiness now
+    check(r.proc.poll() is None, "drone-deps exited early: %s" % r.stderr[-400:])
+    t0 = time.time()
+    os.kill(r.pid, signal.SIGTERM)
+    r.wait(60)
+    took = time.time() - t0
+    print("# readiness wait: exit %s %.2f s after SIGTERM (teardown included)" % (r.code, took))
+    check(r.code == 143, "exit %s" % r.code)
+    check(took < 6.5, "took %.2f s: the wait or the 5 s teardown budget was not kept" % took)
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    check(not wait_gone(rid), "left behind")
+
+
 @test("cold: SIGTERM mid-hook removes the service and exits 143")
 @with_cold
 def cold_sigterm(ctx, cold):

@@ -181,5 +181,108 @@ def token_over_cap(ctx):
     only_master(ctx)
 
 
+# ---- 2: stops are prompt, whatever drone-deps is waiting for -----------------
+
+STOP_WITHIN = 1.5  # seconds from the signal to drone-deps' exit
+
+
+def stop_and_time(ctx, r, what, signo=signal.SIGTERM):
+    check(r.proc.poll() is None, "drone-deps exited (%s) before the signal: %s" % (r.proc.returncode, r.stderr[-300:]))
+    t0 = time.time()
+    os.kill(r.pid, signo)
+    try:
+        r.wait(60)
+    except subprocess.TimeoutExpired:
+        raise Failure("%s: still running 60 s after the signal" % what)
+    took = time.time() - t0
+    print("# %s: exit %s %.2f s after the signal" % (what, r.code, took))
+    check(r.code == 128 + signo, "exit %s, want %d" % (r.code, 128 + signo))
+    check(took < STOP_WITHIN, "took %.2f s to stop (want < %.1f s)" % (took, STOP_WITHIN))
+
+
+def wait_requests(ctx, pred, n, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if len([q for q in ctx.stub.requests() if pred(q)]) >= n:
+            return
+        time.sleep(0.05)
+    raise Failure("fewer than %d matching requests within %d s" % (n, timeout))
+
+
+@test("SIGTERM while the realm POST is retried on 503s: exit 143 within 1.5 s")
+def stop_mid_retry(ctx):
+    ctx.stub.config(fail={"status": 503, "count": -1, "method": "POST", "path_prefix": "/admin/realms"})
+    r = ctx.start(ctx.settings(hook="echo ran > %s" % ctx.path("ran")))
+    wait_requests(ctx, lambda q: q["path"] == "/admin/realms" and q["status"] == 503, 3)
+    stop_and_time(ctx, r, "503 stream")
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    ctx.stub.config(fail=None)
+    only_master(ctx)
+
+
+@test("SIGINT while the token request is retried on 503s: exit 130 within 1.5 s")
+def stop_mid_login_retry(ctx):
+    ctx.stub.config(fail={"status": 503, "count": -1, "method": "POST",
+                          "path_prefix": "/realms/master/protocol/openid-connect/token"})
+    r = ctx.start(ctx.settings(hook="true"))
+    wait_requests(ctx, lambda q: q["path"].endswith("/token") and q["status"] == 503, 2)
+    stop_and_time(ctx, r, "503 on the token", signal.SIGINT)
+    ctx.stub.config(fail=None)
+    only_master(ctx)
+
+
+@test("SIGTERM while an answer trickles in (a transfer in flight): exit 143 within 1.5 s")
+def stop_mid_transfer(ctx):
+    ctx.stub.config(hostile={"mode": "trickle", "method": "POST", "path_prefix": "/admin/realms",
+                             "duration": 60})
+    r = ctx.start(ctx.settings(hook="echo ran > %s" % ctx.path("ran"), debug="true"))
+    wait_requests(ctx, lambda q: q["path"].endswith("/token"), 1)
+    time.sleep(2.0)  # the realm POST is in flight: its answer trickles for 60 s
+    stop_and_time(ctx, r, "trickling answer")
+    check("POST /admin/realms failed" in r.stderr and "stopped by a signal" in r.stderr,
+          "the POST was not in flight: %s" % r.stderr[-600:])
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    ctx.stub.config(hostile=None)
+    only_master(ctx)
+
+
+@test("SIGTERM while the lease renewal waits on a slow answer during the hook: forwarded, exit 143 within 1.5 s")
+def stop_mid_renewal(ctx):
+    started = ctx.path("started")
+    ctx.stub.config(hostile={"mode": "trickle", "method": "PUT", "path_prefix": "/admin/realms/",
+                             "duration": 60, "count": -1})
+    hook = "echo $$ > %s; echo go > %s; sleep 30" % (ctx.hook_pgid_file(), started)
+    r = ctx.start(ctx.settings(hook=hook, ttl=10, debug="true"))
+    ctx.wait_for_file(started, run=r)
+    time.sleep(4.5)  # the renewal (every ttl/3 s) is in flight
+    stop_and_time(ctx, r, "renewal in flight")
+    check("PUT /admin/realms/lasuite-drive-" in r.stderr and "stopped by a signal" in r.stderr,
+          "the renewal was not in flight: %s" % r.stderr[-600:])
+    ctx.stub.config(hostile=None)
+    only_master(ctx)
+
+
+@test("after a stop, teardown has its own 5 s budget: a DELETE that hangs is given up, exit 143")
+def stop_teardown_budget(ctx):
+    started = ctx.path("started")
+    ctx.stub.config(hostile={"mode": "trickle", "method": "DELETE", "path_prefix": "/admin/realms/",
+                             "duration": 60, "count": -1})
+    hook = "echo $$ > %s; echo go > %s; sleep 30" % (ctx.hook_pgid_file(), started)
+    r = ctx.start(ctx.settings(hook=hook))
+    ctx.wait_for_file(started, run=r)
+    t0 = time.time()
+    os.kill(r.pid, signal.SIGTERM)
+    try:
+        r.wait(90)
+    except subprocess.TimeoutExpired:
+        raise Failure("still running 90 s after the signal")
+    took = time.time() - t0
+    print("# teardown against a hanging DELETE: exit %s %.2f s after the signal" % (r.code, took))
+    check(r.code == 143, "exit %s" % r.code)
+    check(4 <= took < 7, "took %.2f s, want the 5 s teardown budget" % took)
+    check("its lease ends it" in r.stderr, "no word of the lease: %s" % r.stderr[-300:])
+    ctx.stub.config(hostile=None)
+
+
 if __name__ == "__main__":
     sys.exit(main())
