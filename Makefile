@@ -76,8 +76,10 @@ LIB_OBJ := $(filter-out build/obj/main.o,$(OBJ))
 build/tests-plain/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ) | build/tests-plain
 	$(CC) $(CPPFLAGS) -O1 -g $(WARN) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS_DEV)
 
+# Every binary runs; any failing one fails the target (the loop alone would
+# return only the last one's status).
 unit: $(UNIT_BIN)
-	@for t in $(UNIT_BIN); do $$t; done
+	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc
 
 # ---- the two commands of the README -----------------------------------------
 demo: deps all
