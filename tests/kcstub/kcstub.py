@@ -2285,11 +2285,18 @@ class Handler(BaseHTTPRequestHandler):
             if fault is not None:
                 kind, rule = fault
                 entry["fault"] = kind if kind != "hostile" else "hostile:" + rule["mode"]
+                # Logged before the fault acts: the client sees the reset or
+                # the hostile answer at once and may read the log, or send
+                # its next request on another connection, before this
+                # thread runs again.
                 if kind == "reset":
-                    self.abort_connection()
                     entry["status"] = 0
+                    self.record_now(st, entry, t0)
+                    self.abort_connection()
                 elif kind == "hostile":
-                    entry["status"] = self.hostile(rule, method)
+                    entry["status"] = hostile_status(rule)
+                    self.record_now(st, entry, t0)
+                    self.hostile(rule, method)
                 else:
                     status = rule["status"]
                     body_out = rule.get("body")
@@ -2321,13 +2328,16 @@ class Handler(BaseHTTPRequestHandler):
                     self.conn_id, method, path, "?" + query if query else "", entry["status"],
                     entry["ms"], " [%s]" % entry["fault"] if "fault" in entry else ""))
 
+    def record_now(self, st, entry, t0):
+        entry["ms"] = round((time.monotonic() - t0) * 1000.0, 1)
+        st.record(entry)
+        self.recorded = True
+
     def record_then_send(self, st, entry, t0, resp, method):
         """Logs the request, then answers it: a client that reads the log
         right after its answer must find its request there (and a log
         cleared after an answer must not get it later)."""
-        entry["ms"] = round((time.monotonic() - t0) * 1000.0, 1)
-        st.record(entry)
-        self.recorded = True
+        self.record_now(st, entry, t0)
         self.send(resp, head=method == "HEAD")
         return True
 
@@ -2353,7 +2363,7 @@ class Handler(BaseHTTPRequestHandler):
         mode = rule["mode"]
         head = method == "HEAD"
         if mode == "redirect":
-            status = int(rule.get("status", 302))
+            status = hostile_status(rule)
             self.send(Resp(status, b"", None, [("Location", rule["target"])]), head=head)
             return status
         if mode == "nonjson":
@@ -2415,6 +2425,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             return 200
         raise AssertionError(mode)
+
+
+def hostile_status(rule):
+    """The status a hostile answer starts with (known before it is sent)."""
+    return int(rule.get("status", 302)) if rule["mode"] == "redirect" else 200
 
 
 class Server(ThreadingHTTPServer):
