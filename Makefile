@@ -91,6 +91,7 @@ demo: deps all
 # one).
 E2E = python3 tests/e2e/test_warm.py
 COLD = python3 tests/e2e/test_cold.py
+GUARANTEES = python3 tests/e2e/test_guarantees.py
 check: deps
 	$(MAKE) all asan $(UNIT_BIN) $(UNIT_PLAIN_BIN)
 	$(MAKE) static TLS=mbedtls
@@ -109,6 +110,8 @@ check: deps
 		e2e-static "DRONE_DEPS_BIN=build/static/drone-deps $(E2E)" \
 		e2e-static-openssl "DRONE_DEPS_BIN=build/static-openssl/drone-deps $(E2E)" \
 		e2e-valgrind "DRONE_DEPS_BIN=tests/valgrind.sh DRONE_DEPS_WRAPPED=1 $(E2E)" \
+		e2e-guarantees "DRONE_DEPS_BIN=build/drone-deps $(GUARANTEES)" \
+		e2e-guarantees-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(GUARANTEES)" \
 		unit-valgrind "$(foreach t,$(UNIT_PLAIN_BIN),VALGRIND_TARGET=$(t) tests/valgrind.sh && ) true" \
 		cold-static "DRONE_DEPS_BIN=build/static/drone-deps $(COLD)" \
 		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \
