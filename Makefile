@@ -76,8 +76,10 @@ LIB_OBJ := $(filter-out build/obj/main.o,$(OBJ))
 build/tests-plain/%: tests/unit/%.c tests/unit/unit.h $(LIB_OBJ) | build/tests-plain
 	$(CC) $(CPPFLAGS) -O1 -g $(WARN) -o $@ $< $(LIB_OBJ) -lcmocka $(LDLIBS_DEV)
 
+# Every binary runs; any failing one fails the target (the loop alone would
+# return only the last one's status).
 unit: $(UNIT_BIN)
-	@for t in $(UNIT_BIN); do $$t; done
+	@rc=0; for t in $(UNIT_BIN); do $$t || rc=1; done; exit $$rc
 
 # ---- the two commands of the README -----------------------------------------
 demo: deps all
@@ -90,6 +92,7 @@ demo: deps all
 E2E = python3 tests/e2e/test_warm.py
 COLD = python3 tests/e2e/test_cold.py
 HARDENING = python3 tests/e2e/test_hardening.py
+GUARANTEES = python3 tests/e2e/test_guarantees.py
 check: deps
 	$(MAKE) all asan $(UNIT_BIN) $(UNIT_PLAIN_BIN)
 	$(MAKE) static TLS=mbedtls
@@ -111,6 +114,8 @@ check: deps
 		e2e-hardening "DRONE_DEPS_BIN=build/drone-deps $(HARDENING)" \
 		e2e-hardening-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(HARDENING)" \
 		e2e-valgrind "DRONE_DEPS_BIN=tests/valgrind.sh DRONE_DEPS_WRAPPED=1 $(E2E)" \
+		e2e-guarantees "DRONE_DEPS_BIN=build/drone-deps $(GUARANTEES)" \
+		e2e-guarantees-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(GUARANTEES)" \
 		unit-valgrind "$(foreach t,$(UNIT_PLAIN_BIN),VALGRIND_TARGET=$(t) tests/valgrind.sh && ) true" \
 		cold-static "DRONE_DEPS_BIN=build/static/drone-deps $(COLD)" \
 		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \

@@ -32,7 +32,7 @@ WRAPPED = os.environ.get("DRONE_DEPS_WRAPPED") == "1"
 
 def test(name, unwrapped_only=None):
     """Registers a test. unwrapped_only: the reason it cannot run through a
-    wrapper; it is then reported as skipped, not counted."""
+    wrapper; it is then reported as skipped (TAP "# SKIP"), not passed."""
     def register(fn):
         _tests.append((name, fn, unwrapped_only))
         return fn
@@ -259,13 +259,14 @@ def read_env_file(path):
 def main():
     only = sys.argv[1:]
     stub = Stub()
-    passed = failed = 0
+    passed = failed = skipped = 0
     try:
         for name, fn, unwrapped_only in _tests:
             if only and not any(o in name for o in only):
                 continue
             if WRAPPED and unwrapped_only:
-                print("# skipped under a wrapper: %s (%s)" % (name, unwrapped_only))
+                print("ok - %s # SKIP under a wrapper: %s" % (name, unwrapped_only), flush=True)
+                skipped += 1
                 continue
             stub.reset()
             ctx = Context(stub)
@@ -292,5 +293,5 @@ def main():
                 ctx.cleanup()
     finally:
         stub.stop()
-    print("# e2e: %d passed, %d failed (binary %s)" % (passed, failed, BIN))
+    print("# e2e: %d passed, %d failed, %d skipped (binary %s)" % (passed, failed, skipped, BIN))
     return 1 if failed else 0

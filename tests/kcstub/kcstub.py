@@ -656,8 +656,22 @@ def find_group_by_path(groups, path):
 # State
 # --------------------------------------------------------------------------
 
-FAULT_KINDS = ("reset", "hostile", "fail")
+FAULT_KINDS = ("reset", "hostile", "fail", "hold", "expire")
 HOSTILE_MODES = ("huge", "nonjson", "truncated", "trickle", "redirect")
+# Kinds that may act after the request was handled ("after": true): the work
+# is done, the answer is lost.
+AFTER_KINDS = ("reset", "fail")
+CONFLICT_MESSAGES = ("realm", "legacy", "26.2.4")
+# The roles a master admin holds on each realm's "<realm>-realm" client
+# (RealmManager.setupMasterAdminManagement: AdminRoles.ALL_REALM_ROLES).
+REALM_ADMIN_ROLES = ["view-realm", "view-identity-providers", "manage-identity-providers",
+                     "impersonation", "create-client", "manage-users", "query-realms",
+                     "view-authorization", "query-clients", "query-users", "manage-events",
+                     "manage-realm", "view-events", "view-users", "view-clients",
+                     "manage-authorization", "manage-clients", "query-groups"]
+# SessionTimeoutHelper.IDLE_TIMEOUT_WINDOW_SECONDS: an idle session lives
+# this much past ssoSessionIdleTimeout.
+IDLE_WINDOW = 120
 
 
 class State:
@@ -676,10 +690,13 @@ class State:
         with self.lock:
             self.realms = {}          # name -> realm record, insertion ordered
             self.tokens = {}          # token string -> info
+            self.sessions = {}        # session id -> user session (password logins)
             self.log = []
-            self.knobs = {"latency_ms": self.initial_latency_ms, "fail": [], "reset": [],
-                          "hostile": [], "check_issuer": True, "conflict_message": "realm",
+            self.knobs = {"latency_ms": self.initial_latency_ms, "check_issuer": True,
+                          "conflict_message": "realm", "admin_token_roles": False, "import_ms": 0,
                           "admin_token_padding": 0}
+            for kind in FAULT_KINDS:
+                self.knobs[kind] = []
             master = self.new_realm_record("master", new_id())
             f = master["fields"]
             f["enabled"] = True
@@ -725,6 +742,8 @@ class State:
             view = {"latency_ms": self.knobs["latency_ms"], "token_lifespan": self.token_lifespan(),
                     "check_issuer": self.knobs["check_issuer"],
                     "conflict_message": self.knobs["conflict_message"],
+                    "admin_token_roles": self.knobs["admin_token_roles"],
+                    "import_ms": self.knobs["import_ms"],
                     "admin_token_padding": self.knobs["admin_token_padding"]}
             for kind in FAULT_KINDS:
                 rules = [dict(r) for r in self.knobs[kind]]
@@ -787,6 +806,41 @@ class State:
             for key in [k for k, v in self.tokens.items() if v["exp"] < now]:
                 del self.tokens[key]
 
+    # -- user sessions (UserSessionProvider) --
+    def new_session(self, realm, client, user, ip):
+        """A password login makes one user session in its realm, as
+        Keycloak's direct grant does; it lasts until logout, an admin
+        removes it, or it expires (idle or max lifespan)."""
+        now = time.time()
+        sid = new_id()
+        with self.lock:
+            self.sessions[sid] = {"id": sid, "realm_id": realm["id"], "user_id": user["id"],
+                                  "username": user["username"], "ipAddress": ip, "start": now,
+                                  "lastAccess": now, "clients": {client["id"]: client["clientId"]}}
+        return sid
+
+    def live_session(self, sid):
+        """The session if it is still valid, else None (an expired one is
+        dropped)."""
+        with self.lock:
+            sess = self.sessions.get(sid)
+            if sess is None:
+                return None
+            realm = self.realm_by_id(sess["realm_id"])
+            now = time.time()
+            if realm is None or now > sess["lastAccess"] + realm["fields"]["ssoSessionIdleTimeout"] + IDLE_WINDOW \
+                    or now > sess["start"] + realm["fields"]["ssoSessionMaxLifespan"]:
+                del self.sessions[sid]
+                return None
+            return sess
+
+    def end_sessions(self, match):
+        with self.lock:
+            gone = [sid for sid, sess in self.sessions.items() if match(sess)]
+            for sid in gone:
+                del self.sessions[sid]
+            return len(gone)
+
 
 # --------------------------------------------------------------------------
 # Realm import (RealmManager.importRealm + DefaultExportImportManager.importRealm)
@@ -826,55 +880,82 @@ def import_realm(st, rep):
         raise Entity(400, "Realm name cannot be empty")
     with st.lock:
         if name in st.realms:
-            # 26.2.5+: ModelDuplicateException("Realm <name> already exists")
-            # -> ErrorResponse.exists (409). Earlier 26.x said "Conflict
-            # detected. See logs for details"; 26.2.4 alone answered 400.
-            if st.knobs["conflict_message"] == "legacy":
-                raise Entity(409, "Conflict detected. See logs for details")
-            raise Entity(409, "Realm %s already exists" % name)
+            raise duplicate_realm(st, name)
         if st.realm_by_id(rid) is not None:
             raise Entity(409, "Conflict detected. See logs for details")
         check_reserved(name)
-        realm = st.new_realm_record(name, rid)
-        apply_realm_fields(realm, rep)
-        attrs = rep.get("attributes")
-        if attrs is not None:
-            if not isinstance(attrs, dict):
-                raise Entity(400, "unable to read contents from stream")
-            for k, v in attrs.items():
-                v = coerce_str(v)
-                if v is None:
-                    realm["attributes"].pop(k, None)
-                else:
-                    realm["attributes"][k] = v
-        # Clients from the representation replace same-named built-ins
-        # (RealmManager.hasClient checks before each setup step).
-        seen = set()
-        for crep in rep.get("clients") or []:
-            if not isinstance(crep, dict) or blank(crep.get("clientId")):
-                raise Mapped(500, UNKNOWN_ERROR[0], UNKNOWN_ERROR[1])
-            if crep["clientId"] in seen:
-                raise Entity(409, "Conflict detected. See logs for details")
-            seen.add(crep["clientId"])
-            c = new_client_record(crep, crep.get("id"))
-            realm["clients"].append(c)
-        realm["clients"] = [c for c in builtin_clients(name, False) if c["clientId"] not in seen] + realm["clients"]
-        import_roles(realm, rep.get("roles"))
-        for grep in rep.get("groups") or []:
-            realm["groups"].append(group_record(grep))
-        usernames = set()
-        for urep in rep.get("users") or []:
-            if not isinstance(urep, dict):
-                raise Entity(400, "unable to read contents from stream")
-            u = new_user_record(realm, urep, "import")
-            if u["username"] in usernames:
-                raise Entity(409, "Conflict detected. See logs for details")
-            usernames.add(u["username"])
-            realm["users"].append(u)
-        for c in realm["clients"]:
-            ensure_service_account(realm, c)
+        import_ms = st.knobs["import_ms"]
+    # The realm is built outside the lock, as Keycloak imports in its own
+    # transaction: concurrent imports overlap, and until the commit below
+    # the new realm is invisible to every other request.
+    realm = build_realm(st, rep, name, rid)
+    if import_ms:
+        time.sleep(import_ms / 1000.0)
+    with st.lock:
+        # The commit: the unique name (and id) constraint decides between
+        # two imports that both passed the check above; Keycloak 26.4
+        # answers the loser so (measured with four concurrent imports).
+        if name in st.realms or st.realm_by_id(rid) is not None:
+            raise Entity(409, "Duplicate resource error")
         st.realms[name] = realm
-        return realm
+    return realm
+
+
+def duplicate_realm(st, name):
+    """The answer to an import of an existing name (RealmManager.importRealm's
+    check before the transaction): 26.2.5+ ModelDuplicateException("Realm
+    <name> already exists") -> ErrorResponse.exists (409); earlier 26.x "Conflict
+    detected. See logs for details" (409); 26.2.4 alone answered 400 with
+    the new text (keycloak issue 39753)."""
+    style = st.knobs["conflict_message"]
+    if style == "legacy":
+        return Entity(409, "Conflict detected. See logs for details")
+    if style == "26.2.4":
+        return Entity(400, "Realm %s already exists" % name)
+    return Entity(409, "Realm %s already exists" % name)
+
+
+def build_realm(st, rep, name, rid):
+    """The realm record of a representation, not yet stored."""
+    realm = st.new_realm_record(name, rid)
+    apply_realm_fields(realm, rep)
+    attrs = rep.get("attributes")
+    if attrs is not None:
+        if not isinstance(attrs, dict):
+            raise Entity(400, "unable to read contents from stream")
+        for k, v in attrs.items():
+            v = coerce_str(v)
+            if v is None:
+                realm["attributes"].pop(k, None)
+            else:
+                realm["attributes"][k] = v
+    # Clients from the representation replace same-named built-ins
+    # (RealmManager.hasClient checks before each setup step).
+    seen = set()
+    for crep in rep.get("clients") or []:
+        if not isinstance(crep, dict) or blank(crep.get("clientId")):
+            raise Mapped(500, UNKNOWN_ERROR[0], UNKNOWN_ERROR[1])
+        if crep["clientId"] in seen:
+            raise Entity(409, "Conflict detected. See logs for details")
+        seen.add(crep["clientId"])
+        c = new_client_record(crep, crep.get("id"))
+        realm["clients"].append(c)
+    realm["clients"] = [c for c in builtin_clients(name, False) if c["clientId"] not in seen] + realm["clients"]
+    import_roles(realm, rep.get("roles"))
+    for grep in rep.get("groups") or []:
+        realm["groups"].append(group_record(grep))
+    usernames = set()
+    for urep in rep.get("users") or []:
+        if not isinstance(urep, dict):
+            raise Entity(400, "unable to read contents from stream")
+        u = new_user_record(realm, urep, "import")
+        if u["username"] in usernames:
+            raise Entity(409, "Conflict detected. See logs for details")
+        usernames.add(u["username"])
+        realm["users"].append(u)
+    for c in realm["clients"]:
+        ensure_service_account(realm, c)
+    return realm
 
 
 def import_roles(realm, roles):
@@ -1217,11 +1298,16 @@ class KC:
             if sub == ["token", "introspect"] and self.method == "POST":
                 return self.introspect(realm)
             if sub == ["logout"] and self.method in ("GET", "POST"):
+                # LogoutEndpoint.logoutToken: the refresh token's session
+                # ends, with every token of it.
                 form = self.form()
                 rt = form.get("refresh_token", [None])[0]
                 if rt:
                     with self.st.lock:
-                        self.st.tokens.pop(rt, None)
+                        info = self.st.tokens.pop(rt, None)
+                    if info is None or info["kind"] != "refresh" or info["realm_id"] != realm["id"]:
+                        raise OAuth(400, "invalid_grant", "Invalid refresh token")
+                    self.st.end_sessions(lambda sess: sess["id"] == info["sid"])
                 return Resp(204)
         raise Mapped(404, http_msg(404))
 
@@ -1345,7 +1431,8 @@ class KC:
                         user["requiredActions"].append("VERIFY_EMAIL")
             if user["requiredActions"]:
                 raise OAuth(400, "invalid_grant", "Account is not fully set up")
-        return self.token_response(realm, client, user, form.get("scope", [""])[0], refresh=True)
+        sid = self.st.new_session(realm, client, user, self.h.client_address[0])
+        return self.token_response(realm, client, user, form.get("scope", [""])[0], refresh=True, sid=sid)
 
     def find_login_user(self, realm, username):
         # KeycloakModelUtils.findUserByNameOrEmail
@@ -1386,6 +1473,11 @@ class KC:
             raise OAuth(400, "invalid_grant", "Token is not active")
         if info["client_id"] != client["clientId"]:
             raise OAuth(400, "invalid_grant", "Invalid refresh token. Token client and authorized client don't match")
+        sess = self.st.live_session(info.get("sid"))
+        if sess is None:
+            raise OAuth(400, "invalid_grant", "Session not active")
+        with self.st.lock:
+            sess["lastAccess"] = time.time()
         with self.st.lock:
             user = next((u for u in realm["users"] if u["id"] == info["user_id"]), None)
         if user is None:
@@ -1419,10 +1511,23 @@ class KC:
                                       + list(user["realmRoles"])}
             claims["resource_access"] = {"account": {"roles": ["manage-account", "manage-account-links",
                                                                 "view-profile"]}}
+        elif user.get("admin") and self.st.knob("admin_token_roles"):
+            # admin-cli without lightweight access tokens: the roles of
+            # every realm's management client, so the token grows with
+            # each realm on the server.
+            with self.st.lock:
+                names = list(self.st.realms)
+            claims["realm_access"] = {"roles": ["create-realm", "default-roles-master", "offline_access",
+                                                "admin", "uma_authorization"]}
+            claims["resource_access"] = dict(
+                [(n + "-realm", {"roles": list(REALM_ADMIN_ROLES)}) for n in names if n != "master"]
+                + [("master-realm", {"roles": list(REALM_ADMIN_ROLES)}),
+                   ("account", {"roles": ["manage-account", "manage-account-links", "view-profile"]})])
         if master and self.st.knob("admin_token_padding"):
             # A master admin token grows with the realms on the server
             # (one management client's roles each): model it by size.
-            claims["resource_access"] = {"padding": {"roles": ["x" * self.st.knob("admin_token_padding")]}}
+            claims.setdefault("resource_access", {})["padding"] = {
+                "roles": ["x" * self.st.knob("admin_token_padding")]}
         claims["scope"] = scope
         claims.update(self.user_claims(user))
         access = jwt_rs256(self.st.keys, claims)
@@ -1486,6 +1591,11 @@ class KC:
             if realm_name is not None and realm["name"] != realm_name:
                 return None
             if self.st.knobs["check_issuer"] and info["iss"] != self.issuer(realm["name"]):
+                return None
+            # A token of a login session is valid only while the session is
+            # (AuthenticationManager.verifyIdentityToken): logout ends it.
+            if info["kind"] == "access" and info["claims"].get("sid") and \
+                    self.st.live_session(info["claims"]["sid"]) is None:
                 return None
             user = next((u for u in realm["users"] if u["id"] == info["user_id"]), None)
             if user is None or not user["enabled"]:
@@ -1592,6 +1702,11 @@ class KC:
             return self.roles_resource(realm, rest[1:])
         if rest[0] == "groups":
             return self.groups_resource(realm, rest[1:])
+        if rest[0] == "sessions" and len(rest) == 2 and self.method == "DELETE":
+            # RealmAdminResource.deleteSession
+            if not self.st.end_sessions(lambda sess: sess["id"] == rest[1] and sess["realm_id"] == realm["id"]):
+                raise Mapped(404, "Sesssion not found")
+            return Resp(204)
         raise Mapped(404, http_msg(404))
 
     def realm_resource(self, realm):
@@ -1829,6 +1944,23 @@ class KC:
                 self.update_user(realm, user, rep)
                 return Resp(204)
             raise Mapped(405, http_msg(405))
+        if sub == ["sessions"] and self.method == "GET":
+            # UserResource.getSessions
+            with st.lock:
+                sids = [sid for sid, sess in st.sessions.items() if sess["user_id"] == user["id"]]
+            out = []
+            for sid in sids:
+                sess = st.live_session(sid)
+                if sess is not None:
+                    out.append({"id": sid, "username": sess["username"], "userId": sess["user_id"],
+                                "ipAddress": sess["ipAddress"], "start": int(sess["start"] * 1000),
+                                "lastAccess": int(sess["lastAccess"] * 1000), "rememberMe": False,
+                                "clients": dict(sess["clients"]), "transientUser": False})
+            return Resp(200, out, JSON, [("Cache-Control", "no-cache")])
+        if sub == ["logout"] and self.method == "POST":
+            # UserResource.logout: every session of the user ends.
+            st.end_sessions(lambda sess: sess["user_id"] == user["id"])
+            return Resp(204)
         if sub == ["reset-password"]:
             if self.method != "PUT":
                 raise Mapped(405, http_msg(405))
@@ -2040,6 +2172,14 @@ def _rule(kind, raw):
         if not isinstance(status, int) or not 100 <= status <= 599:
             raise ValueError("fail.status must be an HTTP status")
         rule["status"] = status
+    if rule.get("after") is not None:
+        if not isinstance(rule["after"], bool) or (rule["after"] and kind not in AFTER_KINDS):
+            raise ValueError("after is a boolean, for " + " and ".join(AFTER_KINDS) + " only")
+    if kind == "hold":
+        secs = rule.get("seconds", 30)
+        if not isinstance(secs, (int, float)) or isinstance(secs, bool) or not 0 <= secs <= 600:
+            raise ValueError("hold.seconds must be a number from 0 to 600")
+        rule["seconds"] = secs
     if kind == "hostile":
         if rule.get("mode") not in HOSTILE_MODES:
             raise ValueError("hostile.mode must be one of " + ", ".join(HOSTILE_MODES))
@@ -2094,9 +2234,18 @@ def stub_control(handler, method, path, body):
                         raise ValueError("check_issuer must be a boolean")
                     pending["check_issuer"] = cfg["check_issuer"]
                 if "conflict_message" in cfg:
-                    if cfg["conflict_message"] not in ("realm", "legacy"):
-                        raise ValueError("conflict_message must be \"realm\" or \"legacy\"")
+                    if cfg["conflict_message"] not in CONFLICT_MESSAGES:
+                        raise ValueError("conflict_message must be one of " + ", ".join(CONFLICT_MESSAGES))
                     pending["conflict_message"] = cfg["conflict_message"]
+                if "admin_token_roles" in cfg:
+                    if not isinstance(cfg["admin_token_roles"], bool):
+                        raise ValueError("admin_token_roles must be a boolean")
+                    pending["admin_token_roles"] = cfg["admin_token_roles"]
+                if "import_ms" in cfg:
+                    v = cfg["import_ms"]
+                    if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                        raise ValueError("import_ms must be a number >= 0")
+                    pending["import_ms"] = v
                 for key, val in pending.items():
                     if key == "token_lifespan":
                         st.realms["master"]["fields"]["accessTokenLifespan"] = val
@@ -2126,6 +2275,24 @@ def stub_control(handler, method, path, body):
         if path == "/_stub/requests" and method == "GET":
             with st.lock:
                 return Resp(200, list(st.log))
+        if path == "/_stub/tokens" and method == "GET":
+            # Every token issued and not dropped: tests look for them in
+            # what a client prints.
+            with st.lock:
+                return Resp(200, [{"kind": v["kind"], "realm": v["realm"], "client_id": v["client_id"],
+                                   "token": k} for k, v in st.tokens.items()])
+        if path == "/_stub/sessions" and method == "GET":
+            with st.lock:
+                sids = list(st.sessions)
+            out = []
+            for sid in sids:
+                sess = st.live_session(sid)
+                if sess is not None:
+                    realm = st.realm_by_id(sess["realm_id"])
+                    out.append({"id": sid, "realm": realm["name"], "username": sess["username"],
+                                "clients": sorted(sess["clients"].values()),
+                                "start": sess["start"], "lastAccess": sess["lastAccess"]})
+            return Resp(200, out)
         if path == "/_stub/requests" and method == "DELETE":
             with st.lock:
                 st.log.clear()
@@ -2293,14 +2460,37 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"method": method, "path": path, "query": query, "status": 0, "ms": 0, "conn": self.conn_id}
         recorded = self.recorded = False
         try:
-            if fault is not None:
+            if fault is not None and fault[0] == "expire":
+                # The bearer token is expired server-side before the request
+                # is checked: the admin API answers its plain 401.
+                self.expire_bearer(st)
+                entry["fault"] = "expire"
+                fault = None
+            if fault is not None and (fault[0] == "hold" or fault[1].get("after")):
+                # The work is done first; then the answer is held, or lost.
+                done = self.dispatch_keycloak(method, path, query, body)
+                entry["done"] = done.status
+            if fault is not None and fault[0] == "hold":
+                entry["fault"] = "hold"
+                entry["status"] = done.status
+                self.record_now(st, entry, t0)
+                time.sleep(fault[1]["seconds"])
+                self.send(done, head=method == "HEAD")
+            elif fault is not None:
                 kind, rule = fault
                 entry["fault"] = kind if kind != "hostile" else "hostile:" + rule["mode"]
+                # Logged before the fault acts: the client sees the reset or
+                # the hostile answer at once and may read the log, or send
+                # its next request on another connection, before this
+                # thread runs again.
                 if kind == "reset":
-                    self.abort_connection()
                     entry["status"] = 0
+                    self.record_now(st, entry, t0)
+                    self.abort_connection()
                 elif kind == "hostile":
-                    entry["status"] = self.hostile(rule, method)
+                    entry["status"] = hostile_status(rule)
+                    self.record_now(st, entry, t0)
+                    self.hostile(rule, method)
                 else:
                     status = rule["status"]
                     body_out = rule.get("body")
@@ -2313,12 +2503,7 @@ class Handler(BaseHTTPRequestHandler):
                     recorded = self.record_then_send(st, entry, t0, Resp(status, body_out, JSON, headers),
                                                      method)
             else:
-                try:
-                    resp = KC(self, method, path, query, body).dispatch()
-                except Exception:  # an internal error becomes Keycloak's 500
-                    traceback.print_exc()
-                    resp = Resp(500, {"error": UNKNOWN_ERROR[0], "error_description": UNKNOWN_ERROR[1]})
-                resp.headers = SECURITY_HEADERS + resp.headers
+                resp = self.dispatch_keycloak(method, path, query, body)
                 entry["status"] = resp.status
                 recorded = self.record_then_send(st, entry, t0, resp, method)
         except OSError:
@@ -2332,13 +2517,33 @@ class Handler(BaseHTTPRequestHandler):
                     self.conn_id, method, path, "?" + query if query else "", entry["status"],
                     entry["ms"], " [%s]" % entry["fault"] if "fault" in entry else ""))
 
+    def dispatch_keycloak(self, method, path, query, body):
+        try:
+            resp = KC(self, method, path, query, body).dispatch()
+        except Exception:  # an internal error becomes Keycloak's 500
+            traceback.print_exc()
+            resp = Resp(500, {"error": UNKNOWN_ERROR[0], "error_description": UNKNOWN_ERROR[1]})
+        resp.headers = SECURITY_HEADERS + resp.headers
+        return resp
+
+    def expire_bearer(self, st):
+        parts = (self.headers.get("Authorization") or "").split(None, 1)
+        if len(parts) == 2 and parts[0].lower() == "bearer":
+            with st.lock:
+                info = st.tokens.get(parts[1].strip())
+                if info is not None:
+                    info["exp"] = time.time() - 1
+
+    def record_now(self, st, entry, t0):
+        entry["ms"] = round((time.monotonic() - t0) * 1000.0, 1)
+        st.record(entry)
+        self.recorded = True
+
     def record_then_send(self, st, entry, t0, resp, method):
         """Logs the request, then answers it: a client that reads the log
         right after its answer must find its request there (and a log
         cleared after an answer must not get it later)."""
-        entry["ms"] = round((time.monotonic() - t0) * 1000.0, 1)
-        st.record(entry)
-        self.recorded = True
+        self.record_now(st, entry, t0)
         self.send(resp, head=method == "HEAD")
         return True
 
@@ -2364,7 +2569,7 @@ class Handler(BaseHTTPRequestHandler):
         mode = rule["mode"]
         head = method == "HEAD"
         if mode == "redirect":
-            status = int(rule.get("status", 302))
+            status = hostile_status(rule)
             self.send(Resp(status, b"", None, [("Location", rule["target"])]), head=head)
             return status
         if mode == "nonjson":
@@ -2426,6 +2631,11 @@ class Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             return 200
         raise AssertionError(mode)
+
+
+def hostile_status(rule):
+    """The status a hostile answer starts with (known before it is sent)."""
+    return int(rule.get("status", 302)) if rule["mode"] == "redirect" else 200
 
 
 class Server(ThreadingHTTPServer):

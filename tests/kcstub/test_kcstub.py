@@ -674,6 +674,11 @@ def t_knob_fail(c, srv):
 
 
 def t_knob_reset(c, srv):
+    # The signing key is made on first use (seconds); made now, the request
+    # after the reset is answered at once, as under load in make check,
+    # which is when a reset logged late showed up after it.
+    eq(c.request("GET", "/realms/master")[0], 200, "key made")
+    c.stub("DELETE", "requests")
     c.stub("POST", "config", {"reset": {"count": 1, "path_prefix": "/realms/master"}})
     # A raw socket tells a reset (ECONNRESET) from a clean close (EOF);
     # http.client reports both as ConnectionResetError subclasses.
@@ -941,6 +946,181 @@ def t_sigterm_exits_cleanly(c, srv):
             s.stop()
 
 
+# ---- strict like the real server (each checked against Keycloak 26.4.7) ----
+
+def raw_status(c, method, path, body, token):
+    """One request on a raw socket: the status, or "reset" when the server
+    resets the connection without an answer."""
+    data = json.dumps(body).encode()
+    sock = socket.create_connection(("127.0.0.1", c.port), timeout=10)
+    try:
+        sock.sendall(("%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                      % (method, path, c.port, token, len(data))).encode() + data)
+        try:
+            got = sock.recv(65536)
+        except ConnectionResetError:
+            return "reset"
+        return int(got.split()[1]) if got else "closed"
+    finally:
+        sock.close()
+
+
+def realm_names(c):
+    return [r["realm"] for r in c.stub("GET", "realms")[2]]
+
+
+def t_fault_after_work(c, srv):
+    tok = c.admin_token()
+    c.stub("POST", "config", {"reset": {"after": True, "method": "POST", "path_prefix": "/admin/realms"}})
+    eq(raw_status(c, "POST", "/admin/realms", realm_rep("after-reset"), tok), "reset", "answer")
+    check("after-reset" in realm_names(c), "the realm was not created before the reset")
+    status, _, body = c.admin("POST", "/admin/realms", realm_rep("after-reset"), token=tok)
+    eq((status, body), (409, {"errorMessage": "Realm after-reset already exists"}), "the retry")
+    c.stub("POST", "config", {"fail": {"status": 504, "after": True, "method": "POST"}})
+    eq(c.admin("POST", "/admin/realms", realm_rep("after-504"), token=tok)[0], 504, "a proxy's timeout")
+    check("after-504" in realm_names(c), "the realm was not created before the 504")
+    log = [e for e in c.stub("GET", "requests")[2] if e["method"] == "POST" and e["path"] == "/admin/realms"]
+    eq([(e["status"], e.get("fault"), e.get("done")) for e in log],
+       [(0, "reset", 201), (409, None, None), (504, "fail", 201)], "log")
+    eq(c.stub("POST", "config", {"hostile": {"mode": "nonjson", "after": True}})[0], 400, "after on hostile")
+
+
+def t_conflict_26_2_4(c, srv):
+    tok = c.admin_token()
+    eq(c.admin("POST", "/admin/realms", realm_rep("dup"), token=tok)[0], 201, "create")
+    c.stub("POST", "config", {"conflict_message": "26.2.4"})
+    eq(c.admin("POST", "/admin/realms", realm_rep("dup"), token=tok)[::2],
+       (400, {"errorMessage": "Realm dup already exists"}), "26.2.4")
+    c.stub("POST", "config", {"conflict_message": "realm"})
+    eq(c.admin("POST", "/admin/realms", realm_rep("dup"), token=tok)[::2],
+       (409, {"errorMessage": "Realm dup already exists"}), "26.2.5 and later")
+
+
+def t_admin_token_roles(c, srv):
+    def size():
+        return len(c.admin_token())
+    small = size()
+    c.stub("POST", "config", {"admin_token_roles": True})
+    sizes = [size()]
+    for i in range(10):
+        c.stub("POST", "realms", {"realm": "grow-%02d" % i, "enabled": True})
+    sizes.append(size())
+    claims = json.loads(base64.urlsafe_b64decode(c.admin_token().split(".")[1] + "=="))
+    check("grow-07-realm" in claims["resource_access"] and "master-realm" in claims["resource_access"],
+          "roles per realm", sorted(claims["resource_access"]))
+    # Keycloak 26.4.7 with admin-cli's lightweight tokens off: 1677 bytes
+    # with master alone, 6530 with ten more realms.
+    check(1200 <= sizes[0] <= 2400 and 5000 <= sizes[1] <= 8000, "sizes %s" % sizes)
+    c.stub("POST", "config", {"admin_token_roles": False})
+    check(size() == small and small < 1200, "lightweight tokens stay small: %d, %d" % (size(), small))
+
+
+def t_concurrent_import_conflict(c, srv):
+    tok = c.admin_token()
+    c.stub("POST", "config", {"import_ms": 400})
+    results = []
+    go = threading.Barrier(4)
+
+    def worker():
+        go.wait(10)
+        results.append(c.admin("POST", "/admin/realms", realm_rep("race"), token=tok)[::2])
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    during = c.admin("GET", "/admin/realms/race", token=tok)[0]
+    for t in threads:
+        t.join()
+    eq(during, 404, "an import in progress is invisible")
+    got = sorted(str(r) for r in results)
+    eq(got, sorted([str((201, None))] + [str((409, {"errorMessage": "Duplicate resource error"}))] * 3),
+       "one import wins, the overlapping ones lose at the commit")
+    other = threading.Thread(target=lambda: results.append(
+        c.admin("POST", "/admin/realms", realm_rep("race-2"), token=tok)[0]))
+    t0 = time.monotonic()
+    other.start()
+    status = c.admin("POST", "/admin/realms", realm_rep("race-3"), token=tok)[0]
+    other.join()
+    took = time.monotonic() - t0
+    check(status == 201 and results[-1] == 201 and took < 0.75,
+          "two imports of different realms overlap: %s %s in %.2f s" % (status, results[-1], took))
+
+
+def t_sessions(c, srv):
+    def login():
+        return c.form("/realms/master/protocol/openid-connect/token",
+                      {"client_id": "admin-cli", "grant_type": "password",
+                       "username": "admin", "password": "admin"})[2]
+    first = login()
+    tok = first["access_token"]
+    status, _, users = c.admin("GET", "/admin/realms/master/users?username=admin&exact=true", token=tok)
+    uid = users[0]["id"]
+
+    def sessions():
+        return c.admin("GET", "/admin/realms/master/users/%s/sessions" % uid, token=tok)[2]
+    eq(len(sessions()), 1, "one login, one session")
+    second, third = login(), login()
+    got = sessions()
+    eq(len(got), 3, "three logins")
+    check(all(list(s["clients"].values()) == ["admin-cli"] for s in got), "clients", got)
+    status, _, _ = c.form("/realms/master/protocol/openid-connect/logout",
+                          {"client_id": "admin-cli", "refresh_token": third["refresh_token"]})
+    eq(status, 204, "logout")
+    eq(len(sessions()), 2, "logout ends the session")
+    status, resp, body = c.admin("GET", "/admin/realms", token=third["access_token"])
+    eq((status, body, resp.getheader("WWW-Authenticate")), (401, {"error": "HTTP 401 Unauthorized"}, None),
+       "a token of an ended session")
+    eq(c.admin("DELETE", "/admin/realms/master/sessions/" + second["session_state"], token=tok)[0], 204,
+       "admin removes a session")
+    eq([s["id"] for s in sessions()], [first["session_state"]], "left")
+    eq(c.admin("GET", "/admin/realms", token=second["access_token"])[0], 401, "its token")
+    eq(len(c.stub("GET", "sessions")[2]), 1, "control view")
+
+
+def t_knob_expire(c, srv):
+    tok = c.admin_token()
+    c.stub("POST", "config", {"expire": {"method": "GET", "path_prefix": "/admin/realms"}})
+    status, resp, body = c.admin("GET", "/admin/realms", token=tok)
+    eq((status, body, resp.getheader("WWW-Authenticate")), (401, {"error": "HTTP 401 Unauthorized"}, None),
+       "expired server-side")
+    eq(c.admin("GET", "/admin/realms", token=tok)[0], 401, "and stays expired")
+    eq(c.admin("GET", "/admin/realms")[0], 200, "a new token works")
+    log = c.stub("GET", "requests")[2]
+    eq([e.get("fault") for e in log if e["path"] == "/admin/realms"], ["expire", None, None], "log")
+
+
+def t_knob_hold(c, srv):
+    tok = c.admin_token()
+    c.stub("POST", "config", {"hold": {"seconds": 1.5, "method": "POST", "path_prefix": "/admin/realms"}})
+    out = []
+    t0 = time.monotonic()
+    t = threading.Thread(target=lambda: out.append(c.admin("POST", "/admin/realms", realm_rep("held"), token=tok)[0]))
+    t.start()
+    seen = None
+    while time.monotonic() - t0 < 5 and seen is None:
+        if "held" in realm_names(c):
+            seen = time.monotonic() - t0
+        time.sleep(0.02)
+    t.join()
+    took = time.monotonic() - t0
+    check(seen is not None and seen < 1.0 and not out or out == [201], "seen after %s s" % seen)
+    check(out == [201] and took >= 1.5, "answer %s after %.2f s" % (out, took))
+    log = c.stub("GET", "requests")[2]
+    eq([(e["status"], e.get("fault")) for e in log if e["method"] == "POST" and e["path"] == "/admin/realms"],
+       [(201, "hold")], "log")
+
+
+def t_tokens_control(c, srv):
+    first = c.form("/realms/master/protocol/openid-connect/token",
+                   {"client_id": "admin-cli", "grant_type": "password",
+                    "username": "admin", "password": "admin"})[2]
+    issued = {t["token"]: t["kind"] for t in c.stub("GET", "tokens")[2]}
+    eq((issued.get(first["access_token"]), issued.get(first["refresh_token"])), ("access", "refresh"),
+       "issued tokens are listed")
+
+
 TESTS = [
     ("starts, writes the port file, health answers", t_start_port_file_and_health),
     ("GET /realms/master is a readiness probe", t_master_readiness),
@@ -975,6 +1155,15 @@ TESTS = [
     ("admin credentials from KC_BOOTSTRAP_* and KEYCLOAK_ADMIN*", t_env_admin_credentials),
     ("HTTPS with the test CA, TLS 1.2, untrusted CA refused", t_tls),
     ("SIGTERM and SIGINT exit cleanly", t_sigterm_exits_cleanly),
+    ("after knob: the work is done, then the answer is lost (reset, 504); the retry meets 409",
+     t_fault_after_work),
+    ("conflict_message 26.2.4: a duplicate realm is 400 \"Realm ... already exists\"", t_conflict_26_2_4),
+    ("admin_token_roles: the master admin token grows with each realm", t_admin_token_roles),
+    ("imports are not serialised: overlapping ones of one name lose at the commit", t_concurrent_import_conflict),
+    ("each admin password login is one session; logout and admin removal end it and its tokens", t_sessions),
+    ("expire knob: the token is expired server-side, plain 401", t_knob_expire),
+    ("hold knob: the realm exists while its answer is held", t_knob_hold),
+    ("control API lists the tokens issued", t_tokens_control),
 ]
 
 

@@ -1,7 +1,9 @@
 #!/bin/sh
 # test_image.sh: builds the kcstub image with build.sh and checks it behaves
 # like the Keycloak image where tests rely on it. One line per test,
-# "ok - NAME" or "not ok - NAME" with "#" diagnostics; exit 1 on any failure.
+# "ok - NAME" or "not ok - NAME" with "#" diagnostics, or
+# "ok - NAME # SKIP REASON" for a test that did not run (counted apart, never
+# as passed); exit 1 on any failure.
 # Every container, service and image it makes is removed on exit, pass or fail.
 #
 # Environment: DOCKER (default /usr/bin/docker), KCSTUB_SKIP_SWARM=1 to skip
@@ -16,6 +18,7 @@ containers=""
 service=""
 passed=0
 failed=0
+skipped=0
 
 cleanup() {
 	for c in $containers; do "$docker" rm -f "$c" >/dev/null 2>&1; done
@@ -36,6 +39,10 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 ok() { passed=$((passed + 1)); echo "ok - $1"; }
+skip() {
+	skipped=$((skipped + 1))
+	echo "ok - $1 # SKIP $2"
+}
 not_ok() {
 	failed=$((failed + 1))
 	echo "not ok - $1"
@@ -97,7 +104,7 @@ if out=$(sh "$here/build.sh" "$tag" 2>&1); then
 	ok "build.sh builds the image from local parts"
 else
 	not_ok "build.sh builds the image from local parts" "$out"
-	echo "# image tests: $passed passed, $failed failed"
+	echo "# image tests: $passed passed, $failed failed, $skipped skipped"
 	exit 1
 fi
 
@@ -204,9 +211,9 @@ fi
 
 # 7. as a swarm service with a host-mode published port (how cold deploys run)
 if [ "${KCSTUB_SKIP_SWARM:-}" = 1 ]; then
-	echo "ok - swarm service with a host-mode port answers # SKIP KCSTUB_SKIP_SWARM=1"
+	skip "swarm service with a host-mode port answers" "KCSTUB_SKIP_SWARM=1"
 elif [ "$("$docker" info -f '{{.Swarm.LocalNodeState}}' 2>/dev/null)" != active ]; then
-	echo "ok - swarm service with a host-mode port answers # SKIP no active swarm"
+	skip "swarm service with a host-mode port answers" "no active swarm"
 else
 	sport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 	service="kcstub-test-$$"
@@ -221,5 +228,5 @@ else
 	fi
 fi
 
-echo "# image tests: $passed passed, $failed failed"
+echo "# image tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,368 @@
+#!/usr/bin/env python3
+"""The guarantees under stress: isolation of overlapping runs, stops during
+the bind, the renewal of a refused token, secrets on every path, and the
+ways the real Keycloak is less kind than a plain stand-in (an answer lost
+after the work is done, 26.2.4's 400 for a duplicate, admin tokens that grow
+with the realms, imports that are not serialised, admin sessions). Each test
+drives the real drone-deps binary against the stand-in and checks what
+happened on the server, from its request log, not only drone-deps' word."""
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (ADMIN_PASSWORD, PYTHON, ROOT, Failure, check,  # noqa: E402
+                     main, read_env_file, test)
+
+LOGIN = os.path.join(ROOT, "tests", "e2e", "login.py")
+TOKEN_PATH = "/realms/master/protocol/openid-connect/token"
+
+
+def only_master(ctx):
+    realms = ctx.stub.realms()
+    check(set(realms) == {"master"}, "realms left behind: %s" % sorted(realms))
+
+
+def login_hook(ctx, name):
+    """A hook that logs in through its binding, writing login.<name>."""
+    return "%s %s %s" % (PYTHON, LOGIN, ctx.path("login." + name))
+
+
+def stub_get(ctx, path):
+    return ctx.stub._call("GET", path)
+
+
+def admin_calls(log, method=None, prefix="/admin/realms"):
+    return [q for q in log if q["path"].startswith(prefix) and (method is None or q["method"] == method)]
+
+
+# ---- isolation ---------------------------------------------------------------
+
+# Each hook: log in (its realm exists at its start), say it is bound, wait
+# until all the runs are bound (so every realm existed at once), then log in
+# again (its realm still exists at its end, after others may have finished).
+BARRIER_HOOK = r'''
+import os, subprocess, sys, time
+login, folder, me, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+subprocess.run([sys.executable, login, os.path.join(folder, "start." + me)], check=True)
+with open(os.path.join(folder, "realm." + me), "w") as f:
+    f.write(os.environ["DEPS_KEYCLOAK_REALM"])
+os.rename(os.path.join(folder, "realm." + me), os.path.join(folder, "bound." + me))
+deadline = time.time() + 120
+while sum(1 for x in os.listdir(folder) if x.startswith("bound.")) < n:
+    if time.time() > deadline:
+        sys.exit("barrier: not all runs were bound within 120 s")
+    time.sleep(0.05)
+subprocess.run([sys.executable, login, os.path.join(folder, "end." + me)], check=True)
+'''
+
+
+@test("16 overlapping runs: each realm exists from its hook's start to its own teardown, deleted once")
+def parallel_isolation(ctx):
+    n = 16
+    folder = ctx.path("barrier")
+    os.mkdir(folder)
+    with open(ctx.path("barrier.py"), "w") as f:
+        f.write(BARRIER_HOOK)
+    # Imports take a while, so they overlap on the server as well.
+    ctx.stub.config(import_ms=150)
+    ctx.stub.clear_requests()
+    runs = [ctx.start(ctx.settings(hook="%s %s %s %s %d %d" % (
+        PYTHON, ctx.path("barrier.py"), LOGIN, folder, i, n))) for i in range(n)]
+    for r in runs:
+        r.wait(180)
+    codes = [r.code for r in runs]
+    check(all(c == 0 for c in codes), "exit codes %s" % codes)
+    realms = [open(os.path.join(folder, "bound.%d" % i)).read() for i in range(n)]
+    check(len(set(realms)) == n, "realms not distinct: %s" % realms)
+    for i in range(n):
+        for when in ("start", "end"):
+            p = os.path.join(folder, "%s.%d" % (when, i))
+            check(os.path.exists(p) and open(p).read().startswith("login ok"),
+                  "run %d: no login at its hook's %s" % (i, when))
+    log = ctx.stub.requests()
+    deletes = admin_calls(log, "DELETE")
+    check(sorted(q["path"] for q in deletes) == sorted("/admin/realms/" + r for r in realms),
+          "each realm deleted exactly once, nothing else: %s" % [(q["path"], q["status"]) for q in deletes])
+    check(all(q["status"] == 204 for q in deletes),
+          "a teardown found its realm gone: %s" % [(q["path"], q["status"]) for q in deletes])
+    logins = [q for q in log if q["path"].endswith("/protocol/openid-connect/token")
+              and not q["path"].startswith("/realms/master/")]
+    check(len(logins) == 2 * n and all(q["status"] == 200 for q in logins),
+          "hook logins: %s" % [(q["path"], q["status"]) for q in logins])
+    only_master(ctx)
+
+
+@test("two runs of one run id at once (imports overlap): one binds, the other fails 69 and touches nothing")
+def same_name_race(ctx):
+    ctx.stub.config(import_ms=800)
+    ctx.stub.clear_requests()
+    runs = [ctx.start(ctx.settings(hook=login_hook(ctx, str(i)) + " && sleep 1", run_id="ab0001"),
+                      base_env={"DRONE_REPO": "race/x", "DRONE_BUILD_NUMBER": str(i + 1)})
+            for i in range(2)]
+    for r in runs:
+        r.wait(60)
+    codes = sorted(r.code for r in runs)
+    check(codes == [0, 69], "exit codes %s: %s" % (codes, [r.stderr[-300:] for r in runs]))
+    winner = 0 if runs[0].code == 0 else 1
+    check(open(ctx.path("login.%d" % winner)).read().startswith("login ok"), "the winner's hook did not log in")
+    check(not os.path.exists(ctx.path("login.%d" % (1 - winner))), "the loser's hook ran")
+    check("live run" in runs[1 - winner].stderr, "loser: %s" % runs[1 - winner].stderr[-300:])
+    log = ctx.stub.requests()
+    posts = [q["status"] for q in admin_calls(log, "POST") if q["path"] == "/admin/realms"]
+    check(sorted(posts) == [201, 409], "realm imports: %s" % posts)
+    deletes = [(q["path"], q["status"]) for q in admin_calls(log, "DELETE")]
+    check(deletes == [("/admin/realms/lasuite-drive-ab0001", 204)], "deletes: %s" % deletes)
+    only_master(ctx)
+
+
+# ---- stops during the bind ----------------------------------------------------
+
+@test("SIGTERM while the realm exists but its answer is not in: no hook, realm deleted, exit 143")
+def sig_during_bind(ctx):
+    # The stand-in creates the realm, then holds the answer; the signal is
+    # sent once the realm is seen on the server, so it always lands there.
+    ctx.stub.config(hold={"seconds": 5, "method": "POST", "path_prefix": "/admin/realms"})
+    ctx.stub.clear_requests()
+    r = ctx.start(ctx.settings(hook="echo ran > %s" % ctx.path("ran"), run_id="5e0001"))
+    deadline = time.time() + 30
+    while "lasuite-drive-5e0001" not in ctx.stub.realms():
+        if time.time() > deadline or r.proc.poll() is not None:
+            raise Failure("the realm never appeared (exit %s)" % r.proc.poll())
+        time.sleep(0.02)
+    os.kill(r.pid, signal.SIGTERM)
+    r.wait(30)
+    check(r.code == 143, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(not os.path.exists(ctx.path("ran")), "the hook ran after SIGTERM")
+    log = ctx.stub.requests()
+    held = [q for q in log if q.get("fault") == "hold"]
+    check(len(held) == 1 and held[0]["status"] == 201, "the realm POST: %s" % held)
+    deletes = [(q["path"], q["status"]) for q in admin_calls(log, "DELETE")]
+    check(deletes == [("/admin/realms/lasuite-drive-5e0001", 204)], "teardown: %s" % deletes)
+    only_master(ctx)
+
+
+# ---- the admin token -------------------------------------------------------------
+
+@test("a token refused with 401 mid-run is renewed once and the call repeated")
+def renew_on_401(ctx):
+    # The stand-in expires the token server-side when the teardown's DELETE
+    # arrives: drone-deps still thinks it valid, so only the 401 tells.
+    ctx.stub.config(expire={"method": "DELETE", "path_prefix": "/admin/realms/"})
+    ctx.stub.clear_requests()
+    r = ctx.run(ctx.settings(hook="true", debug="true", run_id="401a01"))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    seq = [(q["method"], q["path"], q["status"], q.get("fault")) for q in ctx.stub.requests()]
+    want = [("POST", TOKEN_PATH, 200, None),
+            ("POST", "/admin/realms", 201, None),
+            ("DELETE", "/admin/realms/lasuite-drive-401a01", 401, "expire"),
+            ("POST", TOKEN_PATH, 200, None),
+            ("DELETE", "/admin/realms/lasuite-drive-401a01", 204, None)]
+    check(seq == want, "requests:\n%s" % "\n".join(map(str, seq)))
+    check(r.stderr.count("renewing it once") == 1, "debug: %s" % r.stderr[-600:])
+    only_master(ctx)
+
+
+@test("a token refused again after its renewal is not renewed in a loop")
+def renew_once_only(ctx):
+    ctx.stub.config(expire={"method": "DELETE", "path_prefix": "/admin/realms/", "count": -1})
+    ctx.stub.clear_requests()
+    r = ctx.run(ctx.settings(hook="true", timeout=5, run_id="401a02"))
+    ctx.stub.config(expire=None)
+    check(r.code == 75, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    log = ctx.stub.requests()
+    deletes = admin_calls(log, "DELETE")
+    tokens = [q for q in log if q["path"] == TOKEN_PATH]
+    # Each DELETE attempt may renew once: never more logins than attempts.
+    check(deletes and len(tokens) <= len(deletes) + 1 and all(q["status"] == 401 for q in deletes),
+          "%d DELETEs, %d logins" % (len(deletes), len(tokens)))
+
+
+# ---- secrets ---------------------------------------------------------------------
+
+def issued_tokens(ctx):
+    return [t["token"] for t in stub_get(ctx, "/_stub/tokens")]
+
+
+def assert_no_secret(ctx, label, run, secrets, files=()):
+    """No secret (or token the stand-in issued) in the run's stdout and
+    stderr, nor in the given files."""
+    places = {"stdout": run.stdout, "stderr": run.stderr}
+    for p in files:
+        if os.path.exists(p):
+            places[os.path.basename(p)] = open(p, errors="replace").read()
+    named = dict(secrets)
+    # A token's pieces too: any leak of 31 characters or more holds one of
+    # its 16-character pieces (the header, the same in every token, aside).
+    for i, tok in enumerate(issued_tokens(ctx)):
+        start = tok.index(".") + 1 if "." in tok else 0
+        for at in range(start, len(tok) - 15, 16):
+            named["issued token %d (at %d)" % (i, at)] = tok[at:at + 16]
+    check(len(named) > len(secrets), "%s: the stand-in issued no token to look for" % label)
+    for where, text in places.items():
+        for what, value in named.items():
+            check(value not in text, "%s: the %s is in %s" % (label, what, where))
+
+
+@test("no admin password, bearer token, client secret or user password in any output, on every path")
+def no_secrets_anywhere(ctx):
+    admin = {"admin password": ADMIN_PASSWORD}
+    paths = []
+
+    # Success, debug on: env_file holds the binding, never the admin secret;
+    # the hook's environment has no admin setting.
+    env_path = ctx.path("ok.env")
+    r = ctx.run(ctx.settings(hook="env > %s" % ctx.path("hook.env"), debug="true", env_file=env_path))
+    check(r.code == 0, "success: exit %s" % r.code)
+    check("http: POST /admin/realms 201" in r.stderr and " ms" in r.stderr, "debug lines missing: %s" % r.stderr[-500:])
+    hook_env = open(ctx.path("hook.env")).read()
+    check(ADMIN_PASSWORD not in hook_env and "PLUGIN_KEYCLOAK_ADMIN_PASSWORD" not in hook_env,
+          "the hook saw the admin password")
+    env = read_env_file(env_path)
+    binding = {"client secret": env["DEPS_KEYCLOAK_CLIENT_SECRET"], "user password": env["DEPS_KEYCLOAK_PASSWORD"]}
+    assert_no_secret(ctx, "success", r, dict(admin, **binding))
+    text = open(env_path).read()
+    check(ADMIN_PASSWORD not in text and not any(t in text for t in issued_tokens(ctx)),
+          "env_file holds admin material")
+    paths.append("success")
+
+    # Bad credentials (a wrong password is a secret too).
+    r = ctx.run(ctx.settings(hook="true", debug="true", keycloak_admin_password="wrong-Pa55-e2e"))
+    check(r.code == 69, "bad credentials: exit %s" % r.code)
+    assert_no_secret(ctx, "bad credentials", r, dict(admin, **{"given password": "wrong-Pa55-e2e"}))
+    paths.append("bad credentials")
+
+    # 5xx on the realm import after the work is done: the realm stays, and
+    # its client secret is read back through the admin API.
+    ctx.stub.config(fail={"status": 500, "count": 1, "after": True, "method": "POST", "path_prefix": "/admin/realms"})
+    r = ctx.run(ctx.settings(hook="true", debug="true", run_id="5ec001", env_file=ctx.path("5xx.env")))
+    check(r.code == 69, "5xx: exit %s: %s" % (r.code, r.stderr[-300:]))
+    secret = realm_client_secret(ctx, "lasuite-drive-5ec001", "lasuite-drive")
+    assert_no_secret(ctx, "5xx", r, dict(admin, **{"client secret": secret}), [ctx.path("5xx.env")])
+    paths.append("5xx")
+
+    # A refused token renewed, then a teardown that keeps failing (75).
+    ctx.stub.config(expire={"method": "PUT"}, fail={"status": 500, "count": -1, "method": "DELETE"})
+    env_path = ctx.path("renew.env")
+    r = ctx.run(ctx.settings(hook="sleep 4", ttl=10, timeout=3, debug="true", run_id="5ec002",
+                             env_file=env_path))
+    ctx.stub.config(fail=None, expire=None)
+    check(r.code == 75, "renewal and failed teardown: exit %s: %s" % (r.code, r.stderr[-300:]))
+    env = read_env_file(env_path)
+    assert_no_secret(ctx, "renewal and failed teardown", r,
+                     dict(admin, **{"client secret": env["DEPS_KEYCLOAK_CLIENT_SECRET"],
+                                    "user password": env["DEPS_KEYCLOAK_PASSWORD"]}))
+    paths.append("renewal, failed teardown")
+
+    # A cold deploy that cannot reach Docker (mode auto, no warm instance).
+    r = ctx.run(ctx.settings(hook="true", debug="true", mode="auto", keycloak_url="http://127.0.0.1:9",
+                             cold_url="http://127.0.0.1:9"))
+    check(r.code == 69, "cold failure: exit %s" % r.code)
+    check(ADMIN_PASSWORD not in r.output, "cold failure: the admin password is printed")
+    paths.append("cold failure")
+    print("# paths checked: %s" % ", ".join(paths))
+
+
+def realm_client_secret(ctx, realm, client_id):
+    import urllib.parse
+    import urllib.request
+    form = urllib.parse.urlencode({"client_id": "admin-cli", "grant_type": "password",
+                                   "username": "admin", "password": ADMIN_PASSWORD}).encode()
+    with urllib.request.urlopen(ctx.stub.control + TOKEN_PATH, form, timeout=10) as r:
+        tok = json.load(r)["access_token"]
+
+    def get(path):
+        req = urllib.request.Request(ctx.stub.control + path, headers={"Authorization": "Bearer " + tok})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r)
+    cid = get("/admin/realms/%s/clients?clientId=%s" % (realm, client_id))[0]["id"]
+    return get("/admin/realms/%s/clients/%s/client-secret" % (realm, cid))["value"]
+
+
+# ---- the stand-in as strict as Keycloak -------------------------------------------
+
+def lost_answer(ctx, rule, run_id):
+    ctx.stub.config(**rule)
+    ctx.stub.clear_requests()
+    log_path = ctx.path("before.%s.json" % run_id)
+    hook = ("%s && %s -c 'import urllib.request;print(urllib.request.urlopen(\"%s/_stub/requests\").read().decode())' > %s"
+            % (login_hook(ctx, run_id), PYTHON, ctx.stub.control, log_path))
+    r = ctx.run(ctx.settings(hook=hook, run_id=run_id))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    check(open(ctx.path("login." + run_id)).read().startswith("login ok"), "the hook did not log in")
+    before = json.load(open(log_path))
+    seq = [(q["method"], q["path"], q["status"]) for q in admin_calls(before)]
+    check(not [s for s in seq if s[0] == "DELETE"],
+          "its own realm was deleted and made again before the hook:\n%s" % "\n".join(map(str, seq)))
+    posts = [q for q in before if q["method"] == "POST" and q["path"] == "/admin/realms"]
+    check(len(posts) == 2 and posts[0].get("done") == 201 and posts[1]["status"] == 409,
+          "realm imports: %s" % posts)
+    deletes = [(q["path"], q["status"]) for q in admin_calls(ctx.stub.requests(), "DELETE")]
+    check(deletes == [("/admin/realms/lasuite-drive-" + run_id, 204)], "deletes: %s" % deletes)
+    only_master(ctx)
+
+
+@test("realm made but the answer reset: the retry's 409 is recognised as this run's own realm")
+def lost_answer_reset(ctx):
+    lost_answer(ctx, {"reset": {"after": True, "method": "POST", "path_prefix": "/admin/realms"}}, "10a001")
+
+
+@test("realm made but a proxy answered 504: the retry's 409 is recognised as this run's own realm")
+def lost_answer_504(ctx):
+    lost_answer(ctx, {"fail": {"status": 504, "after": True, "method": "POST", "path_prefix": "/admin/realms"}},
+                "10a002")
+
+
+@test("Keycloak 26.2.4's 400 for a duplicate: a leftover of this job is replaced, a live foreign one kept")
+def duplicate_400(ctx):
+    ctx.stub.config(conflict_message="26.2.4")
+    marks = {"drone-deps.owner": "drone-deps", "drone-deps.run": "d40001"}
+    ctx.stub.seed({"realm": "lasuite-drive-d40001", "enabled": True,
+                   "attributes": dict(marks, **{"drone-deps.job": "local#0.0",
+                                                "drone-deps.expires": str(int(time.time()) + 600)})})
+    ctx.stub.clear_requests()
+    r = ctx.run(ctx.settings(hook=login_hook(ctx, "d4"), run_id="d40001"))
+    check(r.code == 0, "leftover: exit %s: %s" % (r.code, r.stderr[-300:]))
+    posts = [q["status"] for q in ctx.stub.requests() if q["method"] == "POST" and q["path"] == "/admin/realms"]
+    check(posts == [400, 201], "imports: %s" % posts)
+    only_master(ctx)
+    live = dict(marks, **{"drone-deps.run": "d40002", "drone-deps.job": "other/repo#3.1",
+                          "drone-deps.expires": str(int(time.time()) + 600)})
+    ctx.stub.seed({"realm": "lasuite-drive-d40002", "enabled": True, "attributes": live})
+    r = ctx.run(ctx.settings(hook="echo ran > %s" % ctx.path("ran"), run_id="d40002"))
+    check(r.code == 69 and "live run" in r.stderr, "live: exit %s: %s" % (r.code, r.stderr[-300:]))
+    check("lasuite-drive-d40002" in ctx.stub.realms() and not os.path.exists(ctx.path("ran")),
+          "the live realm was touched, or the hook ran")
+
+
+@test("an admin token that grew with 60 realms on the server (about 28 KiB) binds")
+def big_admin_token(ctx):
+    ctx.stub.config(admin_token_roles=True)
+    for i in range(60):
+        ctx.stub.seed({"realm": "other-%02d" % i, "enabled": True})
+    ctx.stub.clear_requests()
+    r = ctx.run(ctx.settings(hook=login_hook(ctx, "big"), run_id="b16001"))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    check(open(ctx.path("login.big")).read().startswith("login ok"), "the hook did not log in")
+    left = set(ctx.stub.realms()) - {"master"}
+    check(left == {"other-%02d" % i for i in range(60)}, "realms: %s" % sorted(left)[:5])
+
+
+@test("a warm run leaves at most one admin session on master per admin login, and logs in once")
+def admin_sessions(ctx):
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "exit %s" % r.code)
+    logins = [q for q in ctx.stub.requests() if q["path"] == TOKEN_PATH]
+    sessions = [s for s in stub_get(ctx, "/_stub/sessions")
+                if s["realm"] == "master" and s["username"] == "admin"]
+    print("# admin logins %d, admin sessions left on master %d" % (len(logins), len(sessions)))
+    check(len(logins) == 1, "admin logins: %d" % len(logins))
+    check(len(sessions) <= len(logins), "sessions: %s" % sessions)
+    only_master(ctx)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
