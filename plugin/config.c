@@ -124,6 +124,18 @@ bool config_env_is_secret(const char *entry)
 	return false;
 }
 
+void config_wipe_secrets(char **envp)
+{
+	for (; envp && *envp; envp++) {
+		char *eq = strchr(*envp, '=');
+
+		/* The bytes the process was given, which /proc/<pid>/environ
+		 * shows: zeroed where they lie, the name left. */
+		if (eq && config_env_is_secret(*envp))
+			explicit_bzero(eq + 1, strlen(eq + 1));
+	}
+}
+
 const char *config_action_name(enum action a)
 {
 	static const char *const names[] = { "run", "up", "down", "reap", "watch" };
@@ -284,7 +296,7 @@ static int config_parse_flags(struct config *cfg, int argc, char **argv, char *e
 			return fail(err, errsz, "out of memory");
 		if (config_settings[id].secret) {
 			/* Overwrite the flag's value in place: /proc/<pid>/cmdline
-			 * is readable by others on the host. */
+			 * is readable by others on the host, and by the hook. */
 			memset((char *)v, 'x', strlen(v));
 		}
 	}

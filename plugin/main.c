@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sysexits.h>
 
 #include "binding.h"
@@ -104,13 +105,19 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct deps deps;
 	char err[512];
-	int code;
+	int code, rc;
 
+	/* Non-dumpable: no core file with secrets in it, and /proc/<pid>/mem
+	 * and environ are refused to a hook without CAP_SYS_PTRACE (a
+	 * container's root has none by default). The hook's exec resets it. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (signals_setup() < 0) {
 		log_error("cannot set up signal handling: %s", strerror(errno));
 		return EX_SOFTWARE;
 	}
-	if (config_load(&cfg, argc, argv, environ, err, sizeof(err)) < 0) {
+	rc = config_load(&cfg, argc, argv, environ, err, sizeof(err));
+	config_wipe_secrets(environ);
+	if (rc < 0) {
 		/* a password read before the error must not appear in it */
 		log_secret_add(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD]);
 		log_error("%s", err);

@@ -284,5 +284,119 @@ def stop_teardown_budget(ctx):
     ctx.stub.config(hostile=None)
 
 
+# ---- 1: the hook finds nothing of ours ------------------------------------------
+
+PROBE = r"""
+import os, sys
+secret = open(sys.argv[1], "rb").read().strip()
+out = open(sys.argv[2], "w")
+fds = sorted(int(f) for f in os.listdir("/proc/%d/fd" % os.getppid()))
+out.write("hook fds %s\n" % fds)
+pid = os.getppid()
+while pid > 0:
+    stat = open("/proc/%d/stat" % pid).read()
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    for what in ("environ", "cmdline"):
+        try:
+            data = open("/proc/%d/%s" % (pid, what), "rb").read()
+            out.write("%d %s %s %s\n" % (pid, comm, what, "FOUND" if secret in data else "clean"))
+        except OSError as e:
+            out.write("%d %s %s refused %s\n" % (pid, comm, what, e.errno))
+    if comm.startswith("drone-deps"):
+        try:
+            open("/proc/%d/mem" % pid, "rb").close()
+            out.write("%d %s mem OPEN\n" % (pid, comm))
+        except OSError as e:
+            out.write("%d %s mem refused %s\n" % (pid, comm, e.errno))
+    pid = int(stat[stat.rindex(")") + 2:].split()[1]) if pid > 1 else 0
+out.close()
+"""
+
+
+def probe_hook(ctx, drop_ptrace=False, python=PYTHON):
+    """A hook (a shell running a Python probe) that looks for the admin
+    password in /proc of every ancestor, lists its shell's descriptors and
+    tries drone-deps' memory. With drop_ptrace, the probe runs as root
+    without CAP_SYS_PTRACE, as a container's root does by default."""
+    with open(ctx.path("probe.py"), "w") as f:
+        f.write(PROBE)
+    with open(ctx.path("secret"), "w") as f:
+        f.write(ADMIN_PASSWORD)
+    cmd = "%s %s %s %s" % (python, ctx.path("probe.py"), ctx.path("secret"), ctx.path("probe.out"))
+    if drop_ptrace:
+        cmd = "setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace -- " + cmd
+    return cmd + "; true"
+
+
+def probe_report(ctx):
+    return open(ctx.path("probe.out")).read()
+
+
+@test("a hook finds the admin password in no ancestor's /proc environ or cmdline (setting and flag)",
+      unwrapped_only="a wrapper's own process holds its copy of the environment")
+def no_password_in_proc(ctx):
+    for how in ("environment", "flag"):
+        if how == "flag":
+            env = ctx.settings(hook=probe_hook(ctx), keycloak_admin_password=None)
+            r = ctx.run(env, args=["--keycloak-admin-password", ADMIN_PASSWORD])
+        else:
+            r = ctx.run(ctx.settings(hook=probe_hook(ctx)))
+        check(r.code == 0, "%s: exit %s: %s" % (how, r.code, r.stderr[-300:]))
+        report = probe_report(ctx)
+        print("# %s: %s" % (how, report.replace("\n", "; ")))
+        check("drone-deps" in report, "the probe never reached drone-deps: %s" % report)
+        check("FOUND" not in report, "password given by %s found:\n%s" % (how, report))
+        only_master(ctx)
+
+
+@test("the hook inherits descriptors 0, 1 and 2 only: no Keycloak connection, no other")
+def only_std_fds(ctx):
+    extra = os.open(ctx.path("inherited"), os.O_CREAT | os.O_WRONLY, 0o600)  # not close-on-exec
+    os.set_inheritable(extra, True)
+    try:
+        full = dict(os.environ, **ctx.settings(hook=probe_hook(ctx)))
+        p = subprocess.run([BIN], env=full, cwd=ctx.dir, capture_output=True, timeout=60,
+                           close_fds=False, stdin=subprocess.DEVNULL)
+    finally:
+        os.close(extra)
+    check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
+    line = probe_report(ctx).splitlines()[0]
+    print("# " + line)
+    check(line == "hook fds [0, 1, 2]", "the hook's shell holds descriptors: %s" % line)
+    only_master(ctx)
+
+
+@test("drone-deps is not dumpable: a hook of its own user cannot open its environ or memory")
+def not_dumpable(ctx):
+    os.chmod(ctx.dir, 0o777)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    # the test's own Python may sit in root's home, out of nobody's reach
+    env = dict(os.environ, **ctx.settings(hook=probe_hook(ctx, python="/usr/bin/python3")))
+    for f in ("probe.py", "secret"):
+        os.chmod(ctx.path(f), 0o644)
+    p = subprocess.run(nobody + [BIN], env=env, cwd=ctx.dir, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
+    check(os.path.exists(ctx.path("probe.out")), "the probe did not run: %s" % p.stderr[-500:])
+    report = probe_report(ctx)
+    print("# " + report.replace("\n", "; "))
+    mine = [l for l in report.splitlines() if "drone-deps" in l]
+    check(any(" mem refused" in l for l in mine), "drone-deps' memory was readable:\n%s" % report)
+    check(any(" environ refused" in l for l in mine), "drone-deps' environ was readable:\n%s" % report)
+    check("FOUND" not in report, "password found:\n%s" % report)
+
+
+@test("as PID 1 (a container), the hook finds no password in /proc/1 and cannot read its memory")
+def pid1_no_secret(ctx):
+    env = dict(os.environ, **ctx.settings(hook=probe_hook(ctx, drop_ptrace=True)))
+    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", BIN], env=env,
+                       cwd=ctx.dir, capture_output=True, timeout=60)
+    check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
+    report = probe_report(ctx)
+    print("# " + report.replace("\n", "; "))
+    check("FOUND" not in report, "password found:\n%s" % report)
+    check("mem refused" in report, "PID 1's memory was readable:\n%s" % report)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "unit.h"
+#include "../../plugin/config.h"
 #include "../../plugin/keycloak.h"
 #include "../../plugin/lease.h"
 #include "../../plugin/sat.h"
@@ -53,12 +54,32 @@ static void leases_at_the_ends_of_the_range(void **state)
 	assert_true(sat_sub(l.expires, 1796161656LL) > 0);
 }
 
+static void secret_settings_are_zeroed_in_the_environment_block(void **state)
+{
+	char pw[] = "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=hunter2-secret";
+	char user[] = "PLUGIN_KEYCLOAK_ADMIN_USER=admin";
+	char other[] = "HOME=/root";
+	char *envp[] = { user, pw, other, NULL };
+	size_t i, n = sizeof(pw) - 1, name = strlen("PLUGIN_KEYCLOAK_ADMIN_PASSWORD=");
+
+	(void)state;
+	config_wipe_secrets(envp);
+	/* the name stays, every byte of the value is zero, in place */
+	assert_memory_equal(pw, "PLUGIN_KEYCLOAK_ADMIN_PASSWORD=", name);
+	for (i = name; i < n; i++)
+		assert_int_equal(pw[i], 0);
+	assert_string_equal(user, "PLUGIN_KEYCLOAK_ADMIN_USER=admin");
+	assert_string_equal(other, "HOME=/root");
+	assert_true(envp[1] == pw);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(saturating_arithmetic_clamps_at_the_ends),
 		cmocka_unit_test(token_expiry_saturates_and_keeps_a_margin),
 		cmocka_unit_test(leases_at_the_ends_of_the_range),
+		cmocka_unit_test(secret_settings_are_zeroed_in_the_environment_block),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
