@@ -173,7 +173,7 @@ static int set_value(struct config *cfg, int id, const char *v)
 			return -1;
 	}
 	if (cfg->value[id]) {
-		memset(cfg->value[id], 0, strlen(cfg->value[id]));
+		explicit_bzero(cfg->value[id], strlen(cfg->value[id]));
 		free(cfg->value[id]);
 	}
 	cfg->value[id] = copy;
