@@ -135,7 +135,7 @@ int binding_write_env_file(const struct binding *b, const char *path)
 	bool secret[BINDING_VARS];
 	char tmp[1024], iobuf[4096];
 	FILE *f;
-	int fd, i, saved = 0;
+	int fd, i, saved;
 
 	/* Write a fresh file beside the target and rename it over, so the
 	 * mode is 0600 from the first byte whatever was there before. */
