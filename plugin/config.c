@@ -680,8 +680,9 @@ void config_print_help(FILE *out)
 	fprintf(out,
 		"\nOther flags: --help, --version, --plugin-docs (the settings as a markdown table).\n"
 		"Exit codes: the hook's own (128+N if it died of signal N); 64 bad setting;\n"
-		"69 a dependency could not be bound; 70 internal error; 75 hook succeeded\n"
-		"but teardown failed; 128+N drone-deps stopped by signal N.\n");
+		"69 a dependency could not be bound; 70 internal error; 73 env_file could\n"
+		"not be written; 75 hook succeeded but teardown failed; 128+N drone-deps\n"
+		"stopped by signal N.\n");
 }
 
 /* A YAML double-quoted scalar. */

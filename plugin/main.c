@@ -49,9 +49,14 @@ static int run_hook(const struct config *cfg, struct deps *d, struct hook_result
 		return EX_SOFTWARE;
 	}
 	log_info("running the hook");
-	code = hook_run(cfg->hook_argv, env, &timers, result) < 0 ? EX_OSERR : result->status;
+	if (hook_run(cfg->hook_argv, env, &timers, result) < 0) {
+		/* not started (fork failed): an internal error */
+		code = EX_SOFTWARE;
+	} else {
+		code = result->status;
+		log_info("the hook exited with status %d", code);
+	}
 	binding_env_free(env);
-	log_info("the hook exited with status %d", code);
 	return code;
 }
 

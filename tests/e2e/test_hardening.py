@@ -398,5 +398,50 @@ def pid1_no_secret(ctx):
     check("mem refused" in report, "PID 1's memory was readable:\n%s" % report)
 
 
+# ---- 10: every exit code README lists, and no other ------------------------------
+
+@test("exit codes: 64 bad setting, 69 not bound, 73 env_file, 75 teardown, 128+N stopped, the hook's own")
+def exit_code_table(ctx):
+    got = {}
+    got[64] = ctx.run(ctx.settings(hook="true", ttl="5")).code
+    got[69] = ctx.run(ctx.settings(hook="true", keycloak_admin_password="wrong")).code
+    os.mkdir(ctx.path("a-folder"))  # rename() over a folder fails: bound, then torn down
+    r = ctx.run(ctx.settings(hook="true", env_file=ctx.path("a-folder")))
+    got[73] = r.code
+    check("env_file: cannot write" in r.stderr, "73: %s" % r.stderr[-300:])
+    only_master(ctx)
+    ctx.stub.config(fail={"status": 500, "count": -1, "method": "DELETE"})
+    got[75] = ctx.run(ctx.settings(hook="true", timeout=3)).code
+    ctx.stub.config(fail=None)
+    got[42] = ctx.run(ctx.settings(hook="exit 42")).code
+    got[137] = ctx.run(ctx.settings(hook="kill -KILL $$")).code
+    started = ctx.path("started")
+    r = ctx.start(ctx.settings(hook="echo $$ > %s; echo go > %s; sleep 30" % (ctx.hook_pgid_file(), started)))
+    ctx.wait_for_file(started, run=r)
+    os.kill(r.pid, signal.SIGHUP)
+    got[129] = r.wait(30).code
+    wrong = {want: code for want, code in got.items() if code != want}
+    check(not wrong, "want: got %s" % wrong)
+
+
+@test("exit 70: the hook cannot be started (fork refused by RLIMIT_NPROC)")
+def exit_70(ctx):
+    os.chmod(ctx.dir, 0o777)
+    env = dict(os.environ, **ctx.settings(hook="echo ran > %s" % ctx.path("ran"),
+                                          keycloak_url=ctx.stub.control))
+    # LeakSanitizer's exit check needs a thread of its own, which the
+    # limit refuses too (the ASan build)
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
+    # as nobody with one process allowed: drone-deps itself runs, its fork fails
+    cmd = ["prlimit", "--nproc=1:1", "setpriv", "--reuid=65534", "--regid=65534",
+           "--clear-groups", "--", BIN]
+    p = subprocess.run(cmd, env=env, cwd=ctx.dir, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL, text=True)
+    check(p.returncode == 70, "exit %s: %s" % (p.returncode, p.stderr[-400:]))
+    check("cannot start the hook" in p.stderr, "message: %s" % p.stderr[-300:])
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    only_master(ctx)
+
+
 if __name__ == "__main__":
     sys.exit(main())
