@@ -65,7 +65,11 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
 LIB_ASAN_OBJ := $(filter-out build/asan/main.o,$(ASAN_OBJ))
 
 build/tests/%: tests/unit/%.c tests/unit/unit.h $(LIB_ASAN_OBJ) | build/tests
-	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) -o $@ $< $(LIB_ASAN_OBJ) -lcmocka $(LDLIBS_DEV)
+	$(CC) $(CPPFLAGS) -O1 -g $(SAN) $(WARN) $(UNIT_WRAP) -o $@ $< $(LIB_ASAN_OBJ) -lcmocka $(LDLIBS_DEV)
+
+# The hardening tests watch every free() and realloc() of the modules for
+# a secret left behind (not under valgrind, which has its own allocator).
+build/tests/test_hardening: UNIT_WRAP = -DUNIT_WRAP_ALLOC -Wl,--wrap=free -Wl,--wrap=realloc
 
 build/tests build/tests-plain:
 	mkdir -p $@

@@ -133,7 +133,7 @@ int binding_write_env_file(const struct binding *b, const char *path)
 {
 	const char *names[BINDING_VARS], *values[BINDING_VARS];
 	bool secret[BINDING_VARS];
-	char tmp[1024];
+	char tmp[1024], iobuf[4096];
 	FILE *f;
 	int fd, i, saved;
 
@@ -152,6 +152,9 @@ int binding_write_env_file(const struct binding *b, const char *path)
 		close(fd);
 		goto out_unlink;
 	}
+	/* stdio's buffer is ours, so the secrets written through it are
+	 * wiped once the file is closed */
+	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 	binding_pairs(b, names, values, secret);
 	for (i = 0; i < BINDING_VARS; i++)
 		fprintf(f, "%s=%s\n", names[i], values[i]);
@@ -168,9 +171,11 @@ int binding_write_env_file(const struct binding *b, const char *path)
 		saved = errno;
 		goto out_unlink;
 	}
+	explicit_bzero(iobuf, sizeof(iobuf));
 	return 0;
 
 out_unlink:
+	explicit_bzero(iobuf, sizeof(iobuf));
 	unlink(tmp);
 	errno = saved;
 	return -1;

@@ -21,9 +21,16 @@ static int buf_reserve(struct buf *b, size_t extra)
 	cap = b->cap ? b->cap : 256;
 	while (cap < need)
 		cap *= 2;
-	p = realloc(b->data, cap);
+	/* Never realloc: a block that moves would leave its old bytes (a
+	 * token, a password) behind in freed memory. Copy, wipe, free. */
+	p = malloc(cap);
 	if (!p)
 		return -1;
+	if (b->data) {
+		memcpy(p, b->data, b->len + 1);
+		explicit_bzero(b->data, b->cap);
+		free(b->data);
+	}
 	b->data = p;
 	b->cap = cap;
 	return 0;
@@ -156,14 +163,8 @@ void buf_reset(struct buf *b)
 
 void buf_free_secret(struct buf *b)
 {
-	if (b->data) {
-		/* volatile so the compiler cannot drop the wipe before free() */
-		volatile char *p = b->data;
-		size_t i;
-
-		for (i = 0; i < b->cap; i++)
-			p[i] = 0;
-	}
+	if (b->data)
+		explicit_bzero(b->data, b->cap); /* not dropped before free() */
 	buf_free(b);
 }
 

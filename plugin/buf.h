@@ -1,8 +1,10 @@
 /* buf.h - a growable byte buffer, always NUL-terminated.
  *
  * Owns its storage: buf_free() releases it. Appends never fail silently:
- * they return -1 on allocation failure (or on a size cap, see buf_cap)
- * and leave the buffer as it was. */
+ * they return -1 on allocation failure (or on a size cap, see limit)
+ * and leave the buffer as it was. Growing wipes the old storage before
+ * freeing it, so a buffer that held a secret leaves no copy behind;
+ * buf_free_secret() wipes the last one. */
 #ifndef DRONE_DEPS_BUF_H
 #define DRONE_DEPS_BUF_H
 

@@ -124,6 +124,18 @@ bool config_env_is_secret(const char *entry)
 	return false;
 }
 
+void config_wipe_secrets(char **envp)
+{
+	for (; envp && *envp; envp++) {
+		char *eq = strchr(*envp, '=');
+
+		/* The bytes the process was given, which /proc/<pid>/environ
+		 * shows: zeroed where they lie, the name left. */
+		if (eq && config_env_is_secret(*envp))
+			explicit_bzero(eq + 1, strlen(eq + 1));
+	}
+}
+
 const char *config_action_name(enum action a)
 {
 	static const char *const names[] = { "run", "up", "down", "reap", "watch" };
@@ -161,7 +173,7 @@ static int set_value(struct config *cfg, int id, const char *v)
 			return -1;
 	}
 	if (cfg->value[id]) {
-		memset(cfg->value[id], 0, strlen(cfg->value[id]));
+		explicit_bzero(cfg->value[id], strlen(cfg->value[id]));
 		free(cfg->value[id]);
 	}
 	cfg->value[id] = copy;
@@ -284,7 +296,7 @@ static int config_parse_flags(struct config *cfg, int argc, char **argv, char *e
 			return fail(err, errsz, "out of memory");
 		if (config_settings[id].secret) {
 			/* Overwrite the flag's value in place: /proc/<pid>/cmdline
-			 * is readable by others on the host. */
+			 * is readable by others on the host, and by the hook. */
 			memset((char *)v, 'x', strlen(v));
 		}
 	}
@@ -668,8 +680,9 @@ void config_print_help(FILE *out)
 	fprintf(out,
 		"\nOther flags: --help, --version, --plugin-docs (the settings as a markdown table).\n"
 		"Exit codes: the hook's own (128+N if it died of signal N); 64 bad setting;\n"
-		"69 a dependency could not be bound; 70 internal error; 75 hook succeeded\n"
-		"but teardown failed; 128+N drone-deps stopped by signal N.\n");
+		"69 a dependency could not be bound; 70 internal error; 73 env_file could\n"
+		"not be written; 75 hook succeeded but teardown failed; 128+N drone-deps\n"
+		"stopped by signal N.\n");
 }
 
 /* A YAML double-quoted scalar. */

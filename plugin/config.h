@@ -97,6 +97,11 @@ const char *config_env(char **envp, const char *name);
 
 /* Whether the variable (a "NAME=value" entry) carries a secret setting. */
 bool config_env_is_secret(const char *entry);
+/* Zeroes the values of secret settings in envp in place, once config_load
+ * has copied them: the environment block the process was started with is
+ * what /proc/<pid>/environ shows to a hook. (Secret flags are overwritten
+ * in argv by config_load itself.) envp must be writable. */
+void config_wipe_secrets(char **envp);
 
 void config_print_help(FILE *out);
 /* Markdown properties table for the plugin index. */

@@ -25,9 +25,18 @@ void deps_init(struct deps *d, const struct config *cfg)
 	d->cfg = cfg;
 }
 
+static void deps_forget_password(struct deps *d)
+{
+	if (d->admin_password) {
+		explicit_bzero(d->admin_password, strlen(d->admin_password));
+		free(d->admin_password);
+	}
+	d->admin_password = NULL;
+}
+
 static int deps_set_password(struct deps *d, const char *password)
 {
-	free(d->admin_password);
+	deps_forget_password(d);
 	d->admin_password = strdup(password);
 	if (!d->admin_password)
 		return -1;
@@ -401,13 +410,9 @@ void deps_free(struct deps *d)
 		keycloak_cleanup(&d->kc);
 	if (d->docker_ready)
 		docker_cleanup(&d->docker);
-	if (d->admin_password) {
-		memset(d->admin_password, 0, strlen(d->admin_password));
-		free(d->admin_password);
-	}
+	deps_forget_password(d);
 	binding_clear(&d->binding);
 	cold_clear(&d->cold);
-	d->admin_password = NULL;
 	d->kc_ready = false;
 	d->docker_ready = false;
 }

@@ -122,7 +122,7 @@ long docker_call_typed(struct docker *d, const char *method, const char *path,
 	if (status >= 400)
 		docker_describe(d, path, &resp);
 	if (out) {
-		buf_free(out);
+		buf_free_secret(out); /* it may have held an exec's output */
 		*out = resp.body;
 		resp.body = (struct buf)BUF_INIT;
 	}
@@ -162,7 +162,7 @@ int docker_query_escape(struct buf *out, const char *s)
 
 int docker_exec(struct docker *d, const char *container, const char *const argv[], struct buf *out)
 {
-	struct buf body = BUF_INIT, resp = BUF_INIT, err = BUF_INIT;
+	struct buf body = BUF_INIT, resp = BUF_INIT, stream = BUF_INIT, err = BUF_INIT;
 	char path[256], id[128];
 	struct json j = { 0 };
 	int i, code = -1, tries;
@@ -188,9 +188,11 @@ int docker_exec(struct docker *d, const char *container, const char *const argv[
 	/* Without a TTY the output comes multiplexed (stdout and stderr
 	 * frames), and the call returns when the command's streams close. */
 	snprintf(path, sizeof(path), "/exec/%s/start", id);
-	if (docker_call(d, "POST", path, "{\"Detach\":false,\"Tty\":false}", 29, &resp) != 200)
+	/* The command's output (a password, when reading a secret) has a
+	 * buffer of its own, wiped before it is freed. */
+	if (docker_call(d, "POST", path, "{\"Detach\":false,\"Tty\":false}", 29, &stream) != 200)
 		goto out_free;
-	if (docker_demux(buf_str(&resp), resp.len, out, &err) < 0) {
+	if (docker_demux(buf_str(&stream), stream.len, out, &err) < 0) {
 		snprintf(d->error, sizeof(d->error), "exec: malformed output stream");
 		goto out_free;
 	}
@@ -217,8 +219,9 @@ int docker_exec(struct docker *d, const char *container, const char *const argv[
 out_free:
 	json_free(&j);
 	buf_free(&body);
-	buf_free_secret(&resp);
-	buf_free(&err);
+	buf_free(&resp);
+	buf_free_secret(&stream);
+	buf_free_secret(&err);
 	return code;
 }
 

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +25,26 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Closes every descriptor above stderr: the hook must not inherit the
+ * Keycloak connection (with a bearer token on it), the Docker socket, or
+ * anything drone-deps itself was given. Async-signal-safe. */
+static void close_inherited_fds(void)
+{
+	struct rlimit rl;
+	long fd, max = 65536;
+
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+		return;
+#endif
+	/* Kernels before 5.9: close them one by one. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < (rlim_t)max)
+		max = (long)rl.rlim_cur;
+	for (fd = 3; fd < max; fd++)
+		(void)close((int)fd);
+}
+
 /* In the child: own process group, the terminal if there is one, default
  * signals, the hook's environment, exec. Only async-signal-safe calls and
  * execvp (which is, for our purposes, given environ is set). */
@@ -36,6 +58,7 @@ static void hook_child(char *const argv[], char *const envp[])
 	if (isatty(STDIN_FILENO))
 		tcsetpgrp(STDIN_FILENO, getpid());
 	signals_restore_for_child();
+	close_inherited_fds();
 	environ = (char **)envp;
 	execvp(argv[0], argv);
 	code = (errno == ENOENT || errno == ENOTDIR) ? 127 : 126;

@@ -45,7 +45,7 @@ long long keycloak_token_expiry(long long now_ms, long long expires_in)
 static void keycloak_forget_token(struct keycloak *kc)
 {
 	if (kc->token) {
-		memset(kc->token, 0, strlen(kc->token));
+		explicit_bzero(kc->token, strlen(kc->token));
 		free(kc->token);
 	}
 	kc->token = NULL;
@@ -229,7 +229,7 @@ static int keycloak_call(struct keycloak *kc, const char *what, const char *meth
 	if (resp.status == ok_status) {
 		rc = KC_OK;
 		if (out) {
-			buf_free(out);
+			buf_free_secret(out);
 			*out = resp.body; /* hand the body over */
 			resp.body = (struct buf)BUF_INIT;
 		}

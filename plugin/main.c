@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sysexits.h>
 
 #include "binding.h"
@@ -48,9 +49,14 @@ static int run_hook(const struct config *cfg, struct deps *d, struct hook_result
 		return EX_SOFTWARE;
 	}
 	log_info("running the hook");
-	code = hook_run(cfg->hook_argv, env, &timers, result) < 0 ? EX_OSERR : result->status;
+	if (hook_run(cfg->hook_argv, env, &timers, result) < 0) {
+		/* not started (fork failed): an internal error */
+		code = EX_SOFTWARE;
+	} else {
+		code = result->status;
+		log_info("the hook exited with status %d", code);
+	}
 	binding_env_free(env);
-	log_info("the hook exited with status %d", code);
 	return code;
 }
 
@@ -104,13 +110,19 @@ int main(int argc, char **argv)
 	struct config cfg;
 	struct deps deps;
 	char err[512];
-	int code;
+	int code, rc;
 
+	/* Non-dumpable: no core file with secrets in it, and /proc/<pid>/mem
+	 * and environ are refused to a hook without CAP_SYS_PTRACE (a
+	 * container's root has none by default). The hook's exec resets it. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	if (signals_setup() < 0) {
 		log_error("cannot set up signal handling: %s", strerror(errno));
 		return EX_SOFTWARE;
 	}
-	if (config_load(&cfg, argc, argv, environ, err, sizeof(err)) < 0) {
+	rc = config_load(&cfg, argc, argv, environ, err, sizeof(err));
+	config_wipe_secrets(environ);
+	if (rc < 0) {
 		/* a password read before the error must not appear in it */
 		log_secret_add(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD]);
 		log_error("%s", err);

@@ -296,17 +296,21 @@ void watchdog_stop(struct watchdog *w, struct deps *d)
 /* Reads a file the creator copied in, then deletes it. */
 static char *take_secret_file(const char *path)
 {
-	char buf[1024];
+	char buf[1024], *copy;
 	size_t n;
 	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return NULL;
+	/* unbuffered: no stdio buffer keeps a copy of the secret */
+	setvbuf(f, NULL, _IONBF, 0);
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	unlink(path);
 	buf[n] = '\0';
-	return strdup(buf);
+	copy = strdup(buf);
+	explicit_bzero(buf, sizeof(buf));
+	return copy;
 }
 
 int watchdog_run(struct deps *d)
@@ -320,12 +324,14 @@ int watchdog_run(struct deps *d)
 
 	if (!target || strspn(target, "0123456789abcdef") != strlen(target)) {
 		log_error("watch: %s is not set to a container id", WATCHDOG_ENV_TARGET);
+		if (password)
+			explicit_bzero(password, strlen(password));
 		free(password);
 		return EX_USAGE;
 	}
 	if (password) {
 		rc = deps_use_admin_password(d, password);
-		memset(password, 0, strlen(password));
+		explicit_bzero(password, strlen(password));
 		free(password);
 		if (rc < 0)
 			return EX_SOFTWARE;

@@ -284,5 +284,164 @@ def stop_teardown_budget(ctx):
     ctx.stub.config(hostile=None)
 
 
+# ---- 1: the hook finds nothing of ours ------------------------------------------
+
+PROBE = r"""
+import os, sys
+secret = open(sys.argv[1], "rb").read().strip()
+out = open(sys.argv[2], "w")
+fds = sorted(int(f) for f in os.listdir("/proc/%d/fd" % os.getppid()))
+out.write("hook fds %s\n" % fds)
+pid = os.getppid()
+while pid > 0:
+    stat = open("/proc/%d/stat" % pid).read()
+    comm = stat[stat.index("(") + 1:stat.rindex(")")]
+    for what in ("environ", "cmdline"):
+        try:
+            data = open("/proc/%d/%s" % (pid, what), "rb").read()
+            out.write("%d %s %s %s\n" % (pid, comm, what, "FOUND" if secret in data else "clean"))
+        except OSError as e:
+            out.write("%d %s %s refused %s\n" % (pid, comm, what, e.errno))
+    if comm.startswith("drone-deps"):
+        try:
+            open("/proc/%d/mem" % pid, "rb").close()
+            out.write("%d %s mem OPEN\n" % (pid, comm))
+        except OSError as e:
+            out.write("%d %s mem refused %s\n" % (pid, comm, e.errno))
+    pid = int(stat[stat.rindex(")") + 2:].split()[1]) if pid > 1 else 0
+out.close()
+"""
+
+
+def probe_hook(ctx, drop_ptrace=False, python=PYTHON):
+    """A hook (a shell running a Python probe) that looks for the admin
+    password in /proc of every ancestor, lists its shell's descriptors and
+    tries drone-deps' memory. With drop_ptrace, the probe runs as root
+    without CAP_SYS_PTRACE, as a container's root does by default."""
+    with open(ctx.path("probe.py"), "w") as f:
+        f.write(PROBE)
+    with open(ctx.path("secret"), "w") as f:
+        f.write(ADMIN_PASSWORD)
+    cmd = "%s %s %s %s" % (python, ctx.path("probe.py"), ctx.path("secret"), ctx.path("probe.out"))
+    if drop_ptrace:
+        cmd = "setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace -- " + cmd
+    return cmd + "; true"
+
+
+def probe_report(ctx):
+    return open(ctx.path("probe.out")).read()
+
+
+@test("a hook finds the admin password in no ancestor's /proc environ or cmdline (setting and flag)",
+      unwrapped_only="a wrapper's own process holds its copy of the environment")
+def no_password_in_proc(ctx):
+    for how in ("environment", "flag"):
+        if how == "flag":
+            env = ctx.settings(hook=probe_hook(ctx), keycloak_admin_password=None)
+            r = ctx.run(env, args=["--keycloak-admin-password", ADMIN_PASSWORD])
+        else:
+            r = ctx.run(ctx.settings(hook=probe_hook(ctx)))
+        check(r.code == 0, "%s: exit %s: %s" % (how, r.code, r.stderr[-300:]))
+        report = probe_report(ctx)
+        print("# %s: %s" % (how, report.replace("\n", "; ")))
+        check("drone-deps" in report, "the probe never reached drone-deps: %s" % report)
+        check("FOUND" not in report, "password given by %s found:\n%s" % (how, report))
+        only_master(ctx)
+
+
+@test("the hook inherits descriptors 0, 1 and 2 only: no Keycloak connection, no other")
+def only_std_fds(ctx):
+    extra = os.open(ctx.path("inherited"), os.O_CREAT | os.O_WRONLY, 0o600)  # not close-on-exec
+    os.set_inheritable(extra, True)
+    try:
+        full = dict(os.environ, **ctx.settings(hook=probe_hook(ctx)))
+        p = subprocess.run([BIN], env=full, cwd=ctx.dir, capture_output=True, timeout=60,
+                           close_fds=False, stdin=subprocess.DEVNULL)
+    finally:
+        os.close(extra)
+    check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
+    line = probe_report(ctx).splitlines()[0]
+    print("# " + line)
+    check(line == "hook fds [0, 1, 2]", "the hook's shell holds descriptors: %s" % line)
+    only_master(ctx)
+
+
+@test("drone-deps is not dumpable: a hook of its own user cannot open its environ or memory")
+def not_dumpable(ctx):
+    os.chmod(ctx.dir, 0o777)
+    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+    # the test's own Python may sit in root's home, out of nobody's reach
+    env = dict(os.environ, **ctx.settings(hook=probe_hook(ctx, python="/usr/bin/python3")))
+    for f in ("probe.py", "secret"):
+        os.chmod(ctx.path(f), 0o644)
+    p = subprocess.run(nobody + [BIN], env=env, cwd=ctx.dir, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
+    check(os.path.exists(ctx.path("probe.out")), "the probe did not run: %s" % p.stderr[-500:])
+    report = probe_report(ctx)
+    print("# " + report.replace("\n", "; "))
+    mine = [l for l in report.splitlines() if "drone-deps" in l]
+    check(any(" mem refused" in l for l in mine), "drone-deps' memory was readable:\n%s" % report)
+    check(any(" environ refused" in l for l in mine), "drone-deps' environ was readable:\n%s" % report)
+    check("FOUND" not in report, "password found:\n%s" % report)
+
+
+@test("as PID 1 (a container), the hook finds no password in /proc/1 and cannot read its memory")
+def pid1_no_secret(ctx):
+    env = dict(os.environ, **ctx.settings(hook=probe_hook(ctx, drop_ptrace=True)))
+    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", BIN], env=env,
+                       cwd=ctx.dir, capture_output=True, timeout=60)
+    check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
+    report = probe_report(ctx)
+    print("# " + report.replace("\n", "; "))
+    check("FOUND" not in report, "password found:\n%s" % report)
+    check("mem refused" in report, "PID 1's memory was readable:\n%s" % report)
+
+
+# ---- 10: every exit code README lists, and no other ------------------------------
+
+@test("exit codes: 64 bad setting, 69 not bound, 73 env_file, 75 teardown, 128+N stopped, the hook's own")
+def exit_code_table(ctx):
+    got = {}
+    got[64] = ctx.run(ctx.settings(hook="true", ttl="5")).code
+    got[69] = ctx.run(ctx.settings(hook="true", keycloak_admin_password="wrong")).code
+    os.mkdir(ctx.path("a-folder"))  # rename() over a folder fails: bound, then torn down
+    r = ctx.run(ctx.settings(hook="true", env_file=ctx.path("a-folder")))
+    got[73] = r.code
+    check("env_file: cannot write" in r.stderr, "73: %s" % r.stderr[-300:])
+    only_master(ctx)
+    ctx.stub.config(fail={"status": 500, "count": -1, "method": "DELETE"})
+    got[75] = ctx.run(ctx.settings(hook="true", timeout=3)).code
+    ctx.stub.config(fail=None)
+    got[42] = ctx.run(ctx.settings(hook="exit 42")).code
+    got[137] = ctx.run(ctx.settings(hook="kill -KILL $$")).code
+    started = ctx.path("started")
+    r = ctx.start(ctx.settings(hook="echo $$ > %s; echo go > %s; sleep 30" % (ctx.hook_pgid_file(), started)))
+    ctx.wait_for_file(started, run=r)
+    os.kill(r.pid, signal.SIGHUP)
+    got[129] = r.wait(30).code
+    wrong = {want: code for want, code in got.items() if code != want}
+    check(not wrong, "want: got %s" % wrong)
+
+
+@test("exit 70: the hook cannot be started (fork refused by RLIMIT_NPROC)")
+def exit_70(ctx):
+    os.chmod(ctx.dir, 0o777)
+    env = dict(os.environ, **ctx.settings(hook="echo ran > %s" % ctx.path("ran"),
+                                          keycloak_url=ctx.stub.control))
+    # LeakSanitizer's exit check needs a thread of its own, which the
+    # limit refuses too (the ASan build)
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
+    # as nobody with one process allowed: drone-deps itself runs, its fork fails
+    cmd = ["prlimit", "--nproc=1:1", "setpriv", "--reuid=65534", "--regid=65534",
+           "--clear-groups", "--", BIN]
+    p = subprocess.run(cmd, env=env, cwd=ctx.dir, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL, text=True)
+    check(p.returncode == 70, "exit %s: %s" % (p.returncode, p.stderr[-400:]))
+    check("cannot start the hook" in p.stderr, "message: %s" % p.stderr[-300:])
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    only_master(ctx)
+
+
 if __name__ == "__main__":
     sys.exit(main())
