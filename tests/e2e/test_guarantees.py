@@ -100,9 +100,17 @@ def parallel_isolation(ctx):
 def same_name_race(ctx):
     ctx.stub.config(import_ms=800)
     ctx.stub.clear_requests()
-    runs = [ctx.start(ctx.settings(hook=login_hook(ctx, str(i)) + " && sleep 1", run_id="ab0001"),
+    # The winner's hook holds its realm until the loser has exited, so the
+    # loser always meets it, however late it starts.
+    release = ctx.path("release")
+    hold = "i=0; while [ ! -e %s ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done" % release
+    runs = [ctx.start(ctx.settings(hook=login_hook(ctx, str(i)) + " && " + hold, run_id="ab0001"),
                       base_env={"DRONE_REPO": "race/x", "DRONE_BUILD_NUMBER": str(i + 1)})
             for i in range(2)]
+    deadline = time.time() + 60
+    while all(r.proc.poll() is None for r in runs) and time.time() < deadline:
+        time.sleep(0.05)
+    open(release, "w").close()
     for r in runs:
         r.wait(60)
     codes = sorted(r.code for r in runs)
