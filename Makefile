@@ -51,7 +51,7 @@ help:
 	@echo "make              build build/drone-deps (dev build, Debian's libcurl)"
 	@echo "make demo         a full warm cycle against the bundled Keycloak stand-in"
 	@echo "                  (or KEYCLOAK_URL=... KEYCLOAK_ADMIN_PASSWORD=... for a real one)"
-	@echo "make check        every test suite; ends with 'N passed, N failed'"
+	@echo "make check        every test suite; ends with 'N passed, N failed, N skipped'"
 	@echo "make bench        benchmarks that print figures (bench-compare: against curl+jq and"
 	@echo "                  Keycloak's own admin client)"
 	@echo "make fuzz         libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the CI run)"

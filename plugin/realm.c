@@ -74,18 +74,30 @@ static int realm_lease(struct keycloak *kc, const char *realm, struct lease *l)
 	return rc;
 }
 
-/* The realm exists: replace it if it is this job's or expired, else
- * report whose it is and touch nothing. */
-static int realm_resolve_conflict(struct keycloak *kc, const struct config *cfg)
+/* The realm exists. When its marks are exactly the ones just sent (run,
+ * job and this attempt's expiry, which a leftover of the same job cannot
+ * carry), our own POST made it and its answer was lost: the retry met our
+ * own realm, so *ours is set and it is used as is. Else replace it if it
+ * is this job's or expired, else report whose it is and touch nothing. */
+static int realm_resolve_conflict(struct keycloak *kc, const struct config *cfg,
+				  long long sent_expires, bool *ours)
 {
 	long long now = (long long)time(NULL);
 	struct lease l;
 	int rc = realm_lease(kc, cfg->realm, &l);
 
+	*ours = false;
 	if (rc == KC_NOT_FOUND)
 		return KC_OK; /* gone meanwhile: create again */
 	if (rc != KC_OK)
 		return rc;
+	if (l.owned && strcmp(l.run, cfg->run_id) == 0 && strcmp(l.job, cfg->job) == 0 &&
+	    l.expires == sent_expires) {
+		log_info("realm %s was made by this run (its answer was lost): using it",
+			 cfg->realm);
+		*ours = true;
+		return KC_OK;
+	}
 	if (!l.owned) {
 		snprintf(
 			kc->error, sizeof(kc->error),
@@ -142,10 +154,12 @@ int realm_create(struct keycloak *kc, const struct config *cfg, const struct bin
 		 bool *created)
 {
 	struct buf body = BUF_INIT;
+	long long expires = (long long)time(NULL) + cfg->ttl;
+	bool ours = false;
 	int rc, attempt;
 
 	*created = false;
-	if (realm_body(&body, cfg, b, (long long)time(NULL) + cfg->ttl) < 0) {
+	if (realm_body(&body, cfg, b, expires) < 0) {
 		snprintf(kc->error, sizeof(kc->error), "create realm: out of memory");
 		rc = KC_ERROR;
 		goto out_free;
@@ -154,8 +168,8 @@ int realm_create(struct keycloak *kc, const struct config *cfg, const struct bin
 		rc = keycloak_realm_create(kc, body.data, body.len);
 		if (rc != KC_CONFLICT || attempt == 1)
 			break;
-		rc = realm_resolve_conflict(kc, cfg);
-		if (rc != KC_OK)
+		rc = realm_resolve_conflict(kc, cfg, expires, &ours);
+		if (rc != KC_OK || ours)
 			break;
 	}
 	if (rc != KC_OK)

@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -100,9 +99,17 @@ def parallel_isolation(ctx):
 def same_name_race(ctx):
     ctx.stub.config(import_ms=800)
     ctx.stub.clear_requests()
-    runs = [ctx.start(ctx.settings(hook=login_hook(ctx, str(i)) + " && sleep 1", run_id="ab0001"),
+    # The winner's hook holds its realm until the loser has exited, so the
+    # loser always meets it, however late it starts.
+    release = ctx.path("release")
+    hold = "i=0; while [ ! -e %s ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done" % release
+    runs = [ctx.start(ctx.settings(hook=login_hook(ctx, str(i)) + " && " + hold, run_id="ab0001"),
                       base_env={"DRONE_REPO": "race/x", "DRONE_BUILD_NUMBER": str(i + 1)})
             for i in range(2)]
+    deadline = time.time() + 60
+    while all(r.proc.poll() is None for r in runs) and time.time() < deadline:
+        time.sleep(0.05)
+    open(release, "w").close()
     for r in runs:
         r.wait(60)
     codes = sorted(r.code for r in runs)
@@ -224,9 +231,7 @@ def no_secrets_anywhere(ctx):
     env = read_env_file(env_path)
     binding = {"client secret": env["DEPS_KEYCLOAK_CLIENT_SECRET"], "user password": env["DEPS_KEYCLOAK_PASSWORD"]}
     assert_no_secret(ctx, "success", r, dict(admin, **binding))
-    text = open(env_path).read()
-    check(ADMIN_PASSWORD not in text and not any(t in text for t in issued_tokens(ctx)),
-          "env_file holds admin material")
+    assert_env_file_clean(ctx, "success", env_path)
     paths.append("success")
 
     # Bad credentials (a wrong password is a secret too).
@@ -246,15 +251,20 @@ def no_secrets_anywhere(ctx):
 
     # A refused token renewed, then a teardown that keeps failing (75).
     ctx.stub.config(expire={"method": "PUT"}, fail={"status": 500, "count": -1, "method": "DELETE"})
+    ctx.stub.clear_requests()
     env_path = ctx.path("renew.env")
     r = ctx.run(ctx.settings(hook="sleep 4", ttl=10, timeout=3, debug="true", run_id="5ec002",
                              env_file=env_path))
     ctx.stub.config(fail=None, expire=None)
     check(r.code == 75, "renewal and failed teardown: exit %s: %s" % (r.code, r.stderr[-300:]))
+    log = ctx.stub.requests()
+    check([q.get("fault") for q in log if q["method"] == "PUT"][:1] == ["expire"] and
+          len([q for q in log if q["path"] == TOKEN_PATH]) == 2, "no renewal after a 401: %s" % log)
     env = read_env_file(env_path)
     assert_no_secret(ctx, "renewal and failed teardown", r,
                      dict(admin, **{"client secret": env["DEPS_KEYCLOAK_CLIENT_SECRET"],
                                     "user password": env["DEPS_KEYCLOAK_PASSWORD"]}))
+    assert_env_file_clean(ctx, "renewal and failed teardown", env_path)
     paths.append("renewal, failed teardown")
 
     # A cold deploy that cannot reach Docker (mode auto, no warm instance).
@@ -264,6 +274,14 @@ def no_secrets_anywhere(ctx):
     check(ADMIN_PASSWORD not in r.output, "cold failure: the admin password is printed")
     paths.append("cold failure")
     print("# paths checked: %s" % ", ".join(paths))
+
+
+def assert_env_file_clean(ctx, label, path):
+    """env_file holds the binding (its secrets are the hook's), never the
+    admin password or an admin token."""
+    text = open(path).read()
+    check(ADMIN_PASSWORD not in text, "%s: the admin password is in env_file" % label)
+    check(not any(t in text for t in issued_tokens(ctx)), "%s: a token is in env_file" % label)
 
 
 def realm_client_secret(ctx, realm, client_id):

@@ -1077,6 +1077,15 @@ def t_sessions(c, srv):
     eq([s["id"] for s in sessions()], [first["session_state"]], "left")
     eq(c.admin("GET", "/admin/realms", token=second["access_token"])[0], 401, "its token")
     eq(len(c.stub("GET", "sessions")[2]), 1, "control view")
+    # Idle expiry, without a grace window (Keycloak 26.4.7: a session of a
+    # realm with a 10 s idle timeout was gone 20 s after the login).
+    eq(c.admin("POST", "/admin/realms", realm_rep("idle", ssoSessionIdleTimeout=1), token=tok)[0], 201, "realm")
+    status, _, _ = c.form("/realms/idle/protocol/openid-connect/token",
+                          {"client_id": "drive", "client_secret": client_secret(c, "idle", "drive", tok),
+                           "grant_type": "password", "username": "tester", "password": "s3cret"})
+    eq((status, sorted(x["realm"] for x in c.stub("GET", "sessions")[2])), (200, ["idle", "master"]), "login")
+    time.sleep(2.2)
+    eq([x["realm"] for x in c.stub("GET", "sessions")[2]], ["master"], "idle session gone")
 
 
 def t_knob_expire(c, srv):
