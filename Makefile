@@ -16,7 +16,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: build/drone-deps
 
-include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk
+include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk mk/keycloak-image.mk
 
 # Debian packages the build and the tests need; installed only when missing.
 PACKAGES := gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libcmocka-dev \
@@ -57,6 +57,7 @@ help:
 	@echo "make fuzz         libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the CI run)"
 	@echo "make static       static musl binary (TLS=mbedtls or TLS=openssl)"
 	@echo "make image        the BusyBox plugin image"
+	@echo "make keycloak-image  a real Keycloak image for cold deploys, built locally"
 	@echo "make lint / fmt   cppcheck + clang-tidy / clang-format"
 
 # ---- unit tests (cmocka, TAP output), built with ASan+UBSan ----
