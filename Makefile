@@ -96,6 +96,7 @@ check: deps
 	$(MAKE) static TLS=openssl
 	$(MAKE) docker-up
 	$(MAKE) image
+	$(MAKE) keycloak-image
 	tests/run-suites.sh \
 		unit-json build/tests/test_json \
 		unit-naming build/tests/test_naming \
@@ -111,6 +112,7 @@ check: deps
 		unit-valgrind "$(foreach t,$(UNIT_PLAIN_BIN),VALGRIND_TARGET=$(t) tests/valgrind.sh && ) true" \
 		cold-static "DRONE_DEPS_BIN=build/static/drone-deps $(COLD)" \
 		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \
+		cold-real "DRONE_DEPS_BIN=build/static/drone-deps $(COLD_REAL)" \
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
 		image "tests/image/run.sh $(IMAGE) build/static/drone-deps" \
