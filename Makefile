@@ -16,7 +16,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: build/drone-deps
 
-include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk
+include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk mk/keycloak-image.mk
 
 # Debian packages the build and the tests need; installed only when missing.
 PACKAGES := gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libcmocka-dev \
@@ -57,6 +57,7 @@ help:
 	@echo "make fuzz         libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the CI run)"
 	@echo "make static       static musl binary (TLS=mbedtls or TLS=openssl)"
 	@echo "make image        the BusyBox plugin image"
+	@echo "make keycloak-image  a real Keycloak image for cold deploys, built locally"
 	@echo "make lint / fmt   cppcheck + clang-tidy / clang-format"
 
 # ---- unit tests (cmocka, TAP output), built with ASan+UBSan ----
@@ -103,6 +104,7 @@ check: deps
 	$(MAKE) static TLS=openssl
 	$(MAKE) docker-up
 	$(MAKE) image
+	$(MAKE) keycloak-image
 	tests/run-suites.sh \
 		unit-json build/tests/test_json \
 		unit-naming build/tests/test_naming \
@@ -123,6 +125,7 @@ check: deps
 		unit-valgrind "$(foreach t,$(UNIT_PLAIN_BIN),VALGRIND_TARGET=$(t) tests/valgrind.sh && ) true" \
 		cold-static "DRONE_DEPS_BIN=build/static/drone-deps $(COLD)" \
 		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \
+		cold-real "DRONE_DEPS_BIN=build/static/drone-deps $(COLD_REAL)" \
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
 		image "tests/image/run.sh $(IMAGE) build/static/drone-deps" \

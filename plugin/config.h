@@ -57,7 +57,7 @@ extern const struct setting_info config_settings[SETTING_COUNT];
 enum action { ACTION_RUN, ACTION_UP, ACTION_DOWN, ACTION_REAP, ACTION_WATCH };
 enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
-#define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.2"
+#define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.7"
 
 struct config {
 	char *value[SETTING_COUNT]; /* owned copies; NULL: unset */

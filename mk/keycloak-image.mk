@@ -1,0 +1,18 @@
+# A real Keycloak image for cold deploys, built locally (no registry) by
+# tools/keycloak-image.sh and tagged as the default keycloak_image, so a
+# cold deploy with default settings finds it on the node.
+#
+#   make keycloak-image   build it (seconds when its recipe has not changed)
+#   make cold-real        the cold path's main rules on it (test_cold_real.py)
+
+KEYCLOAK_IMAGE ?= $(shell sed -n 's/^\#define KEYCLOAK_IMAGE_DEFAULT "\(.*\)"/\1/p' plugin/config.h)
+
+COLD_REAL = python3 tests/e2e/test_cold_real.py
+
+.PHONY: keycloak-image cold-real
+
+keycloak-image: docker-up
+	tools/keycloak-image.sh $(KEYCLOAK_IMAGE)
+
+cold-real: static image keycloak-image
+	DRONE_DEPS_BIN=$(STATIC_BIN) $(COLD_REAL)
