@@ -67,20 +67,9 @@ class Stub:
 
     def __init__(self, tls_cert=None, tls_key=None, admin_password=ADMIN_PASSWORD):
         self.dir = tempfile.mkdtemp(prefix="kcstub-")
-        port_file = os.path.join(self.dir, "port")
-        cmd = [PYTHON, STUB, "--port", "0", "--port-file", port_file,
-               "--admin-password", admin_password, "--quiet"]
-        if tls_cert:
-            cmd += ["--tls-cert", tls_cert, "--tls-key", tls_key]
+        self.tls_args = ["--tls-cert", tls_cert, "--tls-key", tls_key] if tls_cert else []
         self.log = open(os.path.join(self.dir, "stub.log"), "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("the Keycloak stand-in did not start: " +
-                                   open(os.path.join(self.dir, "stub.log")).read())
-            time.sleep(0.02)
-        self.port = int(open(port_file).read().strip())
+        self.port = self._spawn(0, admin_password)
         self.tls = bool(tls_cert)
         self.password = admin_password
         self.url = "%s://localhost:%d" % ("https" if self.tls else "http", self.port)
@@ -93,6 +82,29 @@ class Stub:
             self.control = "https://127.0.0.1:%d" % self.port
         else:
             self._ctx = None
+
+    def _spawn(self, port, admin_password):
+        port_file = os.path.join(self.dir, "port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        cmd = [PYTHON, STUB, "--port", str(port), "--port-file", port_file,
+               "--admin-password", admin_password, "--quiet"] + self.tls_args
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the Keycloak stand-in did not start: " +
+                                   open(os.path.join(self.dir, "stub.log")).read())
+            time.sleep(0.02)
+        return int(open(port_file).read().strip())
+
+    def restart(self, down_seconds):
+        """Stops the server, keeps it down, starts it again on the same
+        port (its realms gone, as a real one with an in-memory database)."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        time.sleep(down_seconds)
+        self._spawn(self.port, self.password)
 
     def _call(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()

@@ -206,6 +206,22 @@ class RealKeycloak:
     def resume(self):
         os.killpg(self.pid, signal.SIGCONT)
 
+    def restart(self, down_seconds):
+        """Stops the server and starts it again on the same port; with the
+        in-memory database its realms are gone, master is made anew."""
+        kc_dir = os.path.join(self.dir, "kc")
+        subprocess.run(["sh", KEYCLOAK_SH, "stop", kc_dir], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        time.sleep(down_seconds)
+        port = self.url.rsplit(":", 1)[1]
+        p = subprocess.run(["sh", KEYCLOAK_SH, "start", kc_dir, port], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True,
+                           env=dict(os.environ, KEYCLOAK_ADMIN_PASSWORD=self.password))
+        if p.returncode != 0:
+            raise RuntimeError("tools/keycloak.sh could not start it again: " + p.stderr[-2000:])
+        self.pid = int(open(os.path.join(kc_dir, "pid")).read())
+        self.admin.token = None
+
     def stop(self):
         if self.dir is None:
             return

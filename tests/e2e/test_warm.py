@@ -523,6 +523,22 @@ def server_frozen(ctx):
     only_master(ctx)
 
 
+@test("the server restarted mid-hook: teardown waits for it, or leaves the lease and says so")
+def server_restart(ctx):
+    if not ctx.stub.owned:
+        raise NotRun("needs a server this suite started, KEYCLOAK_URL names another")
+    started = ctx.path("started")
+    r = ctx.start(ctx.settings(hook="echo go > %s; sleep 1" % started, run_id="ff0012", timeout=300))
+    ctx.wait_for_file(started, timeout=120, run=r)
+    ctx.stub.restart(down_seconds=5)  # the hook ends while nothing listens
+    r.wait()
+    if r.code == 75:  # its teardown budget ran out before the server was back
+        check("lease" in r.stderr, "exit 75 without a word about the lease: %s" % r.stderr[-300:])
+    else:
+        check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    only_master(ctx)  # its in-memory database forgot the realm; nothing else appeared
+
+
 @test("teardown that keeps failing: hook's success becomes 75, the lease remains",
       stub_only="needs the fault knob")
 def teardown_fails(ctx):
