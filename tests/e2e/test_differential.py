@@ -293,7 +293,7 @@ def run(d):
         for n in names:
             s.admin.call("DELETE", "/admin/realms/" + n)
         return {"grows_per_realm": (after - before) // 3 > 100}
-    d.compare("the master admin token grows with each realm on the server", token_grows)
+    d.compare("whether the master admin token grows with each realm on the server", token_grows)
 
     for ch in RESERVED:
         def reserved(s, ch=ch):
