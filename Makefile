@@ -49,11 +49,11 @@ clean:
 
 help:
 	@echo "make              build build/drone-deps (dev build, Debian's libcurl)"
-	@echo "make demo         a full warm cycle against the bundled Keycloak stand-in"
-	@echo "                  (or KEYCLOAK_URL=... KEYCLOAK_ADMIN_PASSWORD=... for a real one)"
+	@echo "make demo         a full warm cycle against a real Keycloak it starts (KEYCLOAK=stub:"
+	@echo "                  the bundled stand-in; KEYCLOAK_URL=... KEYCLOAK_ADMIN_PASSWORD=...: yours)"
 	@echo "make check        every test suite; ends with 'N passed, N failed, N skipped'"
 	@echo "make bench        benchmarks that print figures (bench-compare: against curl+jq and"
-	@echo "                  Keycloak's own admin client)"
+	@echo "                  Keycloak's own admin client; bench-real: the same on a real Keycloak)"
 	@echo "make fuzz         libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the CI run)"
 	@echo "make static       static musl binary (TLS=mbedtls or TLS=openssl)"
 	@echo "make image        the BusyBox plugin image"
@@ -93,7 +93,8 @@ demo: deps all
 # Every suite, counted by tests/run-suites.sh. E2E_BINS are the binaries the
 # end-to-end suite drives: the dev build, the ASan+UBSan build, and the
 # static builds with both TLS libraries (the release binary is the mbedTLS
-# one).
+# one). e2e-real runs the same suite with the release binary against a real
+# Keycloak (tools/keycloak.sh), differential the stand-in against it.
 E2E = python3 tests/e2e/test_warm.py
 COLD = python3 tests/e2e/test_cold.py
 HARDENING = python3 tests/e2e/test_hardening.py
@@ -119,6 +120,8 @@ check: deps
 		e2e-static-openssl "DRONE_DEPS_BIN=build/static-openssl/drone-deps $(E2E)" \
 		e2e-hardening "DRONE_DEPS_BIN=build/drone-deps $(HARDENING)" \
 		e2e-hardening-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(HARDENING)" \
+		e2e-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps $(E2E)" \
+		differential "python3 tests/e2e/test_differential.py" \
 		e2e-valgrind "DRONE_DEPS_BIN=tests/valgrind.sh DRONE_DEPS_WRAPPED=1 $(E2E)" \
 		e2e-guarantees "DRONE_DEPS_BIN=build/drone-deps $(GUARANTEES)" \
 		e2e-guarantees-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(GUARANTEES)" \
@@ -142,6 +145,7 @@ bench: deps all
 	tools/sizes.sh build/static/drone-deps $(IMAGE); \
 	$(MAKE) -s docker-down; exit $$rc
 	$(MAKE) bench-compare
+	$(MAKE) bench-real
 
 # ---- style ---------------------------------------------------------------------
 lint: deps

@@ -8,18 +8,28 @@
 #                         About 2 minutes. BENCH_ROUNDS=N changes the rounds
 #                         per latency (default 50).
 #
+#   make bench-real       the same cycle on a real Keycloak (tools/keycloak.sh)
+#                         with 0, 50 and 200 other realms on it: its start time,
+#                         time to hook, teardown, CPU, requests and the admin
+#                         token's size, for drone-deps (static), curl+jq, the
+#                         Node admin client and python-keycloak. About 10
+#                         minutes (BENCH_REAL_ROUNDS, BENCH_REAL_COUNTS).
+#
 # Needs curl, jq and Node (Debian packages, installed when missing) and
 # @keycloak/keycloak-admin-client from npm, installed on demand into
-# tests/bench/compare/node_modules from the committed package-lock.json.
+# tests/bench/compare/node_modules from the committed package-lock.json;
+# bench-real also python-keycloak from PyPI, pinned in
+# tests/bench/compare/python-requirements.txt, in a venv under build/bench.
 
 _bench_mk_default_goal := $(.DEFAULT_GOAL)
 
 BENCH_COMPARE_DIR := tests/bench/compare
 BENCH_NODE_MODULES := $(BENCH_COMPARE_DIR)/node_modules/.package-lock.json
 BENCH_LAUNCH := build/bench/launch
+BENCH_PYKC := build/bench/pykc/bin/python
 BENCH_PACKAGES := curl jq nodejs npm musl-tools python3
 
-.PHONY: bench-compare bench-compare-deps
+.PHONY: bench-compare bench-compare-deps bench-real
 
 bench-compare-deps:
 	@missing=$$(for c in curl jq node npm musl-gcc python3; do \
@@ -43,6 +53,18 @@ bench-compare: bench-compare-deps $(BENCH_NODE_MODULES) $(BENCH_LAUNCH)
 	$(MAKE) build/drone-deps
 	$(MAKE) static TLS=mbedtls
 	python3 tests/bench/compare.py build/drone-deps build/static/drone-deps
+
+$(BENCH_PYKC): $(BENCH_COMPARE_DIR)/python-requirements.txt
+	rm -rf build/bench/pykc
+	python3 -m venv build/bench/pykc 2>/dev/null || { \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null && \
+		python3 -m venv build/bench/pykc; }
+	build/bench/pykc/bin/pip install -q --no-deps -r $<
+	touch $@
+
+bench-real: bench-compare-deps $(BENCH_NODE_MODULES) $(BENCH_LAUNCH) $(BENCH_PYKC)
+	$(MAKE) static TLS=mbedtls
+	python3 tests/bench/real.py build/static/drone-deps
 
 # Including this file does not change the Makefile's default goal.
 .DEFAULT_GOAL := $(_bench_mk_default_goal)

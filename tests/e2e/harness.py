@@ -1,5 +1,6 @@
 """End-to-end harness: drives the real drone-deps binary against the
-Keycloak stand-in (tests/kcstub) and reports one TAP-style line per test.
+Keycloak stand-in (tests/kcstub), or with KEYCLOAK_BACKEND=real against a
+real Keycloak (tests/e2e/realkc.py), and reports one TAP-style line per test.
 
 Every test is a function registered with @test("rule as README.md says it").
 Before each test the stand-in is reset (all realms but master gone, knobs
@@ -30,17 +31,28 @@ _tests = []
 WRAPPED = os.environ.get("DRONE_DEPS_WRAPPED") == "1"
 
 
-def test(name, unwrapped_only=None):
+# stub: the stand-in (fault knobs, request log); real: a real Keycloak.
+BACKEND = os.environ.get("KEYCLOAK_BACKEND", "stub")
+
+
+def test(name, unwrapped_only=None, stub_only=None):
     """Registers a test. unwrapped_only: the reason it cannot run through a
-    wrapper; it is then reported as skipped (TAP "# SKIP"), not passed."""
+    wrapper, reported as skipped (TAP "# SKIP"), not passed; stub_only: the
+    reason it needs the stand-in (a fault knob, the request log), reported as
+    not run on the real server, not counted."""
     def register(fn):
-        _tests.append((name, fn, unwrapped_only))
+        _tests.append((name, fn, unwrapped_only, stub_only))
         return fn
     return register
 
 
 class Failure(Exception):
     pass
+
+
+class NotRun(Exception):
+    """Raised by a test that cannot run on this server; reported as a
+    comment, neither passed nor failed."""
 
 
 def check(cond, msg):
@@ -51,23 +63,16 @@ def check(cond, msg):
 class Stub:
     """One stand-in process on loopback; HTTP, or HTTPS with a cert."""
 
+    has_log = True  # the request log and the fault knobs
+    owned = True  # this process started it, and may pause it
+
     def __init__(self, tls_cert=None, tls_key=None, admin_password=ADMIN_PASSWORD):
         self.dir = tempfile.mkdtemp(prefix="kcstub-")
-        port_file = os.path.join(self.dir, "port")
-        cmd = [PYTHON, STUB, "--port", "0", "--port-file", port_file,
-               "--admin-password", admin_password, "--quiet"]
-        if tls_cert:
-            cmd += ["--tls-cert", tls_cert, "--tls-key", tls_key]
+        self.tls_args = ["--tls-cert", tls_cert, "--tls-key", tls_key] if tls_cert else []
         self.log = open(os.path.join(self.dir, "stub.log"), "w")
-        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 15
-        while not os.path.exists(port_file):
-            if self.proc.poll() is not None or time.time() > deadline:
-                raise RuntimeError("the Keycloak stand-in did not start: " +
-                                   open(os.path.join(self.dir, "stub.log")).read())
-            time.sleep(0.02)
-        self.port = int(open(port_file).read().strip())
+        self.port = self._spawn(0, admin_password)
         self.tls = bool(tls_cert)
+        self.password = admin_password
         self.url = "%s://localhost:%d" % ("https" if self.tls else "http", self.port)
         self.control = "http://127.0.0.1:%d" % self.port
         if self.tls:
@@ -78,6 +83,29 @@ class Stub:
             self.control = "https://127.0.0.1:%d" % self.port
         else:
             self._ctx = None
+
+    def _spawn(self, port, admin_password):
+        port_file = os.path.join(self.dir, "port")
+        if os.path.exists(port_file):
+            os.unlink(port_file)
+        cmd = [PYTHON, STUB, "--port", str(port), "--port-file", port_file,
+               "--admin-password", admin_password, "--quiet"] + self.tls_args
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 15
+        while not os.path.exists(port_file):
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("the Keycloak stand-in did not start: " +
+                                   open(os.path.join(self.dir, "stub.log")).read())
+            time.sleep(0.02)
+        return int(open(port_file).read().strip())
+
+    def restart(self, down_seconds):
+        """Stops the server, keeps it down, starts it again on the same
+        port (its realms gone, as a real one with an in-memory database)."""
+        self.proc.terminate()
+        self.proc.wait(10)
+        time.sleep(down_seconds)
+        self._spawn(self.port, self.password)
 
     def _call(self, method, path, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -105,6 +133,18 @@ class Stub:
     def clear_requests(self):
         self._call("DELETE", "/_stub/requests")
 
+    def token_lifespan(self, seconds):
+        """The master realm's access token lifespan (admin tokens)."""
+        self.config(token_lifespan=seconds)
+
+    def pause(self):
+        """Freezes the server (SIGSTOP): connections are accepted by the
+        kernel, nothing answers."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -130,7 +170,9 @@ class Run:
     def pid(self):
         return self.proc.pid
 
-    def wait(self, timeout=60):
+    # Generous: a loaded real server answers in seconds, not milliseconds;
+    # a hang still fails.
+    def wait(self, timeout=300):
         self.code = self.proc.wait(timeout)
         return self
 
@@ -167,7 +209,7 @@ class Context:
             "PLUGIN_DEPS": "keycloak",
             "PLUGIN_PARENT": "lasuite-drive",
             "PLUGIN_KEYCLOAK_URL": self.stub.url,
-            "PLUGIN_KEYCLOAK_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "PLUGIN_KEYCLOAK_ADMIN_PASSWORD": self.stub.password,
             "PLUGIN_MODE": "warm",
             "PLUGIN_DOCKER_HOST": "unix://" + self.path("no-docker.sock"),
         }
@@ -200,7 +242,7 @@ class Context:
         self.procs.append(run)
         return run
 
-    def run(self, env, args=(), timeout=60, base_env=None):
+    def run(self, env, args=(), timeout=300, base_env=None):
         return self.start(env, args, base_env).wait(timeout)
 
     def hook_pgid_file(self):
@@ -256,23 +298,48 @@ def read_env_file(path):
     return env
 
 
+def start_backend():
+    if BACKEND == "stub":
+        return Stub()
+    if BACKEND == "real":
+        from realkc import RealKeycloak
+        return RealKeycloak()
+    raise SystemExit("KEYCLOAK_BACKEND must be stub or real, not %r" % BACKEND)
+
+
+def on_stop_signal(signo, frame):
+    # Unwinds through main's finally, which stops the server it started.
+    raise SystemExit(128 + signo)
+
+
 def main():
     only = sys.argv[1:]
-    stub = Stub()
+    for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signo, on_stop_signal)
+    stub = None
     passed = failed = skipped = 0
     try:
-        for name, fn, unwrapped_only in _tests:
+        stub = start_backend()
+        print("# backend: %s at %s" % (BACKEND, stub.url), flush=True)
+        for name, fn, unwrapped_only, stub_only in _tests:
             if only and not any(o in name for o in only):
                 continue
             if WRAPPED and unwrapped_only:
                 print("ok - %s # SKIP under a wrapper: %s" % (name, unwrapped_only), flush=True)
                 skipped += 1
                 continue
+            if stub_only and not stub.has_log:
+                print("# not run on the real server: %s (%s)" % (name, stub_only), flush=True)
+                continue
             stub.reset()
             ctx = Context(stub)
             start = time.time()
             try:
-                fn(ctx)
+                try:
+                    fn(ctx)
+                except NotRun as e:
+                    print("# not run on this server: %s (%s)" % (name, e), flush=True)
+                    continue
                 bad = None
                 for run in ctx.procs:
                     bad = bad or sanitizer_report(run)
@@ -291,7 +358,9 @@ def main():
                 failed += 1
             finally:
                 ctx.cleanup()
+        stub.reset()  # an external server is left as it was found
     finally:
-        stub.stop()
-    print("# e2e: %d passed, %d failed, %d skipped (binary %s)" % (passed, failed, skipped, BIN))
+        if stub is not None:
+            stub.stop()
+    print("# e2e: %d passed, %d failed, %d skipped (binary %s, %s backend)" % (passed, failed, skipped, BIN, BACKEND))
     return 1 if failed else 0

@@ -19,5 +19,7 @@ with urllib.request.urlopen(urllib.request.Request(url, data=form), timeout=10) 
     token = json.load(r)
 if not token.get("access_token"):
     sys.exit("no access token")
+if token.get("id_token", "").count(".") != 2:
+    sys.exit("no id_token for scope=openid")
 with open(sys.argv[1], "w") as f:
     f.write("login ok\n")
