@@ -157,6 +157,10 @@ class RealKeycloak:
             self.start_ms = int(open(os.path.join(self.dir, "kc", "start_ms")).read())
         self.admin = Admin(self.url, self.password)
         self.lifespan = self.admin.call("GET", "/admin/realms/master")["accessTokenLifespan"]
+        # On a server we did not start, the realms found there are not ours:
+        # reset() never deletes them, whatever their name.
+        self.found = set() if self.owned else {
+            r["realm"] for r in self.admin.call("GET", "/admin/realms?briefRepresentation=true")}
 
     @property
     def owned(self):
@@ -164,9 +168,10 @@ class RealKeycloak:
         return self.pid is not None
 
     def reset(self):
-        """Every realm but master deleted; master's token lifespan back."""
+        """Every realm but master (and, on an external server, but those it
+        had when we came) deleted; master's token lifespan back."""
         for r in self.admin.call("GET", "/admin/realms?briefRepresentation=true"):
-            if r["realm"] != "master":
+            if r["realm"] != "master" and r["realm"] not in self.found:
                 self.admin.call("DELETE", "/admin/realms/" + urllib.parse.quote(r["realm"], safe=""),
                                 ok=(204, 404))
         if self.admin.call("GET", "/admin/realms/master")["accessTokenLifespan"] != self.lifespan:
