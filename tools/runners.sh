@@ -11,8 +11,8 @@
 #             module tools/runners/drone (pinned in its go.mod, hashes in
 #             its go.sum; it repeats drone-cli's replace of the Docker client)
 # woodpecker  `woodpecker-cli exec` of go.woodpecker-ci.org/woodpecker/v3;
-#             tried once per cache, and when the proxy refuses the module the
-#             refusal is kept in the cache and shown (the suite then skips)
+#             when the proxy refuses the module, the refusal is kept in the
+#             cache for a day and shown (the runners suite then skips it)
 #
 # Everything the go command keeps (modules, build cache) and the binaries
 # live under $DRONE_DEPS_CACHE/runners (default /var/cache/drone-deps), outside
@@ -70,6 +70,8 @@ build_woodpecker() {
 		echo "woodpecker $out"
 		return
 	fi
+	# A refusal is asked again a day later.
+	find "$refused" -mmin +1440 -delete 2>/dev/null || true
 	if [ ! -f "$refused" ]; then
 		need_go
 		mkdir -p "$BIN"
@@ -79,8 +81,10 @@ build_woodpecker() {
 		# proxy serves the module at all.
 		if ! msg=$(GOFLAGS=-mod=mod GOSUMDB=off GOBIN="$BIN/woodpecker.tmp" \
 			go install "go.woodpecker-ci.org/woodpecker/v3/cmd/cli@$WOODPECKER_VERSION" 2>&1); then
-			printf '%s\n' "$msg" | grep -m1 -E 'Forbidden|not permitted|not available|error' >"$refused" ||
-				printf '%s\n' "$msg" | tail -n1 >"$refused"
+			# e.g. "403 Forbidden": the proxy's own word, kept short
+			why=$(printf '%s\n' "$msg" | grep -m1 -o -E '[0-9]{3} [A-Za-z ]+$' ||
+				printf '%s\n' "$msg" | tail -n1)
+			echo "the Go module proxy answered go.woodpecker-ci.org/woodpecker/v3@$WOODPECKER_VERSION with: $why" >"$refused"
 		else
 			mv "$BIN/woodpecker.tmp/cli" "$out"
 			log "woodpecker-cli $WOODPECKER_VERSION built in $(($(date +%s) - start)) s"
