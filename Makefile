@@ -57,6 +57,7 @@ help:
 	@echo "make fuzz         libFuzzer targets, FUZZ_SECONDS each (fuzz-smoke: the CI run)"
 	@echo "make static       static musl binary (TLS=mbedtls or TLS=openssl)"
 	@echo "make image        the BusyBox plugin image"
+	@echo "make runners      real Drone (and Woodpecker) runners for the runners suite"
 	@echo "make lint / fmt   cppcheck + clang-tidy / clang-format"
 
 # ---- unit tests (cmocka, TAP output), built with ASan+UBSan ----
@@ -95,6 +96,7 @@ check: deps
 	$(MAKE) static TLS=openssl
 	$(MAKE) docker-up
 	$(MAKE) image
+	-$(MAKE) runners
 	tests/run-suites.sh \
 		unit-json build/tests/test_json \
 		unit-naming build/tests/test_naming \
@@ -113,6 +115,7 @@ check: deps
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
 		image "tests/image/run.sh $(IMAGE) build/static/drone-deps" \
+		runners "tests/runners/run.sh $(IMAGE)" \
 		lint tests/lint.sh \
 		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \
 	rc=$$?; $(MAKE) -s docker-down; exit $$rc
