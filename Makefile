@@ -16,7 +16,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: build/drone-deps
 
-include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk mk/keycloak-image.mk
+include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk mk/keycloak-image.mk mk/runners.mk
 
 # Debian packages the build and the tests need; installed only when missing.
 PACKAGES := gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libcmocka-dev \
@@ -58,6 +58,7 @@ help:
 	@echo "make static       static musl binary (TLS=mbedtls or TLS=openssl)"
 	@echo "make image        the BusyBox plugin image"
 	@echo "make keycloak-image  a real Keycloak image for cold deploys, built locally"
+	@echo "make runners      real Drone (and Woodpecker) runners for the runners suite"
 	@echo "make lint / fmt   cppcheck + clang-tidy / clang-format"
 
 # ---- unit tests (cmocka, TAP output), built with ASan+UBSan ----
@@ -106,6 +107,7 @@ check: deps
 	$(MAKE) docker-up
 	$(MAKE) image
 	$(MAKE) keycloak-image
+	$(MAKE) runners
 	tests/run-suites.sh \
 		unit-json build/tests/test_json \
 		unit-naming build/tests/test_naming \
@@ -132,6 +134,7 @@ check: deps
 		static-mbedtls "tests/static/run.sh build/static/drone-deps" \
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
 		image "tests/image/run.sh $(IMAGE) build/static/drone-deps" \
+		runners "tests/runners/run.sh $(IMAGE)" \
 		lint tests/lint.sh \
 		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \
 	rc=$$?; $(MAKE) -s docker-down; exit $$rc

@@ -1,0 +1,387 @@
+#!/bin/sh
+# The plugin image under real CI runners, against a real Keycloak: Drone's
+# own `drone exec` (and woodpecker-cli exec, when it could be built) runs the
+# recipe-like pipelines of testdata/pipelines. Nothing here sets a PLUGIN_*
+# variable: every setting reaches the plugin the way the runner encodes it.
+#
+#   - a pipeline passes: the deps step binds a realm, the hook logs in with
+#     the binding (BusyBox wget), the realm is gone afterwards
+#   - what the runner passed (docker inspect of the running step): lists,
+#     maps, from_secret, empty and null values, dashed names
+#   - a run cancelled mid-hook the way Drone cancels (its step container
+#     killed with SIGKILL; and drone exec's own cancel on SIGTERM, which
+#     kills the step the same way): the watchdog deletes the realm
+#
+# Usage: tests/runners/run.sh [IMAGE]   (default drone-deps:test; needs the
+#        runners, `make runners`, and a Docker engine, `make docker-up`)
+# Environment: RUNNERS_KEYCLOAK_PORT (the test Keycloak's HTTP port, default
+# 18500; the next port is its health port), RUNNERS_WAIT (seconds a
+# watchdog may take to delete the realm, default 60: on a loaded 2-core
+# machine a real Keycloak takes seconds for the admin login and the delete;
+# the time taken is printed).
+# Output: one "ok - name" or "not ok - name" line per test (a runner that
+# could not be built is "ok - ... # SKIP why"); exit 1 when any test failed.
+set -u
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+TOP=$(cd "$HERE/../.." && pwd)
+IMAGE=${1:-drone-deps:test}
+PORT=${RUNNERS_KEYCLOAK_PORT:-18500}
+WAIT=${RUNNERS_WAIT:-60}
+DOCKER=${DOCKER:-docker}
+PIPELINES=$TOP/testdata/pipelines
+# shellcheck source=../lib/tap.sh
+. "$TOP/tests/lib/tap.sh"
+
+failed=0
+work=$(mktemp -d "${TMPDIR:-/tmp}/drone-deps-runners.XXXXXX")
+kc=$work/keycloak
+runner_pid=
+
+cleanup() {
+	if [ -n "$runner_pid" ]; then
+		kill -TERM "$runner_pid" 2>/dev/null
+		wait "$runner_pid" 2>/dev/null
+	fi
+	# What the runners leave when a run is cut short: containers and
+	# networks labelled with this suite's workspaces, and the watchdogs
+	# of this suite's run ids.
+	for ws in "$work"/ws-*; do
+		[ -d "$ws" ] || continue
+		label=io.drone.desktop.pipeline.dir=$ws
+		ids=$($DOCKER ps -aq --filter "label=$label" 2>/dev/null)
+		[ -z "$ids" ] || $DOCKER rm -f $ids >/dev/null 2>&1
+		ids=$($DOCKER network ls -q --filter "label=$label" 2>/dev/null)
+		[ -z "$ids" ] || $DOCKER network rm $ids >/dev/null 2>&1
+		ids=$($DOCKER volume ls -q --filter "label=$label" 2>/dev/null)
+		[ -z "$ids" ] || $DOCKER volume rm $ids >/dev/null 2>&1
+	done
+	for run in $(cat "$work/run-ids" 2>/dev/null); do
+		ids=$($DOCKER ps -aq --filter label=drone-deps.role=watchdog \
+			--filter "label=drone-deps.run=$run" 2>/dev/null)
+		[ -z "$ids" ] || $DOCKER rm -f $ids >/dev/null 2>&1
+		[ ! -f "$kc/pid" ] || realm_delete "recipe-ci-$run"
+	done
+	"$TOP/tools/keycloak.sh" stop "$kc"
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- the real Keycloak, through its admin API ------------------------------
+
+# admin CALL ARGS: python3 (stdlib) talks to the admin API of the test
+# Keycloak; `status REALM` prints the HTTP status of GET on the realm,
+# `delete REALM` deletes it (cleanup only).
+admin() {
+	python3 - "$(cat "$kc/url")" "$(cat "$kc/admin_password")" "$@" <<'EOF'
+import json, sys, urllib.error, urllib.parse, urllib.request
+url, password, call, realm = sys.argv[1:5]
+form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
+                               "username": "admin", "password": password}).encode()
+with urllib.request.urlopen(url + "/realms/master/protocol/openid-connect/token", form, 30) as r:
+    token = json.load(r)["access_token"]
+req = urllib.request.Request(url + "/admin/realms/" + urllib.parse.quote(realm),
+                             method="GET" if call == "status" else "DELETE",
+                             headers={"Authorization": "Bearer " + token,
+                                      "Accept": "application/json"})
+try:
+    with urllib.request.urlopen(req, timeout=30) as r:
+        print(r.status)
+except urllib.error.HTTPError as e:
+    print(e.code)
+EOF
+}
+realm_status() { admin status "$1" 2>/dev/null || echo error; }
+realm_delete() { admin delete "$1" >/dev/null 2>&1; }
+
+# realm_gone_within REALM SECONDS: polls until the realm answers 404; sets
+# gone_ms to the time it took.
+realm_gone_within() {
+	t0=$(date +%s%N)
+	deadline=$(($(date +%s) + $2))
+	while [ "$(realm_status "$1")" != 404 ]; do
+		if [ "$(date +%s)" -ge "$deadline" ]; then
+			gone_ms=
+			return 1
+		fi
+		sleep 0.2
+	done
+	gone_ms=$((($(date +%s%N) - t0) / 1000000))
+}
+
+# --- a recipe's workspace ------------------------------------------------
+
+# workspace NAME TEMPLATE RUN_ID HOOK_ARGS: a folder with the recipe's files
+# and its pipeline filled in; prints its path.
+workspace() {
+	ws=$work/ws-$1
+	mkdir -p "$ws"
+	cp -a "$PIPELINES/recipe/." "$ws/"
+	sed -e "s|@IMAGE@|$IMAGE|" -e "s|@KEYCLOAK_URL@|$(cat "$kc/url")|" \
+		-e "s|@RUN_ID@|$3|" -e "s|@HOOK_ARGS@|$4|" "$PIPELINES/$2" >"$ws/pipeline.yml"
+	echo "$3" >>"$work/run-ids"
+	echo "$ws"
+}
+
+new_run_id() { od -An -N3 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# wait_for FILE PATTERN SECONDS: until a line of FILE matches, while the
+# runner still runs.
+wait_for() {
+	deadline=$(($(date +%s) + $3))
+	until grep -q "$2" "$1" 2>/dev/null; do
+		if [ "$(date +%s)" -ge "$deadline" ] || ! kill -0 "$runner_pid" 2>/dev/null; then
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# step_container WORKSPACE: the running deps step of a drone exec run.
+step_container() {
+	$DOCKER ps -q --filter "label=io.drone.desktop.pipeline.dir=$1" \
+		--filter label=io.drone.step.name=deps
+}
+
+# leftovers WORKSPACE RUN_ID: what the run left behind, if anything.
+leftovers() {
+	label=io.drone.desktop.pipeline.dir=$1
+	{
+		$DOCKER ps -aq --filter "label=$label"
+		$DOCKER network ls -q --filter "label=$label"
+		$DOCKER volume ls -q --filter "label=$label"
+		$DOCKER ps -aq --filter "label=drone-deps.run=$2"
+	} 2>/dev/null
+}
+
+# no_leftovers WORKSPACE RUN_ID: none within a few seconds (a runner may
+# still be removing its containers as it exits).
+no_leftovers() {
+	i=0
+	while [ -n "$(leftovers "$1" "$2")" ]; do
+		i=$((i + 1))
+		[ "$i" -lt 50 ] || return 1
+		sleep 0.2
+	done
+}
+
+# env_of CONTAINER NAME: the value the runner gave the step for NAME; exit
+# 1 when it gave none (not even an empty one).
+env_of() {
+	$DOCKER inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$1" |
+		awk -v n="$2" 'index($0, n "=") == 1 { print substr($0, length(n) + 2); found = 1 }
+			END { exit !found }'
+}
+
+# --- set-up ----------------------------------------------------------------
+
+if ! $DOCKER image inspect "$IMAGE" >/dev/null 2>&1; then
+	fail "the plugin image $IMAGE exists (make image)"
+	exit 1
+fi
+if ! KEYCLOAK_START_WAIT=${KEYCLOAK_START_WAIT:-600} \
+	"$TOP/tools/keycloak.sh" start "$kc" "$PORT" >"$work/keycloak.out" 2>&1; then
+	diag <"$work/keycloak.out"
+	fail "a real Keycloak starts on 127.0.0.1:$PORT"
+	exit 1
+fi
+sed -n 's/^keycloak: //p' "$work/keycloak.out" | diag
+ADMIN_PASSWORD=$(cat "$kc/admin_password")
+# A warm Keycloak has served logins before: its first one after a start
+# (class loading, the first password hash) can outlast drone-deps' 8 s
+# liveness probe on a loaded machine, which would send the run to "no warm
+# Keycloak answers". One admin login warms it, as production use does.
+t0=$(date +%s%N)
+realm_status master >/dev/null
+echo "first admin login after the start: $((($(date +%s%N) - t0) / 1000000)) ms" | diag
+secrets=$work/secrets.env
+(umask 077 && printf 'keycloak_admin_password=%s\n' "$ADMIN_PASSWORD" >"$secrets")
+
+# --- Drone ---------------------------------------------------------------
+
+DRONE=$("$TOP/tools/runners.sh" path drone 2>"$work/path.err")
+if [ -z "$DRONE" ]; then
+	diag <"$work/path.err"
+	fail "drone exec is built (make runners)"
+	exit 1
+fi
+
+# drone_exec WORKSPACE PIPELINE LOG: drone exec in the workspace (as a
+# recipe's clone), in the background; sets runner_pid.
+drone_exec() {
+	(cd "$1" && exec "$DRONE" exec --trusted --pretty=false --secret-file "$secrets" \
+		--pipeline "$2" pipeline.yml) >"$3" 2>&1 &
+	runner_pid=$!
+}
+
+# runner_wait SECONDS: waits for the runner, at most SECONDS, then stops
+# it; sets runner_rc.
+runner_wait() {
+	deadline=$(($(date +%s) + $1))
+	while kill -0 "$runner_pid" 2>/dev/null && [ "$(date +%s)" -lt "$deadline" ]; do
+		sleep 0.2
+	done
+	kill -KILL "$runner_pid" 2>/dev/null
+	wait "$runner_pid"
+	runner_rc=$?
+	runner_pid=
+}
+
+# 1. A pipeline that passes.
+run=$(new_run_id)
+realm=recipe-ci-$run
+ws=$(workspace pass drone.yml "$run" "")
+log=$work/drone-pass.log
+t0=$(date +%s)
+drone_exec "$ws" recipe "$log"
+runner_wait 300
+diag <"$log"
+echo "drone exec: the passing pipeline took $(($(date +%s) - t0)) s" | diag
+check "drone: the recipe pipeline passes (drone exec exits 0)" [ "$runner_rc" -eq 0 ]
+check "drone: the deps step binds a warm realm on the real Keycloak" \
+	grep -q "bound keycloak (warm): realm $realm at $(cat "$kc/url")" "$log"
+check "drone: the hook logs in with the binding (password grant, id_token)" \
+	grep -q "hook: logged in as test, id_token received" "$log"
+check "drone: the step reports the hook's success" grep -q "the hook exited with status 0" "$log"
+check "drone: the realm is gone afterwards (admin API: 404)" [ "$(realm_status "$realm")" = 404 ]
+if grep -q "hook: setting PLUGIN_KEYCLOAK_ADMIN_PASSWORD" "$log" || grep -qF "$ADMIN_PASSWORD" "$log"; then
+	fail "drone: the admin password reaches neither the hook nor the log"
+else
+	pass "drone: the admin password reaches neither the hook nor the log"
+fi
+check "drone: nothing of the run is left (containers, networks, volumes, watchdog)" \
+	no_leftovers "$ws" "$run"
+
+# 2. What Drone passes, read from the running step; then Drone's cancel:
+# the step container killed with SIGKILL while the hook runs.
+run=$(new_run_id)
+realm=recipe-ci-$run
+ws=$(workspace kill drone.yml "$run" "")
+log=$work/drone-kill.log
+drone_exec "$ws" recipe-hold "$log"
+if wait_for "$log" "hook: holding" 300 && step=$(step_container "$ws") && [ -n "$step" ]; then
+	pass "drone: a held run reaches its hook"
+	# One line per setting, as the runner encoded it.
+	v=$(env_of "$step" PLUGIN_DEPS)
+	check "drone: a one-item list arrives as its item (deps: [keycloak] -> keycloak)" [ "$v" = keycloak ]
+	v=$(env_of "$step" PLUGIN_PROBE_LIST)
+	check "drone: a list arrives comma-joined ([a, b c] -> 'a,b c')" [ "$v" = "a,b c" ]
+	v=$(env_of "$step" PLUGIN_PROBE_MAP)
+	check "drone: a map arrives as JSON ({k: v} -> {\"k\":\"v\"})" [ "$v" = '{"k":"v"}' ]
+	v=$(env_of "$step" PLUGIN_TTL)
+	w=$(env_of "$step" PLUGIN_DEBUG)
+	check "drone: numbers and booleans arrive as text (120, true)" [ "$v.$w" = "120.true" ]
+	v=$(env_of "$step" PLUGIN_KEYCLOAK_ADMIN_PASSWORD)
+	check "drone: from_secret arrives as the secret's value" [ "$v" = "$ADMIN_PASSWORD" ]
+	if env_of "$step" PLUGIN_ENV_FILE >/dev/null || env_of "$step" PLUGIN_CA_CERT >/dev/null; then
+		fail "drone: an empty (\"\") or null setting is not passed at all"
+	else
+		pass "drone: an empty (\"\") or null setting is not passed at all"
+	fi
+	v=$(env_of "$step" PLUGIN_PROBE-DASH)
+	check "drone: a dashed name is only upper-cased (PLUGIN_PROBE-DASH), not renamed" [ "$v" = x ]
+	if grep -q "hook: setting PLUGIN_PROBE" "$log" && ! grep -q "hook: setting PLUGIN_PROBE-DASH" "$log"; then
+		pass "drone: BusyBox sh drops the dashed name from the hook's environment"
+	else
+		fail "drone: BusyBox sh drops the dashed name from the hook's environment"
+	fi
+	check "drone: the realm exists while the hook runs" [ "$(realm_status "$realm")" = 200 ]
+	$DOCKER kill -s KILL "$step" >/dev/null
+	if realm_gone_within "$realm" "$WAIT"; then
+		pass "drone: step killed with SIGKILL mid-hook: the watchdog deletes the realm ($gone_ms ms)"
+	else
+		fail "drone: step killed with SIGKILL mid-hook: the watchdog deletes the realm within $WAIT s"
+	fi
+	runner_wait 60
+	check "drone: drone exec reports the killed step as a failure (exit 1)" [ "$runner_rc" -eq 1 ]
+	check "drone: nothing of the killed run is left" no_leftovers "$ws" "$run"
+else
+	fail "drone: a held run reaches its hook"
+	runner_wait 1
+fi
+diag <"$log"
+
+# 3. drone exec's own cancel: SIGTERM to the runner, which then kills the
+# step container with SIGKILL (Drone's Destroy), as a cancelled build does.
+run=$(new_run_id)
+realm=recipe-ci-$run
+ws=$(workspace cancel drone.yml "$run" "")
+log=$work/drone-cancel.log
+drone_exec "$ws" recipe-hold "$log"
+if wait_for "$log" "hook: holding" 300; then
+	kill -TERM "$runner_pid"
+	if realm_gone_within "$realm" "$WAIT"; then
+		pass "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted ($gone_ms ms)"
+	else
+		fail "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted within $WAIT s"
+	fi
+	runner_wait 60
+	check "drone: the cancelled run exits non-zero" [ "$runner_rc" -ne 0 ]
+	check "drone: nothing of the cancelled run is left" no_leftovers "$ws" "$run"
+else
+	fail "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted"
+	runner_wait 1
+fi
+diag <"$log"
+
+# --- Woodpecker ----------------------------------------------------------
+
+WOODPECKER=$("$TOP/tools/runners.sh" path woodpecker 2>"$work/path.err")
+if [ -z "$WOODPECKER" ]; then
+	why=$(sed 's/^runners: //' "$work/path.err" | tr '\n' ' ')
+	for t in "the recipe pipeline passes, the realm is gone" \
+		"settings arrive renamed (- and . become _), empty values as empty" \
+		"run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted"; do
+		echo "ok - woodpecker: $t # SKIP woodpecker-cli could not be built: $why"
+	done
+else
+	# woodpecker_exec WORKSPACE LOG: in the background; sets runner_pid.
+	woodpecker_exec() {
+		(umask 077 && printf 'keycloak_admin_password: "%s"\n' "$ADMIN_PASSWORD" >"$work/secrets.yml")
+		(cd "$1" && WOODPECKER_DISABLE_UPDATE_CHECK=true exec "$WOODPECKER" exec \
+			--backend-engine docker --repo-trusted-network --repo-trusted-volumes \
+			--secrets-file "$work/secrets.yml" pipeline.yml) >"$2" 2>&1 &
+		runner_pid=$!
+	}
+	run=$(new_run_id)
+	realm=recipe-ci-$run
+	ws=$(workspace wp-pass woodpecker.yml "$run" "")
+	log=$work/woodpecker-pass.log
+	woodpecker_exec "$ws" "$log"
+	runner_wait 300
+	diag <"$log"
+	if [ "$runner_rc" -eq 0 ] && grep -q "hook: logged in as test" "$log" &&
+		[ "$(realm_status "$realm")" = 404 ]; then
+		pass "woodpecker: the recipe pipeline passes, the realm is gone"
+	else
+		fail "woodpecker: the recipe pipeline passes, the realm is gone"
+	fi
+	if grep -q "hook: setting PLUGIN_PROBE_DASH" "$log" && grep -q "hook: setting PLUGIN_ENV_FILE" "$log"; then
+		pass "woodpecker: settings arrive renamed (- and . become _), empty values as empty"
+	else
+		fail "woodpecker: settings arrive renamed (- and . become _), empty values as empty"
+	fi
+	run=$(new_run_id)
+	realm=recipe-ci-$run
+	ws=$(workspace wp-cancel woodpecker.yml "$run" " hold")
+	log=$work/woodpecker-cancel.log
+	woodpecker_exec "$ws" "$log"
+	if wait_for "$log" "hook: holding" 300; then
+		kill -TERM "$runner_pid"
+		# Woodpecker stops the step (SIGTERM) and kills it after 20 s.
+		if realm_gone_within "$realm" $((WAIT + 20)); then
+			pass "woodpecker: run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted ($gone_ms ms)"
+		else
+			fail "woodpecker: run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted"
+		fi
+		runner_wait 60
+	else
+		fail "woodpecker: run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted"
+		runner_wait 1
+	fi
+	diag <"$log"
+fi
+
+exit "$failed"
