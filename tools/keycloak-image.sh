@@ -27,7 +27,9 @@
 # server), and stops there.
 #
 # An image that exists under TAG with the same recipe (label
-# drone-deps.keycloak-image) is left as it is.
+# drone-deps.keycloak-image) is left as it is. The augmented tree is kept in
+# the cache too (CACHE/keycloak/keycloak-VERSION-start-dev-SUM.tar), so with
+# a warm cache a new daemon gets the image back without augmenting.
 #
 # Environment: KEYCLOAK_VERSION (default: the one tools/keycloak.sh pins),
 # DRONE_DEPS_CACHE (default /var/cache/drone-deps), DEBIAN_MIRROR,
@@ -48,6 +50,24 @@ JAVA_RECIPE="debootstrap $SUITE minbase $JAVA_PACKAGES"
 # re-augments.
 KC_CONF='db=dev-mem
 health-enabled=true'
+# start-dev's first phase augments and exits 10; kc.sh then relaunches the
+# same java with -Dkc.config.built=true to start the server: this stand-in
+# for java stops there.
+AUGMENT_JAVA='#!/bin/sh
+case " $* " in
+*" -Dkc.config.built=true "*) exit 0 ;;
+esac
+exec java "$@"'
+# The image: the augmented tree on the Java base, laid out as the official
+# image is.
+DOCKERFILE='ARG JAVA_IMAGE
+FROM ${JAVA_IMAGE}
+COPY --chown=1000:0 keycloak /opt/keycloak
+RUN echo "keycloak:x:1000:0:keycloak user:/opt/keycloak:/sbin/nologin" >>/etc/passwd
+ENV LANG=C.UTF-8 KC_RUN_IN_CONTAINER=true
+USER 1000
+EXPOSE 8080 8443 9000
+ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]'
 
 log() { printf 'keycloak-image: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -118,8 +138,14 @@ dist=$CACHE/keycloak/keycloak-quarkus-dist-$version.tar.gz
 [ -f "$dist" ] || die "$dist is missing (tools/keycloak.sh fetch keeps it)"
 dist_sum=$(sha256sum "$dist" | cut -d' ' -f1)
 
+# A tag that names a version must name this one.
+case $TAG in
+*:[0-9]*) [ "${TAG##*:}" = "$version" ] || die "$TAG names another version than the distribution's ($version)" ;;
+esac
+
 # Everything the image is made of; a change makes a new image.
-recipe=$(printf '%s\n' "$JAVA_RECIPE" "$dist_sum" "$KC_CONF" "$(cksum <"$0")" | cksum | cut -d' ' -f1)
+recipe=$(printf '%s\n' "$JAVA_RECIPE" "$dist_sum" "$KC_CONF" "$AUGMENT_JAVA" "$DOCKERFILE" |
+	cksum | cut -d' ' -f1)
 if [ "$(label_of "$TAG" drone-deps.keycloak-image)" = "$recipe" ]; then
 	log "$TAG exists (recipe $recipe)"
 	exit 0
@@ -138,49 +164,41 @@ fi
 
 ctx=$work/ctx
 mkdir -p "$ctx/keycloak"
-tar -xzf "$dist" -C "$ctx/keycloak" --strip-components=1
-printf '\n# drone-deps: build options, fixed so start-dev skips re-augmentation\n%s\n' \
-	"$KC_CONF" >>"$ctx/keycloak/conf/keycloak.conf"
-# start-dev's first phase augments and exits 10; kc.sh then relaunches
-# the same java with -Dkc.config.built=true to start the server: this
-# stand-in for java stops there.
-cat >"$ctx/augment-java" <<'EOF'
-#!/bin/sh
-case " $* " in
-*" -Dkc.config.built=true "*) exit 0 ;;
-esac
-exec java "$@"
-EOF
-chmod 755 "$ctx/augment-java"
-
-log "augmenting Keycloak $version for start-dev ($(echo "$KC_CONF" | tr '\n' ' '))"
-name=drone-deps-keycloak-augment-$$
-# As root in a throw-away container on the Java base, on the bind-mounted
-# tree: one layer in the image, no build stage left behind.
-if ! "$DOCKER" run --rm --name "$name" --network none \
-	-v "$ctx:/ctx" -e JAVA=/ctx/augment-java "$JAVA_TAG" \
-	sh -c 'cd /ctx/keycloak && exec bin/kc.sh start-dev >/ctx/augment.log 2>&1' ||
-	! persisted "$ctx/keycloak" | grep -qx 'kc.profile=dev'; then
-	"$DOCKER" rm -f "$name" >/dev/null 2>&1 || true
-	tail -n 20 "$ctx/augment.log" >&2 || true
-	die "augmentation failed"
+# The augmented tree is kept in the cache by what makes it, so a pruned or
+# new daemon gets the image back without augmenting again.
+augmented=$CACHE/keycloak/keycloak-$version-start-dev-$(printf '%s\n' "$JAVA_RECIPE" \
+	"$dist_sum" "$KC_CONF" "$AUGMENT_JAVA" | cksum | cut -d' ' -f1).tar
+if [ -f "$augmented" ]; then
+	log "augmented Keycloak $version from $augmented"
+	tar -xf "$augmented" -C "$ctx/keycloak"
+else
+	tar -xzf "$dist" -C "$ctx/keycloak" --strip-components=1
+	printf '\n# drone-deps: build options, fixed so start-dev skips re-augmentation\n%s\n' \
+		"$KC_CONF" >>"$ctx/keycloak/conf/keycloak.conf"
+	printf '%s\n' "$AUGMENT_JAVA" >"$ctx/augment-java"
+	chmod 755 "$ctx/augment-java"
+	log "augmenting Keycloak $version for start-dev ($(echo "$KC_CONF" | tr '\n' ' ' | sed 's/ *$//'))"
+	name=drone-deps-keycloak-augment-$$
+	# As root in a throw-away container on the Java base, on the
+	# bind-mounted tree: one layer in the image, no build stage left.
+	if ! "$DOCKER" run --rm --name "$name" --network none \
+		-v "$ctx:/ctx" -e JAVA=/ctx/augment-java "$JAVA_TAG" \
+		sh -c 'cd /ctx/keycloak && exec bin/kc.sh start-dev >/ctx/augment.log 2>&1' ||
+		! persisted "$ctx/keycloak" | grep -qx 'kc.profile=dev'; then
+		"$DOCKER" rm -f "$name" >/dev/null 2>&1 || true
+		tail -n 20 "$ctx/augment.log" >&2 || true
+		die "augmentation failed"
+	fi
+	log "persisted build options: $(persisted "$ctx/keycloak" | grep -v '^#' | tr '\n' ' ' | sed 's/ *$//')"
+	rm -f "$ctx/augment-java" "$ctx/augment.log"
+	# A start leaves data/ behind; the image starts without one.
+	rm -rf "$ctx/keycloak/data"
+	chmod -R g+rwX,o-w "$ctx/keycloak"
+	tar -C "$ctx/keycloak" --numeric-owner -cf "$augmented.tmp" .
+	mv "$augmented.tmp" "$augmented"
 fi
-log "persisted build options: $(persisted "$ctx/keycloak" | grep -v '^#' | tr '\n' ' ' | sed 's/ *$//')"
-rm -f "$ctx/augment-java" "$ctx/augment.log"
-# A start leaves data/ behind; the image starts without one.
-rm -rf "$ctx/keycloak/data"
-chmod -R g+rwX,o-w "$ctx/keycloak"
 
-cat >"$ctx/Dockerfile" <<'EOF'
-ARG JAVA_IMAGE
-FROM ${JAVA_IMAGE}
-COPY --chown=1000:0 keycloak /opt/keycloak
-RUN echo "keycloak:x:1000:0:keycloak user:/opt/keycloak:/sbin/nologin" >>/etc/passwd
-ENV LANG=C.UTF-8 KC_RUN_IN_CONTAINER=true
-USER 1000
-EXPOSE 8080 8443 9000
-ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]
-EOF
+printf '%s\n' "$DOCKERFILE" >"$ctx/Dockerfile"
 log "building $TAG"
 DOCKER_BUILDKIT=0 "$DOCKER" build -q --force-rm \
 	--build-arg JAVA_IMAGE="$JAVA_TAG" \

@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import PYTHON, ROOT, Failure, check, main, read_env_file, test  # noqa: E402
+from harness import PYTHON, ROOT, check, main, read_env_file, test  # noqa: E402
 
 # The stand-in suite's swarm helpers; its own tests stay its own to run.
 _registered = len(harness._tests)
@@ -66,6 +66,10 @@ def real_cycle(ctx, cold):
     started = "Keycloak %s on JVM" % IMAGE.rsplit(":", 1)[1]
     check(started in log, "no %r in the service log: %s" % (started, log[-800:]))
     check(not any(m in log for m in REAUGMENT), "the container re-augmented the build:\n%s" % log[:1500])
+    # the bootstrap admin came from the secret, through the environment
+    # kc.sh reads (the bind's admin login then proved its password)
+    check("Created temporary admin user with username admin" in log,
+          "no bootstrap admin in the service log: %s" % log[-800:])
     left = cs.wait_gone(rid)
     check(not left, "left behind: %s" % left)
     print("# cold bind with a real Keycloak: %.0f s" % bind_s)
