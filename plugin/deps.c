@@ -265,9 +265,9 @@ void deps_renew(void *arg)
 		else
 			log_debug("renewed the lease of realm %s", d->cfg->realm);
 	}
-	if (d->cold.service_created) {
+	if (d->cold.service_created || d->cold.secret_created) {
 		d->docker.deadline_ms = http_now_ms() + 10000;
-		if (cold_renew(&d->docker, d->cfg) < 0)
+		if (cold_renew(&d->cold, &d->docker, d->cfg) < 0)
 			log_warn("could not renew the lease of service %s: %s",
 				 d->cfg->cold_service, d->docker.error);
 	}
