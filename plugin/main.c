@@ -161,6 +161,7 @@ int main(int argc, char **argv)
 		code = deps_down(&deps);
 	else
 		code = run_bound(&cfg, &deps);
+	deps_logout(&deps);
 	deps_free(&deps);
 	http_global_cleanup();
 

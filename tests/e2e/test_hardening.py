@@ -595,6 +595,19 @@ def watchdog_stopped(ctx):
     finally:
         fake.stop()
 
+# ---- 12: the admin session the login made is ended ----------------------------
+
+@test("each run ends the admin session its login made: one logout after the DELETE, none before")
+def admin_logout(ctx):
+    ctx.stub.clear_requests()
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "exit %s" % r.code)
+    seen = [(q["method"], q["path"].split("?")[0]) for q in ctx.stub.requests()]
+    check(seen[-2:] == [("DELETE", "/admin/realms/" + [p for m, p in seen if m == "DELETE"][0].split("/")[-1]),
+                        ("POST", "/realms/master/protocol/openid-connect/logout")],
+          "teardown: %s" % seen)
+    check(seen.count(("POST", "/realms/master/protocol/openid-connect/logout")) == 1, "logouts: %s" % seen)
+
 
 if __name__ == "__main__":
     sys.exit(main())
