@@ -284,6 +284,15 @@ def stop_teardown_budget(ctx):
     ctx.stub.config(hostile=None)
 
 
+@test("SIGTERM during action reap on a 503 stream: exit 143 within 1.5 s")
+def stop_mid_reap(ctx):
+    ctx.stub.config(fail={"status": 503, "count": -1, "method": "GET", "path_prefix": "/admin/realms"})
+    r = ctx.start(ctx.settings(action="reap", parent=None))
+    wait_requests(ctx, lambda q: q["method"] == "GET" and q["status"] == 503, 2)
+    stop_and_time(ctx, r, "reap on 503s")
+    ctx.stub.config(fail=None)
+
+
 # ---- 1: the hook finds nothing of ours ------------------------------------------
 
 PROBE = r"""
