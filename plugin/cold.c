@@ -307,7 +307,9 @@ static int cold_wait_ready(struct docker *d, const struct config *cfg, long long
 
 int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg, long long deadline_ms)
 {
-	long long expires = (long long)time(NULL) + cfg->ttl;
+	/* Renewal starts with the hook: until then, the lease must cover the
+	 * whole deploy (up to timeout), then a full ttl. */
+	long long expires = (long long)time(NULL) + cfg->timeout + cfg->ttl;
 
 	d->deadline_ms = deadline_ms;
 	log_info("cold: deploying %s (%s)", cfg->cold_service,
@@ -352,7 +354,12 @@ int cold_remove(struct cold *c, struct docker *d, const struct config *cfg)
 	return -1;
 }
 
-int cold_renew(struct docker *d, const struct config *cfg)
+/* Pushes the expiry label of /services/{id} or /secrets/{id} (kind) to
+ * expires. Both keep their labels in Spec.Labels, and both take an update
+ * of the whole spec as inspect gave it (a secret's labels are the one
+ * field of its spec the engine lets change). 0 or -1. */
+static int cold_renew_object(struct docker *d, const char *kind, const char *id,
+			     long long expires_at)
 {
 	struct buf resp = BUF_INIT, spec = BUF_INIT, path = BUF_INIT;
 	struct json j = { 0 };
@@ -360,7 +367,7 @@ int cold_renew(struct docker *d, const struct config *cfg)
 	char expires[24];
 	int sp, exp, rc = -1;
 
-	buf_printf(&path, "/services/%s", cfg->cold_service);
+	buf_printf(&path, "/%s/%s", kind, id);
 	if (docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
 	    json_parse(&j, buf_str(&resp), resp.len) < 0)
 		goto out_free;
@@ -368,13 +375,12 @@ int cold_renew(struct docker *d, const struct config *cfg)
 	exp = json_object_get(&j, json_object_get(&j, sp, "Labels"), LEASE_KEY_EXPIRES);
 	if (!json_is_object(&j, sp) || !json_is_string(&j, exp) ||
 	    json_get_long(&j, json_object_get(&j, 0, "Version"), "Index", &version) < 0) {
-		snprintf(d->error, sizeof(d->error), "service %s has no lease label",
-			 cfg->cold_service);
+		snprintf(d->error, sizeof(d->error), "%s %s has no lease label", kind, id);
 		goto out_free;
 	}
 	/* Send the spec back as the engine gave it, with only the expiry
 	 * label's value replaced: an update must carry the whole spec. */
-	snprintf(expires, sizeof(expires), "%lld", (long long)time(NULL) + cfg->ttl);
+	snprintf(expires, sizeof(expires), "%lld", expires_at);
 	buf_append(&spec, resp.data + j.tok[sp].start,
 		   (size_t)(j.tok[exp].start - j.tok[sp].start));
 	buf_puts(&spec, expires);
@@ -382,7 +388,7 @@ int cold_renew(struct docker *d, const struct config *cfg)
 		       (size_t)(j.tok[sp].end - j.tok[exp].end)) < 0)
 		goto out_free;
 	buf_reset(&path);
-	buf_printf(&path, "/services/%s/update?version=%lld", cfg->cold_service, version);
+	buf_printf(&path, "/%s/%s/update?version=%lld", kind, id, version);
 	if (docker_call(d, "POST", path.data, spec.data, spec.len, NULL) == 200)
 		rc = 0;
 out_free:
@@ -390,6 +396,21 @@ out_free:
 	buf_free(&resp);
 	buf_free(&spec);
 	buf_free(&path);
+	return rc;
+}
+
+int cold_renew(struct cold *c, struct docker *d, const struct config *cfg)
+{
+	long long expires = (long long)time(NULL) + cfg->ttl;
+	int rc = 0;
+
+	if (c->service_created && cold_renew_object(d, "services", cfg->cold_service, expires) < 0)
+		rc = -1;
+	/* The secret carries the same lease: a reap must never take it
+	 * from under a live service. */
+	if (c->secret_created && c->secret_id[0] &&
+	    cold_renew_object(d, "secrets", c->secret_id, expires) < 0)
+		rc = -1;
 	return rc;
 }
 

@@ -33,8 +33,10 @@ int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg, long
 /* Removes the service and its secret; what is already gone counts as
  * removed. Returns 0 or -1 (d->error). */
 int cold_remove(struct cold *c, struct docker *d, const struct config *cfg);
-/* Pushes the service's expiry label to now + ttl. 0 or -1. */
-int cold_renew(struct docker *d, const struct config *cfg);
+/* Pushes the expiry label of the service and of its secret to now + ttl
+ * (at creation both get now + timeout + ttl: no renewal runs before the
+ * hook). 0 or -1. */
+int cold_renew(struct cold *c, struct docker *d, const struct config *cfg);
 /* Removes the run's service if its labels say it is this run's (action
  * down). 0, 1 when there was none, or -1. */
 int cold_down(struct docker *d, const struct config *cfg);

@@ -18,6 +18,7 @@
  * stopped step after 20 s (10 of them the hook's grace), docker stop
  * after 10 s. */
 #define TEARDOWN_STOPPED_MS 5000
+#define LOGOUT_MS 2000
 
 void deps_init(struct deps *d, const struct config *cfg)
 {
@@ -265,9 +266,9 @@ void deps_renew(void *arg)
 		else
 			log_debug("renewed the lease of realm %s", d->cfg->realm);
 	}
-	if (d->cold.service_created) {
+	if (d->cold.service_created || d->cold.secret_created) {
 		d->docker.deadline_ms = http_now_ms() + 10000;
-		if (cold_renew(&d->docker, d->cfg) < 0)
+		if (cold_renew(&d->cold, &d->docker, d->cfg) < 0)
 			log_warn("could not renew the lease of service %s: %s",
 				 d->cfg->cold_service, d->docker.error);
 	}
@@ -402,6 +403,18 @@ int deps_down(struct deps *d)
 	}
 	log_info("tore down run %s", cfg->run_id);
 	return 0;
+}
+
+void deps_logout(struct deps *d)
+{
+	/* A cold instance is gone with its sessions. */
+	if (!d->kc_ready || !d->kc.refresh || d->cold.service_created ||
+	    !strcmp(d->binding.mode, "cold"))
+		return;
+	signals_begin_teardown();
+	d->kc.deadline_ms = http_now_ms() + LOGOUT_MS;
+	if (keycloak_logout(&d->kc) != KC_OK)
+		log_debug("could not end the admin session: %s (it idles out)", d->kc.error);
 }
 
 void deps_free(struct deps *d)

@@ -50,6 +50,9 @@ int deps_docker_ready(struct deps *d, long long deadline_ms);
 /* action reap and action down: exit codes. */
 int deps_reap_all(struct deps *d);
 int deps_down(struct deps *d);
+/* Ends the admin session on the warm instance, after teardown (one
+ * request, off the hook's path; a failure is only logged). */
+void deps_logout(struct deps *d);
 void deps_free(struct deps *d);
 
 #endif

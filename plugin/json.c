@@ -165,6 +165,13 @@ bool json_is_string(const struct json *j, int idx)
 	return idx >= 0 && idx < j->ntok && j->tok[idx].type == JSMN_STRING;
 }
 
+bool json_is_true(const struct json *j, int idx)
+{
+	return idx >= 0 && idx < j->ntok && j->tok[idx].type == JSMN_PRIMITIVE &&
+	       j->tok[idx].end - j->tok[idx].start == 4 &&
+	       memcmp(j->text + j->tok[idx].start, "true", 4) == 0;
+}
+
 static int hex4(const char *p, const char *end, unsigned *out)
 {
 	unsigned v = 0;

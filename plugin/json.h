@@ -35,6 +35,8 @@ int json_array_get(const struct json *j, int arr, int i);
 int json_array_len(const struct json *j, int arr);
 bool json_is_object(const struct json *j, int idx);
 bool json_is_string(const struct json *j, int idx);
+/* Whether token idx is the literal true. */
+bool json_is_true(const struct json *j, int idx);
 
 /* Copies the string token idx into out (escapes decoded, \u to UTF-8).
  * Returns its length, or -1 if idx is not a string, it does not fit in

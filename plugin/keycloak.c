@@ -52,9 +52,12 @@ static void keycloak_forget_token(struct keycloak *kc)
 	kc->token_expires_ms = 0;
 }
 
+static void keycloak_forget_refresh(struct keycloak *kc);
+
 void keycloak_cleanup(struct keycloak *kc)
 {
 	keycloak_forget_token(kc);
+	keycloak_forget_refresh(kc);
 	http_client_cleanup(&kc->http);
 }
 
@@ -74,7 +77,34 @@ static void describe(struct keycloak *kc, const char *what, const struct http_re
 		 msg[0] ? ": " : "", msg);
 }
 
-int keycloak_login(struct keycloak *kc, bool probe)
+/* Copies the string member key of the token answer into a new buffer
+ * sized to the answer (the caller wipes and frees it); NULL when absent.
+ * *n is its length. */
+static char *token_string(const struct json *j, size_t answer_len, const char *key, int *n)
+{
+	char *s = malloc(answer_len + 1);
+
+	*n = s ? json_get_string(j, 0, key, s, answer_len + 1) : -1;
+	if (s && *n <= 0) {
+		explicit_bzero(s, answer_len + 1);
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+static void keycloak_forget_refresh(struct keycloak *kc)
+{
+	if (kc->refresh) {
+		explicit_bzero(kc->refresh, strlen(kc->refresh));
+		free(kc->refresh);
+	}
+	kc->refresh = NULL;
+}
+
+/* One token request: the password grant, or with refresh the session's
+ * refresh token (no new session on the server, no password hashing). */
+static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 {
 	struct buf form = BUF_INIT;
 	struct http_response resp;
@@ -88,14 +118,18 @@ int keycloak_login(struct keycloak *kc, bool probe)
 	};
 	struct json j = { 0 };
 	long long expires_in = 60, deadline = kc->deadline_ms;
-	char *token = NULL;
+	char *token = NULL, *refresh_token;
 	size_t token_size = 0;
-	int rc = KC_ERROR, token_len;
+	int rc = KC_ERROR, token_len, refresh_len;
 
 	keycloak_forget_token(kc);
-	if (buf_puts(&form, "grant_type=password&client_id=admin-cli&username=") < 0 ||
-	    buf_form_value(&form, kc->user) < 0 || buf_puts(&form, "&password=") < 0 ||
-	    buf_form_value(&form, kc->password) < 0) {
+	if (refresh ? buf_puts(&form,
+			       "grant_type=refresh_token&client_id=admin-cli&refresh_token=") < 0 ||
+			      buf_form_value(&form, kc->refresh) < 0
+		    : buf_puts(&form, "grant_type=password&client_id=admin-cli&username=") < 0 ||
+			      buf_form_value(&form, kc->user) < 0 ||
+			      buf_puts(&form, "&password=") < 0 ||
+			      buf_form_value(&form, kc->password) < 0) {
 		snprintf(kc->error, sizeof(kc->error), "admin token: out of memory");
 		goto out_free_form;
 	}
@@ -132,15 +166,10 @@ int keycloak_login(struct keycloak *kc, bool probe)
 	}
 	/* The token cannot be longer than the answer that carries it. */
 	token_size = resp.body.len + 1;
-	token = malloc(token_size);
+	token = json_parse(&j, buf_str(&resp.body), resp.body.len) < 0
+			? NULL
+			: token_string(&j, resp.body.len, "access_token", &token_len);
 	if (!token) {
-		snprintf(kc->error, sizeof(kc->error), "admin token: out of memory");
-		goto out_free_resp;
-	}
-	token_len = json_parse(&j, buf_str(&resp.body), resp.body.len) < 0
-			    ? -1
-			    : json_get_string(&j, 0, "access_token", token, token_size);
-	if (token_len <= 0) {
 		snprintf(kc->error, sizeof(kc->error),
 			 "admin token: HTTP 200 without an access_token (is %s a Keycloak?)",
 			 kc->http.base_url);
@@ -162,6 +191,13 @@ int keycloak_login(struct keycloak *kc, bool probe)
 	kc->token = token;
 	token = NULL;
 	kc->token_expires_ms = keycloak_token_expiry(http_now_ms(), expires_in);
+	/* The session's refresh token: renewals use it, and teardown ends
+	 * the session with it (each password login leaves one otherwise). */
+	refresh_token = token_string(&j, resp.body.len, "refresh_token", &refresh_len);
+	if (refresh_token) {
+		keycloak_forget_refresh(kc);
+		kc->refresh = refresh_token;
+	}
 	rc = KC_OK;
 
 out_free_resp:
@@ -173,6 +209,50 @@ out_free_resp:
 	buf_free_secret(&resp.body);
 	kc->http.connect_timeout_ms = 5000;
 out_free_form:
+	buf_free_secret(&form);
+	return rc;
+}
+
+int keycloak_login(struct keycloak *kc, bool probe)
+{
+	if (kc->refresh && !probe) {
+		if (keycloak_grant(kc, false, true) == KC_OK)
+			return KC_OK;
+		log_debug("admin token: the session's refresh was refused; logging in again");
+		keycloak_forget_refresh(kc);
+	}
+	return keycloak_grant(kc, probe, false);
+}
+
+int keycloak_logout(struct keycloak *kc)
+{
+	struct buf form = BUF_INIT;
+	struct http_response resp;
+	struct http_request req = {
+		.method = "POST",
+		.path = "/realms/master/protocol/openid-connect/logout",
+		.content_type = "application/x-www-form-urlencoded",
+		.retry = true, /* ending a session twice is harmless */
+	};
+	int rc = KC_ERROR;
+
+	if (!kc->refresh)
+		return KC_OK;
+	if (buf_puts(&form, "client_id=admin-cli&refresh_token=") < 0 ||
+	    buf_form_value(&form, kc->refresh) < 0) {
+		snprintf(kc->error, sizeof(kc->error), "logout: out of memory");
+		goto out_free;
+	}
+	req.body = form.data;
+	req.body_len = form.len;
+	if (http_send_retry(&kc->http, &req, kc->deadline_ms, &resp) < 0 ||
+	    (resp.status != 204 && resp.status != 200))
+		describe(kc, "logout", &resp);
+	else
+		rc = KC_OK;
+	http_response_free(&resp);
+	keycloak_forget_refresh(kc);
+out_free:
 	buf_free_secret(&form);
 	return rc;
 }

@@ -35,6 +35,7 @@ struct keycloak {
 	const char *user;     /* borrowed */
 	const char *password; /* borrowed; secret */
 	char *token;	      /* owned; secret */
+	char *refresh;	      /* owned; secret: the admin session's refresh token */
 	long long token_expires_ms;
 	long long deadline_ms; /* http_now_ms() clock; bounds every call */
 	char error[320];
@@ -54,6 +55,9 @@ long long keycloak_token_expiry(long long now_ms, long long expires_in);
  * unreachable, DNS failure, TLS failure, 404 or 5xx return KC_UNREACHABLE.
  * Bad credentials return KC_AUTH. */
 int keycloak_login(struct keycloak *kc, bool probe);
+/* Ends the admin session the logins made (Keycloak keeps one per password
+ * login until it idles out). KC_OK when there is none. */
+int keycloak_logout(struct keycloak *kc);
 
 /* GET /realms/master, no credentials: KC_OK when it answers 200 (how a
  * fresh instance says it is ready). */

@@ -161,6 +161,13 @@ int main(int argc, char **argv)
 		code = deps_down(&deps);
 	else
 		code = run_bound(&cfg, &deps);
+	/* down and reap end at once on a stop too, with the same status */
+	if (signals_stop_signal() && (cfg.action == ACTION_DOWN || cfg.action == ACTION_REAP)) {
+		log_info("stopped by signal %d (%s)", signals_stop_signal(),
+			 strsignal(signals_stop_signal()));
+		code = 128 + signals_stop_signal();
+	}
+	deps_logout(&deps);
 	deps_free(&deps);
 	http_global_cleanup();
 

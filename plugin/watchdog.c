@@ -13,8 +13,10 @@
 #include "lease.h"
 #include "log.h"
 #include "random.h"
+#include "signals.h"
 
 #define WATCH_TEARDOWN_TRIES 10
+#define WATCH_RETRY_MAX_MS 30000
 
 int tar_add(struct buf *tar, const char *name, unsigned mode, const char *data, size_t len)
 {
@@ -313,14 +315,82 @@ static char *take_secret_file(const char *path)
 	return copy;
 }
 
+/* Whether the watched container has stopped for certain: inspect says it
+ * is not running, or it is gone (404). 1 stopped, 0 running, -1 unknown
+ * (the engine did not answer). */
+static int watched_stopped(struct docker *dk, const char *target)
+{
+	struct buf resp = BUF_INIT;
+	struct json j = { 0 };
+	char path[128];
+	long status;
+	int state, rc = -1;
+
+	snprintf(path, sizeof(path), "/containers/%s/json", target);
+	dk->deadline_ms = http_now_ms() + 10000;
+	status = docker_call(dk, "GET", path, NULL, 0, &resp);
+	if (status == 404) {
+		rc = 1;
+	} else if (status == 200 && json_parse(&j, buf_str(&resp), resp.len) == 0) {
+		state = json_object_get(&j, 0, "State");
+		if (json_is_object(&j, state)) {
+			int running = json_object_get(&j, state, "Running");
+
+			if (running >= 0 && json_is_true(&j, running))
+				rc = 0;
+			else if (running >= 0)
+				rc = 1;
+		}
+	}
+	json_free(&j);
+	buf_free(&resp);
+	return rc;
+}
+
+/* Blocks until the target container has stopped for certain. A wait that
+ * ends for another reason (dockerd restarting, a socket proxy's idle
+ * timeout, an error answer) is checked with an inspect and retried with
+ * backoff: tearing down a live run would be worse than waiting. Returns 0,
+ * or a stop signal number when the watchdog itself is stopped. */
+static int watch_until_stopped(struct deps *d, const char *target)
+{
+	struct http_request req = { .method = "POST" };
+	long backoff = 500;
+	char path[200];
+
+	for (;;) {
+		struct http_response resp;
+		int stopped;
+
+		snprintf(path, sizeof(path), "/v%s/containers/%s/wait", d->docker.version, target);
+		req.path = path;
+		if (http_send(&d->docker.http, &req, 86400L * 1000, &resp) < 0)
+			log_warn("watch: waiting failed (%s)", resp.error);
+		else if (resp.status != 200)
+			log_warn("watch: waiting answered HTTP %ld", resp.status);
+		else
+			backoff = 500; /* a real answer: the container stopped */
+		http_response_free(&resp);
+		if (signals_interrupted())
+			return signals_stop_signal();
+		stopped = watched_stopped(&d->docker, target);
+		if (stopped == 1)
+			return 0;
+		log_warn("watch: container %.12s %s; waiting again in %ld ms", target,
+			 stopped == 0 ? "still runs" : "cannot be inspected", backoff);
+		http_sleep_ms(backoff);
+		if (signals_interrupted())
+			return signals_stop_signal();
+		if (backoff < WATCH_RETRY_MAX_MS)
+			backoff *= 2;
+	}
+}
+
 int watchdog_run(struct deps *d)
 {
 	const char *target = getenv(WATCHDOG_ENV_TARGET);
 	char *password = take_secret_file(WATCHDOG_SECRET_DIR "/admin_password");
-	struct http_request req = { .method = "POST" };
-	struct http_response resp;
-	char path[200];
-	int rc, tries;
+	int rc, tries, stop;
 
 	if (!target || strspn(target, "0123456789abcdef") != strlen(target)) {
 		log_error("watch: %s is not set to a container id", WATCHDOG_ENV_TARGET);
@@ -340,13 +410,15 @@ int watchdog_run(struct deps *d)
 	if (rc)
 		return rc;
 	log_info("watch: waiting for container %.12s to stop", target);
-	/* Blocks until the container stops: no deadline but the lease's
-	 * longest possible life. */
-	snprintf(path, sizeof(path), "/v%s/containers/%s/wait", d->docker.version, target);
-	req.path = path;
-	if (http_send(&d->docker.http, &req, 86400L * 1000, &resp) < 0)
-		log_warn("watch: waiting failed (%s); tearing down now", resp.error);
-	http_response_free(&resp);
+	stop = watch_until_stopped(d, target);
+	if (stop) {
+		/* stopped itself (docker stop of the watchdog): the run may go
+		 * on, so nothing is torn down; leases remain */
+		log_info("watch: stopped by signal %d before the container stopped", stop);
+		return 128 + stop;
+	}
+	log_info("watch: container %.12s stopped; tearing down", target);
+	signals_begin_teardown();
 
 	for (tries = 0; tries < WATCH_TEARDOWN_TRIES; tries++) {
 		rc = deps_down(d);

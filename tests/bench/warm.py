@@ -3,7 +3,7 @@
 loopback (bind, a hook that exits at once, teardown), per binary.
 
 Prints, per binary: HTTP requests before the hook and in teardown (budget
-2 and 1; the opportunistic reap after teardown is counted apart), median
+2 and 2; the opportunistic reap after teardown is counted apart), median
 and p95 wall milliseconds per cycle, drone-deps' user+sys CPU per cycle
 (the /bin/true hook it reaps is included), its own CPU from start to the
 hook's exec (cpu2hook), and peak RSS (VmHWM once bound). Figures, not
@@ -49,13 +49,16 @@ def at_hook(binary, env):
 
 def classify(requests):
     """Requests of one cycle: before the hook (up to the realm POST),
-    teardown (the DELETE), and the reap that follows."""
+    teardown (the DELETE and the admin session's logout), and the reap."""
     bind = teardown = reap = 0
     phase = "bind"
     # A cycle starts at its token request: anything logged before it
     # belongs to the previous cycle.
     start = next((i for i, q in enumerate(requests) if q["path"].endswith("/token")), 0)
     for q in requests[start:]:
+        if q["path"].endswith("/openid-connect/logout"):
+            teardown += 1  # the admin session's logout ends every run
+            continue
         if phase == "bind":
             bind += 1
             if q["method"] == "POST" and q["path"] == "/admin/realms":

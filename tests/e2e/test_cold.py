@@ -223,6 +223,29 @@ def cold_sigterm_readiness(ctx, cold):
     check(not wait_gone(rid), "left behind")
 
 
+@test("cold: the leases of service and secret cover the deploy (timeout + ttl) and are both renewed")
+@with_cold
+def cold_lease_renewal(ctx, cold):
+    rid, env = cold.settings(ttl=12, timeout=90)
+    label = "label=drone-deps.run=%s" % rid
+    fmt = '{{index .Spec.Labels "drone-deps.expires"}}'
+    probe = ("%s service inspect --format '%s' keyc-%s; %s secret inspect --format '%s' "
+             "$(%s secret ls -q --filter %s)") % (DOCKER, fmt, rid, DOCKER, fmt, DOCKER, label)
+    hook = "date +%%s > %s; (%s) >> %s; sleep 6; (%s) > %s" % (
+        ctx.path("first"), probe, ctx.path("first"), probe, ctx.path("second"))
+    r = ctx.run(dict(env, PLUGIN_HOOK=hook), timeout=180)
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-500:]))
+    now, service0, secret0 = (int(x) for x in open(ctx.path("first")).read().split())
+    service1, secret1 = (int(x) for x in open(ctx.path("second")).read().split())
+    print("# at the hook's start: service lease ends in %d s, secret in %d s; after a renewal: %d s, %d s"
+          % (service0 - now, secret0 - now, service1 - now, secret1 - now))
+    check(service0 - now > 90, "the service's lease does not cover timeout + ttl: %d s" % (service0 - now))
+    check(secret0 - now > 90, "the secret's lease does not cover timeout + ttl: %d s" % (secret0 - now))
+    check(service1 != service0, "the service's lease was not renewed")
+    check(secret1 != secret0, "the secret's lease was not renewed")
+    check(not wait_gone(rid), "left behind")
+
+
 @test("cold: SIGTERM mid-hook removes the service and exits 143")
 @with_cold
 def cold_sigterm(ctx, cold):

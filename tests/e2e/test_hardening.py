@@ -284,6 +284,15 @@ def stop_teardown_budget(ctx):
     ctx.stub.config(hostile=None)
 
 
+@test("SIGTERM during action reap on a 503 stream: exit 143 within 1.5 s")
+def stop_mid_reap(ctx):
+    ctx.stub.config(fail={"status": 503, "count": -1, "method": "GET", "path_prefix": "/admin/realms"})
+    r = ctx.start(ctx.settings(action="reap", parent=None))
+    wait_requests(ctx, lambda q: q["method"] == "GET" and q["status"] == 503, 2)
+    stop_and_time(ctx, r, "reap on 503s")
+    ctx.stub.config(fail=None)
+
+
 # ---- 1: the hook finds nothing of ours ------------------------------------------
 
 PROBE = r"""
@@ -441,6 +450,172 @@ def exit_70(ctx):
     check("cannot start the hook" in p.stderr, "message: %s" % p.stderr[-300:])
     check(not os.path.exists(ctx.path("ran")), "the hook ran")
     only_master(ctx)
+
+
+# ---- 3: the watchdog acts only on a confirmed stop --------------------------------
+
+class FakeDocker:
+    """A Docker Engine API on a unix socket, enough for the watchdog: _ping,
+    /containers/{id}/wait and /containers/{id}/json. `wait_fails` waits
+    fail (an HTTP 500, or a dropped connection); `running` is what inspect
+    says; once `stopped` is set, a wait returns at once."""
+
+    def __init__(self, path):
+        import http.server
+        import socketserver
+        fake = self
+        self.path = path
+        self.running = True
+        self.gone = False
+        self.stopped = threading.Event()
+        self.wait_fails = 3
+        self.log = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def address_string(self):
+                return "unix"
+
+            def log_message(self, *args):
+                pass
+
+            def send(self, status, body):
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Api-Version", "1.41")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self):
+                fake.log.append(("GET", self.path))
+                if self.path == "/_ping":
+                    return self.send(200, "OK")
+                if self.path.endswith("/json") and fake.gone:
+                    return self.send(404, {"message": "No such container: c0ffee"})
+                if self.path.endswith("/json"):
+                    return self.send(200, {"Id": "c0ffee", "State": {"Running": fake.running,
+                                                                       "Status": "running" if fake.running else "exited"}})
+                self.send(404, {"message": "page not found"})
+
+            def do_HEAD(self):
+                self.do_GET()
+
+            def do_POST(self):
+                fake.log.append(("POST", self.path))
+                if self.path.endswith("/wait"):
+                    if fake.wait_fails > 0:
+                        fake.wait_fails -= 1
+                        if fake.wait_fails % 2:
+                            return self.send(500, {"message": "socket proxy: idle timeout"})
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                        return
+                    fake.stopped.wait(60)
+                    return self.send(200, {"StatusCode": 137})
+                self.send(404, {"message": "page not found"})
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a client gone mid-answer (the watchdog stopped) is expected
+
+        self.server = Server(path, Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def waits(self):
+        return len([1 for m, p in self.log if m == "POST" and p.endswith("/wait")])
+
+    def stop(self):
+        self.stopped.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@test("the watchdog survives failed waits while the container runs, and tears down once it stops")
+def watchdog_confirmed_stop(ctx):
+    target = "c0ffee" * 10 + "0123"
+    fake = FakeDocker(ctx.path("docker.sock"))
+    try:
+        ctx.stub.seed({"realm": "lasuite-drive-3a3a3a", "enabled": True,
+                       "attributes": marks("3a3a3a", "local#0.0.0", int(time.time()) + 600)})
+        env = ctx.settings(action="watch", run_id="3a3a3a", hook=None,
+                           docker_host="unix://" + ctx.path("docker.sock"))
+        r = ctx.start(env, base_env={"DRONE_DEPS_WATCH_CONTAINER": target})
+        deadline = time.time() + 20
+        while fake.waits() < 4 and time.time() < deadline and r.proc.poll() is None:
+            time.sleep(0.05)
+        time.sleep(0.5)
+        check(r.proc.poll() is None, "the watchdog exited (%s) after failed waits: %s" %
+              (r.proc.returncode, r.stderr[-400:]))
+        check("lasuite-drive-3a3a3a" in ctx.stub.realms(),
+              "the realm of a running container was deleted after a failed wait")
+        check(fake.waits() >= 4, "the wait was not retried: %s" % fake.log)
+        # now the container stops: inspect says so, the wait returns
+        fake.running = False
+        fake.stopped.set()
+        r.wait(30)
+        check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+        only_master(ctx)
+    finally:
+        fake.stop()
+
+
+def start_watchdog(ctx, fake, rid):
+    ctx.stub.seed({"realm": "lasuite-drive-" + rid, "enabled": True,
+                   "attributes": marks(rid, "local#0.0.0", int(time.time()) + 600)})
+    env = ctx.settings(action="watch", run_id=rid, hook=None,
+                       docker_host="unix://" + ctx.path("docker.sock"))
+    return ctx.start(env, base_env={"DRONE_DEPS_WATCH_CONTAINER": "c0ffee" * 10 + "0123"})
+
+
+@test("the watchdog tears down when a failed wait is followed by 'no such container'")
+def watchdog_gone(ctx):
+    fake = FakeDocker(ctx.path("docker.sock"))
+    fake.wait_fails = 1000
+    fake.gone = True
+    try:
+        r = start_watchdog(ctx, fake, "3a3a3b")
+        r.wait(30)
+        check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+        only_master(ctx)
+    finally:
+        fake.stop()
+
+
+@test("a watchdog stopped itself while the container runs leaves the run alone, exit 143")
+def watchdog_stopped(ctx):
+    fake = FakeDocker(ctx.path("docker.sock"))
+    fake.wait_fails = 0
+    try:
+        r = start_watchdog(ctx, fake, "3a3a3c")
+        deadline = time.time() + 20
+        while fake.waits() < 1 and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        os.kill(r.pid, signal.SIGTERM)
+        r.wait(30)
+        check(r.code == 143, "exit %s: %s" % (r.code, r.stderr[-400:]))
+        check("lasuite-drive-3a3a3c" in ctx.stub.realms(), "the live run's realm was deleted")
+    finally:
+        fake.stop()
+
+# ---- 12: the admin session the login made is ended ----------------------------
+
+@test("each run ends the admin session its login made: one logout after the DELETE, none before")
+def admin_logout(ctx):
+    ctx.stub.clear_requests()
+    r = ctx.run(ctx.settings(hook="true"))
+    check(r.code == 0, "exit %s" % r.code)
+    seen = [(q["method"], q["path"].split("?")[0]) for q in ctx.stub.requests()]
+    check(seen[-2:] == [("DELETE", "/admin/realms/" + [p for m, p in seen if m == "DELETE"][0].split("/")[-1]),
+                        ("POST", "/realms/master/protocol/openid-connect/logout")],
+          "teardown: %s" % seen)
+    check(seen.count(("POST", "/realms/master/protocol/openid-connect/logout")) == 1, "logouts: %s" % seen)
 
 
 if __name__ == "__main__":

@@ -104,7 +104,7 @@ def realm_contents(ctx):
     check("test" in realms["lasuite-drive-00beef"]["users"], "user missing")
 
 
-@test("warm bind takes two requests on one connection before the hook, one DELETE to tear down",
+@test("warm bind takes two requests on one connection before the hook; teardown one DELETE, then the admin session's logout",
       stub_only="needs the request log")
 def request_budget(ctx):
     hook = "%s -c 'import urllib.request;print(urllib.request.urlopen(\"%s/_stub/requests\").read().decode())' > %s" % (
@@ -121,7 +121,9 @@ def request_budget(ctx):
     check(after and after[0]["method"] == "DELETE" and after[0]["path"].startswith("/admin/realms/lasuite-drive-"),
           "teardown: %s" % after[:3])
     check(after[0]["conn"] == before[0]["conn"], "teardown opened a new connection")
-    check(len(after) == 1, "requests after the hook besides the DELETE: %s" % after[1:])
+    check([(q["method"], q["path"]) for q in after[1:]] ==
+          [("POST", "/realms/master/protocol/openid-connect/logout")],
+          "requests after the hook besides the DELETE and the logout: %s" % after[1:])
 
 
 @test("the opportunistic reap runs while the hook runs, off the bind and teardown paths",
@@ -142,7 +144,7 @@ def reap_during_hook(ctx):
     check(any(q["method"] == "DELETE" and q["path"].endswith("/old-run-0e0e0e") for q in during[2:]),
           "the expired realm was not reaped while the hook ran: %s" % during)
     after = ctx.stub.requests()[len(during):]
-    check([q["method"] for q in after] == ["DELETE"], "after the hook: %s" % after)
+    check([q["method"] for q in after] == ["DELETE", "POST"], "after the hook: %s" % after)
     only_master(ctx)
 
 
