@@ -163,6 +163,7 @@ int http_send(struct http_client *c, const struct http_request *req, long timeou
 	char errbuf[CURL_ERROR_SIZE] = "";
 	CURLcode rc;
 	curl_off_t total_us = 0;
+	long request_size = 0;
 	int ret = -1;
 
 	memset(resp, 0, sizeof(*resp));
@@ -251,6 +252,8 @@ int http_send(struct http_client *c, const struct http_request *req, long timeou
 	c->requests++;
 	rc = http_perform(c);
 	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &total_us);
+	if (curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_size) == CURLE_OK)
+		resp->sent = request_size > 0;
 	/* The slist holds the Authorization header: forget it in curl first. */
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, NULL);
@@ -314,7 +317,8 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 			return rc;
 		if (rc < 0 && (http_error_is_tls(resp->transport_error) ||
 			       http_error_is_too_large(resp->transport_error) ||
-			       (req->probe && http_error_is_unreachable(resp->transport_error))))
+			       (req->probe && http_error_is_unreachable(resp->transport_error) &&
+				!resp->sent)))
 			return rc;
 		wait_ms = backoff_ms;
 		if (rc == 0 && resp->retry_after > 0)
@@ -344,6 +348,11 @@ bool http_error_is_unreachable(int e)
 {
 	return e == CURLE_COULDNT_RESOLVE_HOST || e == CURLE_COULDNT_CONNECT ||
 	       e == CURLE_COULDNT_RESOLVE_PROXY || (e == CURLE_OPERATION_TIMEDOUT);
+}
+
+bool http_error_is_timeout(int e)
+{
+	return e == CURLE_OPERATION_TIMEDOUT;
 }
 
 bool http_error_is_too_large(int e)

@@ -45,6 +45,8 @@ struct http_response {
 	char location[512];   /* Location header, if any */
 	char api_version[16]; /* Api-Version header (Docker), if any */
 	long retry_after;     /* Retry-After seconds, 0 if none */
+	bool sent;	      /* the request was written to a connection: a
+			       * server listens, however slow its answer */
 };
 
 /* Creates the handle. Returns 0 or -1. base_url must be http(s). */
@@ -74,6 +76,8 @@ bool http_error_is_unreachable(int transport_error);
 bool http_error_is_too_large(int transport_error);
 /* Whether a stop signal ended the transfer (signals_interrupted). */
 bool http_error_is_stopped(int transport_error);
+/* Whether the transfer ran out of time. */
+bool http_error_is_timeout(int transport_error);
 /* Whether the error is a certificate problem. */
 bool http_error_is_tls(int transport_error);
 

@@ -15,6 +15,14 @@
 #include "sat.h"
 
 #define PROBE_CONNECT_MS 3000
+/* How long the probe waits for answers: briefly, so a run does not wait
+ * on an instance that is not there... */
+#define PROBE_MS 8000
+/* ...but a Keycloak that took the request and is slow to answer it (its
+ * first password login after a start hashes and warms up: 7-15 s seen on
+ * a loaded 2-core machine) is there, and gets this long before mode auto
+ * gives up on it. */
+#define PROBE_SLOW_MS 60000
 /* Renew this long before the token's own expiry, for clock skew and the
  * time a request spends in flight. */
 #define TOKEN_MARGIN_MS 5000
@@ -104,6 +112,36 @@ static void keycloak_forget_refresh(struct keycloak *kc)
 
 /* One token request: the password grant, or with refresh the session's
  * refresh token (no new session on the server, no password hashing). */
+/* Sends a token request (http_send_retry's contract). A probe must not hold
+ * a run for long when nothing answers: a short connect timeout, and
+ * transient answers retried for PROBE_MS at most; but when the request
+ * was taken and only the answer is late, the server is there, and it gets
+ * PROBE_SLOW_MS (within the bind's timeout) before it counts as absent. */
+static int keycloak_send_grant(struct keycloak *kc, struct http_request *req, bool probe,
+			       struct http_response *resp)
+{
+	long long deadline = kc->deadline_ms, slow;
+
+	if (!probe)
+		return http_send_retry(&kc->http, req, deadline, resp);
+	kc->http.connect_timeout_ms = PROBE_CONNECT_MS;
+	req->probe = true;
+	if (deadline > http_now_ms() + PROBE_MS)
+		deadline = http_now_ms() + PROBE_MS;
+	if (http_send_retry(&kc->http, req, deadline, resp) == 0)
+		return 0;
+	slow = http_now_ms() + PROBE_SLOW_MS;
+	if (slow > kc->deadline_ms)
+		slow = kc->deadline_ms;
+	if (!resp->sent || !http_error_is_timeout(resp->transport_error) || slow <= deadline)
+		return -1;
+	log_info(
+		"the Keycloak at %s took the admin login but has not answered in %d s; waiting up to %lld s more",
+		kc->http.base_url, PROBE_MS / 1000, (slow - http_now_ms()) / 1000);
+	http_response_free(resp);
+	return http_send_retry(&kc->http, req, slow, resp);
+}
+
 static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 {
 	struct buf form = BUF_INIT;
@@ -117,7 +155,7 @@ static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 		.retry = true,
 	};
 	struct json j = { 0 };
-	long long expires_in = 60, deadline = kc->deadline_ms;
+	long long expires_in = 60;
 	char *token = NULL, *refresh_token;
 	size_t token_size = 0;
 	int rc = KC_ERROR, token_len, refresh_len;
@@ -136,16 +174,7 @@ static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 	req.body = form.data;
 	req.body_len = form.len;
 
-	if (probe) {
-		/* The probe must not hold a run for long when nothing answers:
-		 * a short connect timeout, and transient answers retried for a
-		 * few seconds at most. */
-		kc->http.connect_timeout_ms = PROBE_CONNECT_MS;
-		req.probe = true;
-		if (deadline > http_now_ms() + 8000)
-			deadline = http_now_ms() + 8000;
-	}
-	if (http_send_retry(&kc->http, &req, deadline, &resp) < 0) {
+	if (keycloak_send_grant(kc, &req, probe, &resp) < 0) {
 		describe(kc, "admin token", &resp);
 		rc = (probe && (http_error_is_unreachable(resp.transport_error) ||
 				http_error_is_tls(resp.transport_error)))

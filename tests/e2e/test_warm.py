@@ -541,6 +541,21 @@ def no_warm(ctx):
         check(r.stderr.count("retrying") == 0, "a refused connection was retried")
 
 
+@test("a warm Keycloak slow to answer its first login (10 s) is used, not taken for absent",
+      stub_only="needs the hold knob")
+def slow_first_login(ctx):
+    # A freshly started Keycloak took 7-15 s for its first admin login on a
+    # loaded machine: mode auto must not deploy cold past a warm instance.
+    ctx.stub.config(hold={"seconds": 10, "count": 1, "method": "POST",
+                          "path_prefix": "/realms/master/protocol/openid-connect/token"})
+    r = ctx.run(ctx.settings(hook="echo $DEPS_KEYCLOAK_MODE > %s" % ctx.path("mode"), mode="auto"),
+                timeout=90)
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    check(open(ctx.path("mode")).read().strip() == "warm", "mode: %s" % open(ctx.path("mode")).read())
+    check("has not answered in 8 s" in r.stderr, "no word on the wait: %s" % r.stderr[-400:])
+    only_master(ctx)
+
+
 # ---- hostile servers --------------------------------------------------------------
 
 @test("a huge answer is refused at the size cap, not read into memory, and not retried",
