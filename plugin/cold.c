@@ -254,7 +254,7 @@ out_free:
 }
 
 /* Polls the tasks, then the readiness URL, until ready or the deadline. */
-static int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadline_ms)
+int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadline_ms)
 {
 	struct keycloak probe;
 	long long start = http_now_ms(), next_progress = start + PROGRESS_MS;
@@ -305,7 +305,7 @@ static int cold_wait_ready(struct docker *d, const struct config *cfg, long long
 	return rc;
 }
 
-int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg, long long deadline_ms)
+int cold_create(struct cold *c, struct docker *d, const struct config *cfg, long long deadline_ms)
 {
 	/* Renewal starts with the hook: until then, the lease must cover the
 	 * whole deploy (up to timeout), then a full ttl. */
@@ -320,7 +320,7 @@ int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg, long
 		log_error("cold: %s", d->error);
 		return EX_UNAVAILABLE;
 	}
-	return cold_wait_ready(d, cfg, deadline_ms);
+	return 0;
 }
 
 int cold_remove(struct cold *c, struct docker *d, const struct config *cfg)

@@ -1,10 +1,11 @@
 /* cold.h - a throwaway Keycloak as a Docker Swarm service.
  *
- * cold_deploy() makes a swarm secret with a generated admin password, a
+ * cold_create() makes a swarm secret with a generated admin password, a
  * service "<dep[:4]>-<runid>" that reads it (the Co-op Cloud way: the
  * password never appears in the service's spec), with Traefik labels for
- * the cold domain and the lease labels; then waits, bounded by the bind
- * deadline, until a task runs and <cold_url>/realms/master answers 200.
+ * the cold domain and the lease labels; cold_wait_ready() then waits,
+ * bounded by the bind deadline, until a task runs and
+ * <cold_url>/realms/master answers 200.
  * cold_remove() removes both. Every call goes through a struct docker the
  * caller owns. */
 #ifndef DRONE_DEPS_COLD_H
@@ -26,10 +27,13 @@ struct cold {
 	char password[PASSWORD_LEN + 1]; /* the cold instance's admin password */
 };
 
-/* Returns 0 when the instance is ready, or an exit code (69, 70); c says
- * what exists, for cold_remove, whatever the outcome. A stop signal ends
- * the wait early (returns 0 with nothing ready: the caller checks). */
-int cold_deploy(struct cold *c, struct docker *d, const struct config *cfg, long long deadline_ms);
+/* Creates the secret and the service. Returns 0, or an exit code (69);
+ * c says what exists, for cold_remove, whatever the outcome. */
+int cold_create(struct cold *c, struct docker *d, const struct config *cfg, long long deadline_ms);
+/* Returns 0 when the instance is ready, or an exit code (69, 70). A stop
+ * signal ends the wait early (returns 0 with nothing ready: the caller
+ * checks). */
+int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadline_ms);
 /* Removes the service and its secret; what is already gone counts as
  * removed. Returns 0 or -1 (d->error). */
 int cold_remove(struct cold *c, struct docker *d, const struct config *cfg);

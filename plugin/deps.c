@@ -199,7 +199,14 @@ static int deps_bind_cold(struct deps *d)
 	rc = deps_docker_ready(d, deadline);
 	if (rc)
 		return rc;
-	rc = cold_deploy(&d->cold, &d->docker, cfg, deadline);
+	rc = cold_create(&d->cold, &d->docker, cfg, deadline);
+	if (rc || signals_poll_stop())
+		return rc;
+	/* A real Keycloak takes minutes to start: what guards against a
+	 * SIGKILL (the watchdog) must not wait for it. */
+	if (d->on_cold_created)
+		d->on_cold_created(d, d->on_cold_created_ctx);
+	rc = cold_wait_ready(&d->docker, cfg, deadline);
 	if (rc || signals_poll_stop())
 		return rc;
 	rc = deps_set_password(d, d->cold.password) < 0

@@ -27,6 +27,9 @@ struct deps {
 	struct cold cold;  /* what a cold deploy created */
 	struct binding binding;
 	char *admin_password; /* owned copy; secret */
+	/* Called once a cold service exists, before its readiness wait. */
+	void (*on_cold_created)(struct deps *d, void *ctx);
+	void *on_cold_created_ctx;
 };
 
 void deps_init(struct deps *d, const struct config *cfg);

@@ -62,13 +62,26 @@ static int run_hook(const struct config *cfg, struct deps *d, struct hook_result
 
 /* action run and action up: bind, hook (run only), teardown (run, or any
  * failure), exit code. */
+/* deps' on_cold_created: the watchdog guards a cold service from its
+ * creation on, through the minutes its readiness can take. */
+static void start_watchdog_early(struct deps *d, void *watchdog)
+{
+	watchdog_start(watchdog, d);
+}
+
 static int run_bound(const struct config *cfg, struct deps *d)
 {
 	struct hook_result result = { 0, 0 };
 	struct watchdog watchdog = { "" };
-	int code = deps_bind(d), stop = signals_poll_stop();
+	int code, stop;
 
-	if (code == 0 && !stop && cfg->action == ACTION_RUN)
+	if (cfg->action == ACTION_RUN) {
+		d->on_cold_created = start_watchdog_early;
+		d->on_cold_created_ctx = &watchdog;
+	}
+	code = deps_bind(d);
+	stop = signals_poll_stop();
+	if (code == 0 && !stop && cfg->action == ACTION_RUN && !watchdog.id[0])
 		watchdog_start(&watchdog, d);
 	if (code == 0 && !stop) {
 		const char *env_file = cfg->value[SET_ENV_FILE];
