@@ -264,7 +264,9 @@ def cold_sigterm(ctx, cold):
 def cold_reap(ctx, cold):
     rid, env = cold.settings(ttl=10)
     started = ctx.path("started")
-    r = ctx.start(dict(env, PLUGIN_HOOK="echo $$ > %s; echo go > %s; sleep 60" % (ctx.hook_pgid_file(), started)))
+    # The lease made at deploy covers timeout + ttl; the first renewal
+    # (ttl/3 into the hook) brings it to now + ttl: kill after it.
+    r = ctx.start(dict(env, PLUGIN_HOOK="echo $$ > %s; sleep 4.5; echo go > %s; sleep 60" % (ctx.hook_pgid_file(), started)))
     ctx.wait_for_file(started, timeout=120, run=r)
     os.kill(r.pid, signal.SIGKILL)
     r.wait(10)

@@ -15,7 +15,12 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import (ADMIN_PASSWORD, BIN, PYTHON, ROOT, Failure, check,  # noqa: E402
-                     main, read_env_file, test)
+                     main, test)
+
+
+# An unprivileged uid with no account and no other process, for the tests
+# that must not run drone-deps as root.
+TEST_UID = 64123
 
 
 def only_master(ctx):
@@ -378,12 +383,13 @@ def only_std_fds(ctx):
 @test("drone-deps is not dumpable: a hook of its own user cannot open its environ or memory")
 def not_dumpable(ctx):
     os.chmod(ctx.dir, 0o777)
-    nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
-    # the test's own Python may sit in root's home, out of nobody's reach
+    # a uid of its own (no other process runs as it), not root
+    other = ["setpriv", "--reuid=%d" % TEST_UID, "--regid=%d" % TEST_UID, "--clear-groups", "--"]
+    # the test's own Python may sit in root's home, out of that user's reach
     env = dict(os.environ, **ctx.settings(hook=probe_hook(ctx, python="/usr/bin/python3")))
     for f in ("probe.py", "secret"):
         os.chmod(ctx.path(f), 0o644)
-    p = subprocess.run(nobody + [BIN], env=env, cwd=ctx.dir, capture_output=True, timeout=60,
+    p = subprocess.run(other + [BIN], env=env, cwd=ctx.dir, capture_output=True, timeout=60,
                        stdin=subprocess.DEVNULL)
     check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
     check(os.path.exists(ctx.path("probe.out")), "the probe did not run: %s" % p.stderr[-500:])
@@ -441,8 +447,9 @@ def exit_70(ctx):
     # LeakSanitizer's exit check needs a thread of its own, which the
     # limit refuses too (the ASan build)
     env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), "detect_leaks=0"]))
-    # as nobody with one process allowed: drone-deps itself runs, its fork fails
-    cmd = ["prlimit", "--nproc=1:1", "setpriv", "--reuid=65534", "--regid=65534",
+    # as a uid no other process uses, one process allowed: drone-deps itself
+    # runs, its fork fails
+    cmd = ["prlimit", "--nproc=1:1", "setpriv", "--reuid=%d" % TEST_UID, "--regid=%d" % TEST_UID,
            "--clear-groups", "--", BIN]
     p = subprocess.run(cmd, env=env, cwd=ctx.dir, capture_output=True, timeout=60,
                        stdin=subprocess.DEVNULL, text=True)
