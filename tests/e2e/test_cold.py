@@ -394,6 +394,29 @@ def watchdog_cold(ctx, cold):
     print("# watchdog removed the cold service %.1f s after SIGKILL" % took)
 
 
+@test("watchdog: the plugin container SIGKILLed during the readiness wait; the cold service is gone within 15 s")
+@with_cold
+def watchdog_cold_readiness(ctx, cold):
+    # A real Keycloak takes minutes to become ready: the watchdog must
+    # guard the service from its creation on, not from the hook's start.
+    rid, env = cold.settings(timeout=240)
+    env["PLUGIN_HOOK"] = "true"
+    env["PLUGIN_COLD_URL"] = "http://127.0.0.1:%d" % free_port()  # never ready
+    name = plugin_container(ctx, cold, rid, env)
+    svc = "keyc-" + rid
+    wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=" + svc).strip() and watchdogs_of(rid),
+               60, "no service and watchdog during the readiness wait")
+    check("running the hook" not in container_logs(name), "the hook started: not a readiness wait")
+    docker("kill", "-s", "KILL", name)
+    t0 = time.time()
+    wait_until(lambda: not docker("service", "ls", "-q", "--filter", "name=" + svc).strip(), 15,
+               "the cold service was not removed")
+    took = time.time() - t0
+    wait_until(lambda: not docker("secret", "ls", "-q", "--filter", "label=drone-deps.run=" + rid).strip(),
+               15, "the cold secret was not removed")
+    print("# watchdog removed the cold service %.1f s after SIGKILL during readiness" % took)
+
+
 @test("watchdog: a normal teardown removes the watchdog at once")
 @with_cold
 def watchdog_normal(ctx, cold):
