@@ -125,7 +125,8 @@ def woodpecker_step(ctx):
 
 # ---- 4: the reap during the hook reaches leftovers behind live leases ------
 
-@test("six live realms listed first do not hide an expired one from the reap during the hook")
+@test("six live realms listed first do not hide an expired one from the reap during the hook",
+      stub_only="needs the stand-in's list order (the expired realm last); a real server lists realms in an order of its own")
 def reap_behind_live(ctx):
     live = int(time.time()) + 3600
     for i in range(6):
