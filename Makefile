@@ -127,6 +127,8 @@ check: deps
 		e2e-valgrind "DRONE_DEPS_BIN=tests/valgrind.sh DRONE_DEPS_WRAPPED=1 $(E2E)" \
 		e2e-guarantees "DRONE_DEPS_BIN=build/drone-deps $(GUARANTEES)" \
 		e2e-guarantees-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(GUARANTEES)" \
+		e2e-guarantees-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps $(GUARANTEES)" \
+		e2e-hardening-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps $(HARDENING)" \
 		unit-valgrind "$(foreach t,$(UNIT_PLAIN_BIN),VALGRIND_TARGET=$(t) tests/valgrind.sh && ) true" \
 		cold-static "DRONE_DEPS_BIN=build/static/drone-deps $(COLD)" \
 		cold-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(COLD)" \

@@ -155,6 +155,7 @@ class RealKeycloak:
                     print("# " + line, flush=True)
             self.url = p.stdout.strip().splitlines()[-1]
             self.start_ms = int(open(os.path.join(self.dir, "kc", "start_ms")).read())
+        self.control = self.url  # as the stand-in's: its address by IP
         self.admin = Admin(self.url, self.password)
         self.lifespan = self.admin.call("GET", "/admin/realms/master")["accessTokenLifespan"]
         # On a server we did not start, the realms found there are not ours:
