@@ -291,7 +291,7 @@ out_free:
 	return ret;
 }
 
-static bool http_status_is_transient(long status)
+bool http_status_is_transient(long status)
 {
 	return status == 429 || status == 502 || status == 503 || status == 504;
 }

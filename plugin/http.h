@@ -76,6 +76,8 @@ bool http_error_is_unreachable(int transport_error);
 bool http_error_is_too_large(int transport_error);
 /* Whether a stop signal ended the transfer (signals_interrupted). */
 bool http_error_is_stopped(int transport_error);
+/* Whether an answer's status is worth a retry: 429, 502, 503, 504. */
+bool http_status_is_transient(long status);
 /* Whether the transfer ran out of time. */
 bool http_error_is_timeout(int transport_error);
 /* Whether the error is a certificate problem. */

@@ -15,13 +15,13 @@
 #include "sat.h"
 
 #define PROBE_CONNECT_MS 3000
-/* How long the probe waits for answers: briefly, so a run does not wait
- * on an instance that is not there... */
+/* How long the probe retries transient answers: briefly, so a run does
+ * not wait on an instance that is not there... */
 #define PROBE_MS 8000
-/* ...but a Keycloak that took the request and is slow to answer it (its
- * first password login after a start hashes and warms up: 7-15 s seen on
- * a loaded 2-core machine) is there, and gets this long before mode auto
- * gives up on it. */
+/* ...but a Keycloak that took the request and is slow to answer it (a
+ * first password login after a start: 7-15 s seen on a loaded 2-core
+ * machine; 16 concurrent logins queue behind each other's hashing) is
+ * there, and gets this long before mode auto gives up on it. */
 #define PROBE_SLOW_MS 60000
 /* Renew this long before the token's own expiry, for clock skew and the
  * time a request spends in flight. */
@@ -113,33 +113,35 @@ static void keycloak_forget_refresh(struct keycloak *kc)
 /* One token request: the password grant, or with refresh the session's
  * refresh token (no new session on the server, no password hashing). */
 /* Sends a token request (http_send_retry's contract). A probe must not hold
- * a run for long when nothing answers: a short connect timeout, and
- * transient answers retried for PROBE_MS at most; but when the request
- * was taken and only the answer is late, the server is there, and it gets
- * PROBE_SLOW_MS (within the bind's timeout) before it counts as absent. */
+ * a run for long when nothing is there: a short connect timeout, no retry
+ * of a refused connection, transient answers retried for PROBE_MS at most.
+ * But a request the server took may take its time (PROBE_SLOW_MS, within
+ * the bind's timeout): a busy Keycloak is not an absent one, and sending
+ * the login again would only queue one more Argon2 hash behind it. */
 static int keycloak_send_grant(struct keycloak *kc, struct http_request *req, bool probe,
 			       struct http_response *resp)
 {
-	long long deadline = kc->deadline_ms, slow;
+	long long now = http_now_ms(), slow, deadline;
 
 	if (!probe)
-		return http_send_retry(&kc->http, req, deadline, resp);
+		return http_send_retry(&kc->http, req, kc->deadline_ms, resp);
 	kc->http.connect_timeout_ms = PROBE_CONNECT_MS;
 	req->probe = true;
-	if (deadline > http_now_ms() + PROBE_MS)
-		deadline = http_now_ms() + PROBE_MS;
-	if (http_send_retry(&kc->http, req, deadline, resp) == 0)
-		return 0;
-	slow = http_now_ms() + PROBE_SLOW_MS;
-	if (slow > kc->deadline_ms)
-		slow = kc->deadline_ms;
-	if (!resp->sent || !http_error_is_timeout(resp->transport_error) || slow <= deadline)
+	slow = now + PROBE_SLOW_MS < kc->deadline_ms ? now + PROBE_SLOW_MS : kc->deadline_ms;
+	if (http_send(&kc->http, req, (long)(slow - now), resp) == 0) {
+		if (!http_status_is_transient(resp->status))
+			return 0;
+	} else if (http_error_is_stopped(resp->transport_error) ||
+		   http_error_is_timeout(resp->transport_error) ||
+		   (http_error_is_unreachable(resp->transport_error) && !resp->sent) ||
+		   http_error_is_tls(resp->transport_error)) {
 		return -1;
-	log_info(
-		"the Keycloak at %s took the admin login but has not answered in %d s; waiting up to %lld s more",
-		kc->http.base_url, PROBE_MS / 1000, (slow - http_now_ms()) / 1000);
+	}
+	/* a transient answer, or a connection lost mid-answer: a few retries */
 	http_response_free(resp);
-	return http_send_retry(&kc->http, req, slow, resp);
+	now = http_now_ms();
+	deadline = now + PROBE_MS < kc->deadline_ms ? now + PROBE_MS : kc->deadline_ms;
+	return http_send_retry(&kc->http, req, deadline, resp);
 }
 
 static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)

@@ -69,20 +69,19 @@ static void start_watchdog_early(struct deps *d, void *watchdog)
 	watchdog_start(watchdog, d);
 }
 
-static int run_bound(const struct config *cfg, struct deps *d)
+static int run_bound(const struct config *cfg, struct deps *d, struct watchdog *watchdog)
 {
 	struct hook_result result = { 0, 0 };
-	struct watchdog watchdog = { "" };
 	int code, stop;
 
 	if (cfg->action == ACTION_RUN) {
 		d->on_cold_created = start_watchdog_early;
-		d->on_cold_created_ctx = &watchdog;
+		d->on_cold_created_ctx = watchdog;
 	}
 	code = deps_bind(d);
 	stop = signals_poll_stop();
-	if (code == 0 && !stop && cfg->action == ACTION_RUN && !watchdog.id[0])
-		watchdog_start(&watchdog, d);
+	if (code == 0 && !stop && cfg->action == ACTION_RUN && !watchdog->id[0])
+		watchdog_start(watchdog, d);
 	if (code == 0 && !stop) {
 		const char *env_file = cfg->value[SET_ENV_FILE];
 
@@ -107,7 +106,7 @@ static int run_bound(const struct config *cfg, struct deps *d)
 			code = EX_TEMPFAIL;
 		/* the watchdog stays: it tries again when this container stops */
 	} else {
-		watchdog_stop(&watchdog, d);
+		watchdog_stop(watchdog, d);
 	}
 	stop = signals_poll_stop();
 	if (stop) {
@@ -122,6 +121,7 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	struct deps deps;
+	struct watchdog watchdog = { "" }; /* lives as long as deps, which may call it */
 	char err[512];
 	int code, rc;
 
@@ -173,7 +173,7 @@ int main(int argc, char **argv)
 	else if (cfg.action == ACTION_DOWN)
 		code = deps_down(&deps);
 	else
-		code = run_bound(&cfg, &deps);
+		code = run_bound(&cfg, &deps, &watchdog);
 	/* down and reap end at once on a stop too, with the same status */
 	if (signals_stop_signal() && (cfg.action == ACTION_DOWN || cfg.action == ACTION_REAP)) {
 		log_info("stopped by signal %d (%s)", signals_stop_signal(),

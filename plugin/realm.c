@@ -9,6 +9,14 @@
 #include "lease.h"
 #include "log.h"
 #include "sat.h"
+#include "signals.h"
+
+/* Keycloak 26 shows an imported realm only once the import's transaction
+ * commits, but refuses a second import of the name at once: a 409 with no
+ * realm to see is another run's import in flight. Look this often, this
+ * far apart, for it to appear. */
+#define CONFLICT_LOOKS 20
+#define CONFLICT_LOOK_MS 250
 
 static const char *const realm_attributes_path[] = { "attributes", NULL };
 
@@ -82,11 +90,18 @@ static int realm_lease(struct keycloak *kc, const char *realm, struct lease *l)
 static int realm_resolve_conflict(struct keycloak *kc, const struct config *cfg,
 				  long long sent_expires, bool *ours)
 {
-	long long now = (long long)time(NULL);
+	long long now;
 	struct lease l;
-	int rc = realm_lease(kc, cfg->realm, &l);
+	int rc, looks;
 
 	*ours = false;
+	for (looks = 1;; looks++) {
+		rc = realm_lease(kc, cfg->realm, &l);
+		if (rc != KC_NOT_FOUND || looks == CONFLICT_LOOKS || signals_interrupted())
+			break;
+		signals_sleep_ms(CONFLICT_LOOK_MS);
+	}
+	now = (long long)time(NULL);
 	if (rc == KC_NOT_FOUND)
 		return KC_OK; /* gone meanwhile: create again */
 	if (rc != KC_OK)
@@ -172,6 +187,11 @@ int realm_create(struct keycloak *kc, const struct config *cfg, const struct bin
 		if (rc != KC_OK || ours)
 			break;
 	}
+	if (rc == KC_CONFLICT && attempt == 1)
+		snprintf(
+			kc->error, sizeof(kc->error),
+			"realm %s: another run is creating a realm of that name right now (does it share run_id %s?): leaving it alone",
+			cfg->realm, cfg->run_id);
 	if (rc != KC_OK)
 		goto out_free;
 	*created = true;

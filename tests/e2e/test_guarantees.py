@@ -214,7 +214,8 @@ def renew_on_401(ctx):
             ("POST", "/admin/realms", 201, None),
             ("DELETE", "/admin/realms/lasuite-drive-401a01", 401, "expire"),
             ("POST", TOKEN_PATH, 200, None),
-            ("DELETE", "/admin/realms/lasuite-drive-401a01", 204, None)]
+            ("DELETE", "/admin/realms/lasuite-drive-401a01", 204, None),
+            ("POST", "/realms/master/protocol/openid-connect/logout", 204, None)]
     check(seq == want, "requests:\n%s" % "\n".join(map(str, seq)))
     check(r.stderr.count("renewing it once") == 1, "debug: %s" % r.stderr[-600:])
     only_master(ctx)
