@@ -33,6 +33,7 @@ import http.client
 import http.server
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -184,6 +185,8 @@ def main():
     if not os.path.isdir(os.path.join(COMPARE, "node_modules", "@keycloak", "keycloak-admin-client")):
         sys.exit("bench-real: run npm ci in tests/bench/compare first (make bench-real does)")
 
+    for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # unwind: stop the server
+        signal.signal(signo, lambda n, f: sys.exit(128 + n))
     began = time.time()
     print("bench-real: one CI realm cycle on a real Keycloak, by drone-deps and by what users "
           "would otherwise run")
@@ -237,18 +240,27 @@ def main():
                 rows.append((count, t[0], reqs[t[0]], statistics.median(x[0] for x in s),
                              max(x[0] for x in s), statistics.median(x[1] for x in s),
                              statistics.median(x[2] for x in s)))
-            print("... %d other realms measured (%.0f s so far)" % (count, time.time() - began),
-                  flush=True)
+            print("... %d other realms measured (%.0f s so far): token %d bytes; %s" % (
+                count, time.time() - began, len(tok["access_token"]), "; ".join(
+                    "%s %d req, to hook %.0f ms, teardown %.0f ms, CPU %.0f ms" % (r[1], r[2][0], r[3], r[5], r[6])
+                    for r in rows if r[0] == count)), flush=True)
+        report(rows, summary, failures, rounds)  # before the cleanup, which may be long
     except Failed as e:
         print("bench-real: FAILED: %s" % e)
         return 1
     finally:
         if proxy:
             proxy.stop()
-        kc.reset()
+        if not kc.owned:  # an external server is left as it was found
+            kc.reset()
         kc.stop()
         subprocess.run(["rm", "-rf", workdir])
+    print()
+    print("bench-real: done in %.0f s" % (time.time() - began))
+    return 0
 
+
+def report(rows, summary, failures, rounds):
     print()
     print("per realm count: master admin token size, and the server's time to create the other realms")
     print("%7s %12s %26s" % ("others", "token bytes", "create ms/realm (median)"))
@@ -265,9 +277,6 @@ def main():
             "  (%d answers >= 400)" % nbad if nbad else ""))
     for count, name, why in failures:
         print("%7d %-20s FAILED: %s" % (count, name, " | ".join(why.splitlines()[-4:])))
-    print()
-    print("bench-real: done in %.0f s" % (time.time() - began))
-    return 0
 
 
 def java_version():
