@@ -63,12 +63,15 @@ class CountingProxy:
     def __init__(self, upstream_port):
         log = self.log = []
         lock = threading.Lock()
+        conns = iter(range(1, 1 << 30))  # id() of a socket is reused once it is freed
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def setup(self):
                 super().setup()
+                with lock:
+                    self.conn_no = next(conns)
                 self.up = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=300)
 
             def relay(self):
@@ -80,7 +83,7 @@ class CountingProxy:
                 r = self.up.getresponse()
                 data = r.read()
                 with lock:
-                    log.append((self.command, self.path, id(self.connection), r.status))
+                    log.append((self.command, self.path, self.conn_no, r.status))
                 self.send_response(r.status)
                 for k, v in r.getheaders():
                     if k.lower() not in ("connection", "keep-alive", "transfer-encoding",
