@@ -27,7 +27,7 @@ grant), and how long the server took to create the other realms.
 
 Every cycle is checked: exit 0 and no realm left but the others. Figures,
 not assertions. BENCH_REAL_ROUNDS (default 5) and BENCH_REAL_COUNTS
-(default 0,50,200) change the run; it takes about 10 minutes on 2 cores.
+(default 0,50,200) change the run; it takes about 12 minutes on 2 cores.
 """
 import http.client
 import http.server
