@@ -12,7 +12,7 @@
 #                         with 0, 50 and 200 other realms on it: its start time,
 #                         time to hook, teardown, CPU, requests and the admin
 #                         token's size, for drone-deps (static), curl+jq, the
-#                         Node admin client and python-keycloak. About 10
+#                         Node admin client and python-keycloak. About 12
 #                         minutes (BENCH_REAL_ROUNDS, BENCH_REAL_COUNTS).
 #
 # Needs curl, jq and Node (Debian packages, installed when missing) and

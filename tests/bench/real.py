@@ -27,12 +27,13 @@ grant), and how long the server took to create the other realms.
 
 Every cycle is checked: exit 0 and no realm left but the others. Figures,
 not assertions. BENCH_REAL_ROUNDS (default 5) and BENCH_REAL_COUNTS
-(default 0,50,200) change the run; it takes about 10 minutes on 2 cores.
+(default 0,50,200) change the run; it takes about 12 minutes on 2 cores.
 """
 import http.client
 import http.server
 import os
 import secrets
+import signal
 import statistics
 import subprocess
 import sys
@@ -62,12 +63,15 @@ class CountingProxy:
     def __init__(self, upstream_port):
         log = self.log = []
         lock = threading.Lock()
+        conns = iter(range(1, 1 << 30))  # id() of a socket is reused once it is freed
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def setup(self):
                 super().setup()
+                with lock:
+                    self.conn_no = next(conns)
                 self.up = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=300)
 
             def relay(self):
@@ -79,7 +83,7 @@ class CountingProxy:
                 r = self.up.getresponse()
                 data = r.read()
                 with lock:
-                    log.append((self.command, self.path, id(self.connection), r.status))
+                    log.append((self.command, self.path, self.conn_no, r.status))
                 self.send_response(r.status)
                 for k, v in r.getheaders():
                     if k.lower() not in ("connection", "keep-alive", "transfer-encoding",
@@ -184,6 +188,8 @@ def main():
     if not os.path.isdir(os.path.join(COMPARE, "node_modules", "@keycloak", "keycloak-admin-client")):
         sys.exit("bench-real: run npm ci in tests/bench/compare first (make bench-real does)")
 
+    for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):  # unwind: stop the server
+        signal.signal(signo, lambda n, f: sys.exit(128 + n))
     began = time.time()
     print("bench-real: one CI realm cycle on a real Keycloak, by drone-deps and by what users "
           "would otherwise run")
@@ -237,18 +243,27 @@ def main():
                 rows.append((count, t[0], reqs[t[0]], statistics.median(x[0] for x in s),
                              max(x[0] for x in s), statistics.median(x[1] for x in s),
                              statistics.median(x[2] for x in s)))
-            print("... %d other realms measured (%.0f s so far)" % (count, time.time() - began),
-                  flush=True)
+            print("... %d other realms measured (%.0f s so far): token %d bytes; %s" % (
+                count, time.time() - began, len(tok["access_token"]), "; ".join(
+                    "%s %d req, to hook %.0f ms, teardown %.0f ms, CPU %.0f ms" % (r[1], r[2][0], r[3], r[5], r[6])
+                    for r in rows if r[0] == count)), flush=True)
+        report(rows, summary, failures, rounds)  # before the cleanup, which may be long
     except Failed as e:
         print("bench-real: FAILED: %s" % e)
         return 1
     finally:
         if proxy:
             proxy.stop()
-        kc.reset()
+        if not kc.owned:  # an external server is left as it was found
+            kc.reset()
         kc.stop()
         subprocess.run(["rm", "-rf", workdir])
+    print()
+    print("bench-real: done in %.0f s" % (time.time() - began))
+    return 0
 
+
+def report(rows, summary, failures, rounds):
     print()
     print("per realm count: master admin token size, and the server's time to create the other realms")
     print("%7s %12s %26s" % ("others", "token bytes", "create ms/realm (median)"))
@@ -265,9 +280,6 @@ def main():
             "  (%d answers >= 400)" % nbad if nbad else ""))
     for count, name, why in failures:
         print("%7d %-20s FAILED: %s" % (count, name, " | ".join(why.splitlines()[-4:])))
-    print()
-    print("bench-real: done in %.0f s" % (time.time() - began))
-    return 0
 
 
 def java_version():

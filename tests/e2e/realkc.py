@@ -141,9 +141,13 @@ class RealKeycloak:
             self.dir = tempfile.mkdtemp(prefix="keycloak-")
             self.password = os.environ.get("KEYCLOAK_ADMIN_PASSWORD", DEFAULT_PASSWORD)
             port = free_port_pair()
-            p = subprocess.run(["sh", KEYCLOAK_SH, "start", os.path.join(self.dir, "kc"), str(port)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, KEYCLOAK_ADMIN_PASSWORD=self.password))
+            try:
+                p = subprocess.run(["sh", KEYCLOAK_SH, "start", os.path.join(self.dir, "kc"), str(port)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env=dict(os.environ, KEYCLOAK_ADMIN_PASSWORD=self.password))
+            except BaseException:  # stopped while it starts: no server outlives us
+                self.stop()
+                raise
             pid_file = os.path.join(self.dir, "kc", "pid")
             if os.path.exists(pid_file):
                 self.pid = int(open(pid_file).read())
