@@ -174,9 +174,11 @@ def partial_import(ctx):
 
 # ---- the hook's exit status ------------------------------------------------
 
-@test("hook exit codes 0..255 are passed through, realm deleted each time")
+@test("hook exit codes are passed through (all 256 on the stand-in, the edges on a real server), realm deleted each time")
 def exit_codes(ctx):
-    codes = list(range(256))
+    # 256 realms cost minutes on a real Keycloak; its answers do not
+    # depend on the hook's status, so the edges say as much there.
+    codes = list(range(256)) if ctx.stub.has_log else [0, 1, 2, 42, 64, 69, 70, 75, 125, 126, 127, 128, 254, 255]
     results = {}
 
     def worker(chunk):
@@ -190,7 +192,7 @@ def exit_codes(ctx):
     for t in threads:
         t.join()
     wrong = {c: got for c, got in results.items() if got != c}
-    check(len(results) == 256 and not wrong, "wrong codes: %s" % dict(list(wrong.items())[:10]))
+    check(len(results) == len(codes) and not wrong, "wrong codes: %s" % dict(list(wrong.items())[:10]))
     only_master(ctx)
 
 
