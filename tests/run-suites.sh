@@ -15,7 +15,11 @@ passed=0
 failed=0
 skipped=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT INT TERM
+# A stop ends the whole run (the suite in flight got the signal too, as
+# its process group's member), not just the suite in flight.
+trap 'rm -f "$log"' EXIT
+trap 'rm -f "$log"; exit 130' INT
+trap 'rm -f "$log"; exit 143' TERM
 while [ $# -ge 2 ]; do
 	name=$1
 	cmd=$2

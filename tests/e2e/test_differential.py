@@ -10,6 +10,7 @@ KEYCLOAK_ADMIN_PASSWORD name one); the stand-in runs on loopback.
 import json
 import os
 import secrets
+import signal
 import sys
 import time
 import urllib.error
@@ -101,7 +102,14 @@ class Diff:
             self.failed += 1
 
 
+def on_stop_signal(signo, frame):
+    # Unwinds through main's finally, which stops both servers.
+    raise SystemExit(128 + signo)
+
+
 def main():
+    for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signo, on_stop_signal)
     stub = Stub()
     real = None
     try:
@@ -112,8 +120,10 @@ def main():
         return run(Diff(stub, real))
     finally:
         if real is not None:
-            real.reset()
-            real.stop()
+            try:
+                real.reset()
+            finally:
+                real.stop()
         stub.stop()
 
 
