@@ -352,6 +352,19 @@ def wait_until(cond, timeout, what):
         time.sleep(0.2)
 
 
+def kill_and_wait_cold_gone(name, rid, svc):
+    """SIGKILLs the plugin container; returns the seconds until its cold
+    service was gone; fails unless service and secret go within 15 s."""
+    docker("kill", "-s", "KILL", name)
+    t0 = time.time()
+    wait_until(lambda: not docker("service", "ls", "-q", "--filter", "name=" + svc).strip(), 15,
+               "the cold service was not removed")
+    took = time.time() - t0
+    wait_until(lambda: not docker("secret", "ls", "-q", "--filter", "label=drone-deps.run=" + rid).strip(),
+               15, "the cold secret was not removed")
+    return took
+
+
 @test("watchdog: the plugin container SIGKILLed mid-hook; the realm is gone within 15 s")
 @with_cold
 def watchdog_warm(ctx, cold):
@@ -384,13 +397,7 @@ def watchdog_cold(ctx, cold):
     wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=" + svc).strip() and watchdogs_of(rid),
                120, "no service and watchdog")
     wait_until(lambda: "running the hook" in container_logs(name), 120, "the hook did not start")
-    docker("kill", "-s", "KILL", name)
-    t0 = time.time()
-    wait_until(lambda: not docker("service", "ls", "-q", "--filter", "name=" + svc).strip(), 15,
-               "the cold service was not removed")
-    took = time.time() - t0
-    wait_until(lambda: not docker("secret", "ls", "-q", "--filter", "label=drone-deps.run=" + rid).strip(),
-               15, "the cold secret was not removed")
+    took = kill_and_wait_cold_gone(name, rid, svc)
     print("# watchdog removed the cold service %.1f s after SIGKILL" % took)
 
 
@@ -407,13 +414,7 @@ def watchdog_cold_readiness(ctx, cold):
     wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=" + svc).strip() and watchdogs_of(rid),
                60, "no service and watchdog during the readiness wait")
     check("running the hook" not in container_logs(name), "the hook started: not a readiness wait")
-    docker("kill", "-s", "KILL", name)
-    t0 = time.time()
-    wait_until(lambda: not docker("service", "ls", "-q", "--filter", "name=" + svc).strip(), 15,
-               "the cold service was not removed")
-    took = time.time() - t0
-    wait_until(lambda: not docker("secret", "ls", "-q", "--filter", "label=drone-deps.run=" + rid).strip(),
-               15, "the cold secret was not removed")
+    took = kill_and_wait_cold_gone(name, rid, svc)
     print("# watchdog removed the cold service %.1f s after SIGKILL during readiness" % took)
 
 
