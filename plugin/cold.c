@@ -265,6 +265,9 @@ int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadli
 	    0)
 		return EX_SOFTWARE;
 	probe.http.connect_timeout_ms = 1000;
+	/* The engine calls of this wait share the bind's deadline, whatever
+	 * the calls since cold_create (the watchdog's) set. */
+	d->deadline_ms = deadline_ms;
 	for (;;) {
 		long long now = http_now_ms();
 
