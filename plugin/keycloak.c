@@ -110,8 +110,14 @@ static void keycloak_forget_refresh(struct keycloak *kc)
 	kc->refresh = NULL;
 }
 
-/* One token request: the password grant, or with refresh the session's
- * refresh token (no new session on the server, no password hashing). */
+/* now + ms, but never past the bind's deadline. */
+static long long keycloak_deadline_within(const struct keycloak *kc, long ms)
+{
+	long long at = http_now_ms() + ms;
+
+	return at < kc->deadline_ms ? at : kc->deadline_ms;
+}
+
 /* Sends a token request (http_send_retry's contract). A probe must not hold
  * a run for long when nothing is there: a short connect timeout, no retry
  * of a refused connection, transient answers retried for PROBE_MS at most.
@@ -121,14 +127,14 @@ static void keycloak_forget_refresh(struct keycloak *kc)
 static int keycloak_send_grant(struct keycloak *kc, struct http_request *req, bool probe,
 			       struct http_response *resp)
 {
-	long long now = http_now_ms(), slow, deadline;
+	long long slow;
 
 	if (!probe)
 		return http_send_retry(&kc->http, req, kc->deadline_ms, resp);
 	kc->http.connect_timeout_ms = PROBE_CONNECT_MS;
 	req->probe = true;
-	slow = now + PROBE_SLOW_MS < kc->deadline_ms ? now + PROBE_SLOW_MS : kc->deadline_ms;
-	if (http_send(&kc->http, req, (long)(slow - now), resp) == 0) {
+	slow = keycloak_deadline_within(kc, PROBE_SLOW_MS);
+	if (http_send(&kc->http, req, (long)(slow - http_now_ms()), resp) == 0) {
 		if (!http_status_is_transient(resp->status))
 			return 0;
 	} else if (http_error_is_stopped(resp->transport_error) ||
@@ -139,11 +145,11 @@ static int keycloak_send_grant(struct keycloak *kc, struct http_request *req, bo
 	}
 	/* a transient answer, or a connection lost mid-answer: a few retries */
 	http_response_free(resp);
-	now = http_now_ms();
-	deadline = now + PROBE_MS < kc->deadline_ms ? now + PROBE_MS : kc->deadline_ms;
-	return http_send_retry(&kc->http, req, deadline, resp);
+	return http_send_retry(&kc->http, req, keycloak_deadline_within(kc, PROBE_MS), resp);
 }
 
+/* One token request: the password grant, or with refresh the session's
+ * refresh token (no new session on the server, no password hashing). */
 static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 {
 	struct buf form = BUF_INIT;
