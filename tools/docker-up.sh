@@ -55,7 +55,9 @@ else
 	i=0
 	until answers; do
 		i=$((i + 1))
-		if [ "$i" -gt "$WAIT" ] || ! ours "$STATE/dockerd.pid"; then
+		# kill -0, not ours: just after the start the pid may still be
+		# setsid's, before it execs dockerd
+		if [ "$i" -gt "$WAIT" ] || ! kill -0 "$(cat "$STATE/dockerd.pid")" 2>/dev/null; then
 			log "dockerd did not answer within ${WAIT}s; last log lines:"
 			tail -n 20 "$STATE/dockerd.log" >&2 || true
 			exit 1

@@ -7,6 +7,7 @@ them) and builds the stand-in image from local parts.
 Every test removes the services, secrets and containers of its run ids in
 its cleanup, even when it fails."""
 import json
+import re
 import os
 import signal
 import socket
@@ -344,6 +345,15 @@ def watchdogs_of(rid):
                   "--filter", "label=drone-deps.run=%s" % rid).split()
 
 
+def watchdog_started(name, rid):
+    """The watchdog runs: its container is up and the plugin logged its start.
+    A container merely created (listed by ps -a) is not yet guarding: a kill
+    between create and start leaves the run to its leases."""
+    running = docker("ps", "-q", "--filter", "label=drone-deps.role=watchdog",
+                     "--filter", "label=drone-deps.run=%s" % rid, "--filter", "status=running").split()
+    return bool(running) and re.search(r"watchdog [0-9a-f]{12} started", container_logs(name))
+
+
 def wait_until(cond, timeout, what):
     deadline = time.time() + timeout
     while not cond():
@@ -375,7 +385,7 @@ def watchdog_warm(ctx, cold):
                        hook="sleep 120")
     realm = "lasuite-drive-%s" % rid
     name = plugin_container(ctx, cold, rid, env)
-    wait_until(lambda: realm in ctx.stub.realms() and watchdogs_of(rid), 30,
+    wait_until(lambda: realm in ctx.stub.realms() and watchdog_started(name, rid), 30,
                "no realm and watchdog")
     inspect = docker("inspect", watchdogs_of(rid)[0])
     check(ADMIN_PASSWORD not in inspect, "the admin password is visible in docker inspect of the watchdog")
@@ -394,7 +404,8 @@ def watchdog_cold(ctx, cold):
     env["PLUGIN_HOOK"] = "sleep 120"
     name = plugin_container(ctx, cold, rid, env)
     svc = "keyc-" + rid
-    wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=" + svc).strip() and watchdogs_of(rid),
+    wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=" + svc).strip()
+               and watchdog_started(name, rid),
                120, "no service and watchdog")
     wait_until(lambda: "running the hook" in container_logs(name), 120, "the hook did not start")
     took = kill_and_wait_cold_gone(name, rid, svc)
@@ -411,7 +422,8 @@ def watchdog_cold_readiness(ctx, cold):
     env["PLUGIN_COLD_URL"] = "http://127.0.0.1:%d" % free_port()  # never ready
     name = plugin_container(ctx, cold, rid, env)
     svc = "keyc-" + rid
-    wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=" + svc).strip() and watchdogs_of(rid),
+    wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=" + svc).strip()
+               and watchdog_started(name, rid),
                60, "no service and watchdog during the readiness wait")
     check("running the hook" not in container_logs(name), "the hook started: not a readiness wait")
     took = kill_and_wait_cold_gone(name, rid, svc)

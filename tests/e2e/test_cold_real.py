@@ -90,7 +90,7 @@ def real_watchdog(ctx, cold):
     check("running the hook" in cs.container_logs(name),
           "the plugin ended before the hook: %s" % cs.container_logs(name)[-1500:])
     # drone-deps starts the watchdog once bound, just before the hook
-    cs.wait_until(lambda: cs.watchdogs_of(rid), 30, "no watchdog")
+    cs.wait_until(lambda: cs.watchdog_started(name, rid), 30, "no watchdog")
     cs.docker("kill", "-s", "KILL", name)
     t0 = time.time()
     cs.wait_until(lambda: not cs.docker("service", "ls", "-q", "--filter", "name=" + svc).strip(), 15,
