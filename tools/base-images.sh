@@ -26,6 +26,8 @@ SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 BUILD_PACKAGES=ca-certificates,gcc,make,musl-tools,libjsmn-dev,dpkg-dev,xz-utils
 
 log() { printf 'base-images: %s\n' "$*" >&2; }
+# shellcheck source=tools/debootstrap-root.sh
+. "$(dirname "$0")/debootstrap-root.sh"
 
 # have_image TAG RECIPE: TAG exists and was made from RECIPE (its label),
 # so a changed package list makes a new image instead of reusing the old.
@@ -82,24 +84,8 @@ make_busybox() {
 make_build_root() {
 	tarball=$CACHE/$SUITE-build-$(echo "$BUILD_RECIPE" | cksum | cut -d' ' -f1).tar
 	if [ ! -f "$tarball" ]; then
-		command -v debootstrap >/dev/null 2>&1 || {
-			log "installing debootstrap"
-			apt-get update -qq
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-		}
 		root=$work/$SUITE
-		log "debootstrap $SUITE (minbase + $BUILD_PACKAGES) from $MIRROR"
-		debootstrap --variant=minbase --include="$BUILD_PACKAGES" \
-			"$SUITE" "$root" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
-			log "debootstrap failed; last lines of $CACHE/debootstrap.log:"
-			tail -n 20 "$CACHE/debootstrap.log" >&2
-			exit 1
-		}
-		cat >"$root/etc/apt/sources.list" <<-EOF
-			deb $MIRROR $SUITE main
-			deb $MIRROR $SUITE-updates main
-			deb $SECURITY_MIRROR $SUITE-security main
-		EOF
+		debootstrap_root "$root" "$BUILD_PACKAGES" "$CACHE/debootstrap.log"
 		(cd "$root" && rm -rf var/cache/apt/archives/*.deb var/lib/apt/lists/* \
 			var/log/* tmp/* proc/* sys/* dev/*)
 		tar -C "$root" --numeric-owner -cf "$tarball.tmp" .

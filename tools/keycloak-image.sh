@@ -71,6 +71,8 @@ ENTRYPOINT ["/opt/keycloak/bin/kc.sh"]'
 
 log() { printf 'keycloak-image: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
+# shellcheck source=tools/debootstrap-root.sh
+. "$here/debootstrap-root.sh"
 
 label_of() {
 	"$DOCKER" image inspect --format "{{index .Config.Labels \"$2\"}}" "$1" 2>/dev/null || true
@@ -93,26 +95,9 @@ trap 'exit 143' TERM
 make_java_base() {
 	tarball=$CACHE/base-images/$SUITE-java-$(echo "$JAVA_RECIPE" | cksum | cut -d' ' -f1).tar
 	if [ ! -f "$tarball" ]; then
-		command -v debootstrap >/dev/null 2>&1 || {
-			log "installing debootstrap"
-			apt-get update -qq
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-		}
 		mkdir -p "$CACHE/base-images"
 		root=$work/root
-		log "debootstrap $SUITE (minbase + $JAVA_PACKAGES) from $MIRROR"
-		debootstrap --variant=minbase --include="$JAVA_PACKAGES" \
-			"$SUITE" "$root" "$MIRROR" >"$work/debootstrap.log" 2>&1 || {
-			cp "$work/debootstrap.log" "$CACHE/base-images/debootstrap-java.log"
-			log "debootstrap failed; last lines of $CACHE/base-images/debootstrap-java.log:"
-			tail -n 20 "$work/debootstrap.log" >&2
-			exit 1
-		}
-		cat >"$root/etc/apt/sources.list" <<-EOF
-			deb $MIRROR $SUITE main
-			deb $MIRROR $SUITE-updates main
-			deb $SECURITY_MIRROR $SUITE-security main
-		EOF
+		debootstrap_root "$root" "$JAVA_PACKAGES" "$CACHE/base-images/debootstrap-java.log"
 		"$root/usr/lib/jvm/java-17-openjdk-amd64/bin/java" -version >/dev/null 2>&1 ||
 			chroot "$root" java -version >/dev/null 2>&1 ||
 			die "java does not run in the debootstrap'ed root"
