@@ -136,9 +136,7 @@ static int deps_keycloak_client(struct deps *d, const char *url, const char *use
 	return 0;
 }
 
-/* Connects to the warm instance at cfg->keycloak_url. Returns 0, 1 when
- * there is no warm instance to read the password from, or an exit code. */
-static int deps_warm_client(struct deps *d)
+int deps_warm_client(struct deps *d)
 {
 	const struct config *cfg = d->cfg;
 	int rc;
