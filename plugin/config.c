@@ -481,6 +481,11 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	/* parent: explicit settings must already be a valid name; a repo
 	 * name from the CI is normalised first */
 	if (v[SET_PARENT]) {
+		if (strlen(v[SET_PARENT]) > PARENT_MAX)
+			return fail(
+				err, errsz,
+				"parent: '%s' is %zu characters, at most %d: the realm <parent>-<run_id> must fit the 63 characters of a DNS label and of swarm names; shorten parent",
+				v[SET_PARENT], strlen(v[SET_PARENT]), PARENT_MAX);
 		if (!naming_parent_valid(v[SET_PARENT]))
 			return fail(
 				err, errsz,
@@ -492,7 +497,12 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 
 		if (!repo)
 			repo = config_env(envp, "CI_REPO_NAME");
-		if (repo) {
+		if (repo && strlen(repo) > PARENT_MAX) {
+			return fail(
+				err, errsz,
+				"parent: the repository name '%s' is %zu characters, at most %d make a realm <parent>-<run_id> within the 63 characters of a DNS label and of swarm names; set parent to a shorter name",
+				repo, strlen(repo), PARENT_MAX);
+		} else if (repo) {
 			if (naming_parent_from_repo(repo, cfg->parent, sizeof(cfg->parent)) < 0 ||
 			    !naming_parent_valid(cfg->parent))
 				return fail(
