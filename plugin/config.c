@@ -32,7 +32,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_HOOK] = { "hook", "string", NULL, false, false,
 		       "Command run with /bin/sh -c once bound (or the arguments after --)." },
 	[SET_ENV_FILE] = { "env_file", "path", NULL, false, false,
-			   "Also write the binding to this dotenv file, mode 0600." },
+			   "Also write the binding to this dotenv file, mode 0600. action down reads the run id back from it (the up step's)." },
 	[SET_TTL] = { "ttl", "integer", "900", false, false,
 		      "Lease in seconds, 10 to 86400, renewed every ttl/3 while the hook runs." },
 	[SET_TIMEOUT] = { "timeout", "integer", "300", false, false,
@@ -347,6 +347,35 @@ out_close:
 	return rc;
 }
 
+/* action down with env_file and no run_id: the run id the up step wrote
+ * there (DEPS_RUN_ID). The up and down steps of one pipeline derive
+ * different ids (the step is part of the hash), so the file the up step
+ * left in the workspace is what ties them. 0, or -1 when the file has
+ * none (then the id is derived as for any step). */
+static int config_run_id_from_env_file(const char *path, char out[RUN_ID_LEN + 1])
+{
+	char line[256];
+	FILE *f = fopen(path, "r");
+	int rc = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "DEPS_RUN_ID=", 12) != 0)
+			continue;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (naming_run_id_valid(line + 12)) {
+			snprintf(out, RUN_ID_LEN + 1, "%s", line + 12);
+			rc = 0;
+		}
+		break;
+	}
+	/* the file holds the binding's secrets: none stays in our buffer */
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
+	return rc;
+}
+
 /* The run id and the job mark, from settings or the CI's variables. */
 static int config_derive_run(struct config *cfg, char **envp, char *err, size_t errsz)
 {
@@ -377,6 +406,9 @@ static int config_derive_run(struct config *cfg, char **envp, char *err, size_t 
 		snprintf(cfg->run_id, sizeof(cfg->run_id), "%s", cfg->value[SET_RUN_ID]);
 		return 0;
 	}
+	if (cfg->action == ACTION_DOWN && cfg->value[SET_ENV_FILE] &&
+	    config_run_id_from_env_file(cfg->value[SET_ENV_FILE], cfg->run_id) == 0)
+		return 0;
 	if (cfg->value[SET_PARENT_DOMAIN] &&
 	    naming_run_id_from_domain(cfg->value[SET_PARENT_DOMAIN], cfg->run_id) == 0)
 		return 0;

@@ -85,6 +85,24 @@ def repo_too_long(ctx):
           and "set parent to a shorter name" in r.stderr, "message: %s" % r.stderr)
 
 
+@test("up and down as two steps of one pipeline: down finds the up step's realm through env_file")
+def up_down_steps(ctx):
+    env_file = ctx.path("deps.env")
+    ci = {"DRONE_REPO": "org/recipe", "DRONE_REPO_NAME": "recipe", "DRONE_BUILD_NUMBER": "12",
+          "DRONE_STAGE_NUMBER": "1"}
+    r = ctx.run(ctx.settings(action="up", env_file=env_file, parent=None),
+                base_env=dict(ci, DRONE_STEP_NAME="deps-up", DRONE_STEP_NUMBER="1"))
+    check(r.code == 0, "up: exit %s: %s" % (r.code, r.stderr[-400:]))
+    realm = [line.strip().split("=", 1)[1] for line in open(env_file) if line.startswith("DEPS_KEYCLOAK_REALM=")][0]
+    check(realm in ctx.stub.realms(), "no realm %s after up" % realm)
+    # the down step is another step: its own derived run id differs
+    r = ctx.run(ctx.settings(action="down", env_file=env_file, parent=None),
+                base_env=dict(ci, DRONE_STEP_NAME="deps-down", DRONE_STEP_NUMBER="3"))
+    check(r.code == 0, "down: exit %s: %s" % (r.code, r.stderr[-400:]))
+    check(realm not in ctx.stub.realms(), "realm %s left after down" % realm)
+    only_master(ctx)
+
+
 # ---- cold, on the swarm ---------------------------------------------------------
 
 def docker(*args):
