@@ -92,7 +92,7 @@ form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli
 with urllib.request.urlopen(url + "/realms/master/protocol/openid-connect/token", form, 30) as r:
     token = json.load(r)["access_token"]
 req = urllib.request.Request(url + "/admin/realms/" + urllib.parse.quote(realm),
-                             method="GET" if call == "status" else "DELETE",
+                             method="DELETE" if call == "delete" else "GET",
                              headers={"Authorization": "Bearer " + token,
                                       "Accept": "application/json"})
 try:
@@ -355,6 +355,8 @@ build_test_image() {
 check "drone patterns: the recipe's test images build from a local base (tests/Dockerfile)" \
 	eval 'build_test_image test "$TEST_IMAGE" && build_test_image test-with-deps "$TEST_DEPS_IMAGE"'
 
+is_number() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
+
 # no_secret_in LOG WORKSPACE: neither the admin password nor, when the run
 # wrote one, the binding's client secret or user password is in the log.
 no_secret_in() {
@@ -426,7 +428,8 @@ if wait_for "$log" "hook: holding" 300; then
 	check "drone, cancelled up/down: the realm is left after the cancel (admin API: 200)" \
 		[ "$(realm_status "$realm")" = 200 ]
 	expires=$(admin expires "$realm" 2>/dev/null)
-	case $expires in '' | *[!0-9]*) expires=$(($(date +%s) + 60)) ;; esac
+	check "drone, cancelled up/down: the realm carries its lease's end ($expires)" is_number "$expires"
+	is_number "$expires" || expires=$(($(date +%s) + 60))
 	while [ "$(date +%s)" -le "$expires" ]; do sleep 1; done
 	hk=$work/drone-housekeeping.log
 	ws_hk=$(workspace housekeeping recipe/.drone.yml "$run" "")
