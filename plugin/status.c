@@ -92,7 +92,7 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 	const struct config *cfg = d->cfg;
 	struct buf list = BUF_INIT;
 	struct json j = { 0 };
-	int rc = -1, n, i, kc;
+	int rc = -1, n, i, kc, unread = 0;
 
 	if (!cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD] && !deps_docker_available(d)) {
 		snprintf(
@@ -168,8 +168,16 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 			it->created = status_realm_created(&d->kc, name);
 		} else if (got != KC_OK && got != KC_NOT_FOUND) {
 			log_warn("status: realm %s could not be read: %s", name, d->kc.error);
+			unread++;
 		}
 		buf_free(&body);
+	}
+	/* a list with holes is not a clean bill: say so, and fail */
+	if (unread) {
+		snprintf(r->warm.note, sizeof(r->warm.note),
+			 "%d realm%s at %s could not be read (see above): the list is incomplete",
+			 unread, unread == 1 ? "" : "s", cfg->keycloak_url);
+		goto out_free;
 	}
 	rc = 0;
 out_free:

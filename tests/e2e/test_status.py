@@ -151,6 +151,21 @@ def read_only(ctx):
     check(calls and not writes, "status wrote to the server: %s" % writes)
 
 
+@test("status: a realm that cannot be read makes the list incomplete: exit 69, said, the rest listed",
+      stub_only="needs the fail knob")
+def unreadable_realm(ctx):
+    live, old, _ = setup_mixed(ctx)
+    ctx.stub.config(fail={"status": 403, "count": -1, "method": "GET",
+                          "path_prefix": "/admin/realms/lasuite-drive-" + old})
+    r = ctx.run(status_env(ctx), args=["--json"])
+    check(r.code == 69, "exit %s: %s" % (r.code, r.output[-500:]))
+    doc = json.loads(r.stdout)
+    check(doc["warm"]["failed"] and "1 realm at" in doc["warm"]["note"]
+          and "the list is incomplete" in doc["warm"]["note"], "warm: %s" % doc["warm"])
+    check([x["name"] for x in doc["resources"]] == ["lasuite-drive-" + live], "listed: %s" % doc["resources"])
+    check("lasuite-drive-%s could not be read" % old in r.stderr, "stderr: %s" % r.stderr)
+
+
 @test("status: a warm URL that does not answer exits 69 and says to check domain or keycloak_url")
 def warm_unreachable(ctx):
     r = ctx.run(status_env(ctx, keycloak_url="http://127.0.0.1:9"))
