@@ -137,6 +137,9 @@ check: deps
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
 		image "tests/image/run.sh $(IMAGE) build/static/drone-deps" \
 		runners "tests/runners/run.sh $(IMAGE)" \
+		e2e-status "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_status.py" \
+		e2e-status-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_status.py" \
+		e2e-edges "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_edges.py" \
 		lint tests/lint.sh \
 		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \
 	rc=$$?; $(MAKE) -s docker-down; exit $$rc

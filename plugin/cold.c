@@ -15,7 +15,9 @@
 #include "signals.h"
 
 #define POLL_MS 500
-#define PROGRESS_MS 5000
+/* A line per state change; while a state lasts, one more this often, so
+ * a long wait (a real Keycloak starting) still shows it is alive. */
+#define PROGRESS_MS 30000
 
 static const char *const service_labels_path[] = { "Spec", "Labels", NULL };
 
@@ -253,12 +255,48 @@ out_free:
 	return rc;
 }
 
+/* What the wait is for while the task is in state, for a person reading
+ * the log (swarm task states: new, pending, assigned, accepted, preparing,
+ * starting, running). */
+static const char *cold_awaited(const char *state)
+{
+	if (!strcmp(state, "no task yet"))
+		return "the swarm to create a task";
+	if (!strcmp(state, "new") || !strcmp(state, "pending") || !strcmp(state, "assigned") ||
+	    !strcmp(state, "accepted"))
+		return "a node to take the task";
+	if (!strcmp(state, "preparing"))
+		return "the node to get the image and prepare the container";
+	if (!strcmp(state, "starting"))
+		return "the container to start";
+	if (!strcmp(state, "running"))
+		return "Keycloak to answer";
+	return "the task";
+}
+
+/* The engine's task error, with what to change when it is a missing image
+ * (there may be no registry to pull from, as on a closed CI network). */
+static void cold_log_task_failure(const struct config *cfg, const char *state, const char *err)
+{
+	const char *image = cfg->value[SET_KEYCLOAK_IMAGE] ? cfg->value[SET_KEYCLOAK_IMAGE]
+							   : KEYCLOAK_IMAGE_DEFAULT;
+
+	if (strstr(err, "No such image") || strstr(err, "pull access denied") ||
+	    strstr(err, "manifest unknown") || strstr(err, "not found: manifest"))
+		log_error(
+			"cold: the task of service %s %s: %s: the image %s is not on the node and could not be pulled: pull or build it there (docker pull %s), or set keycloak_image",
+			cfg->cold_service, state, err, image, image);
+	else
+		log_error("cold: the task of service %s %s: %s", cfg->cold_service, state,
+			  err[0] ? err : "no reason given");
+}
+
 /* Polls the tasks, then the readiness URL, until ready or the deadline. */
 int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadline_ms)
 {
 	struct keycloak probe;
 	long long start = http_now_ms(), next_progress = start + PROGRESS_MS;
-	char state[32] = "", err[400] = "";
+	char state[32] = "", err[400] = "", shown[32] = "";
 	int rc = EX_UNAVAILABLE;
 
 	if (keycloak_init(&probe, cfg->cold_url, "", "", cfg->value[SET_CA_CERT], cfg->insecure) <
@@ -287,8 +325,7 @@ int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadli
 			break;
 		}
 		if (!strcmp(state, "failed") || !strcmp(state, "rejected")) {
-			log_error("cold: the task of service %s %s: %s", cfg->cold_service, state,
-				  err[0] ? err : "no reason given");
+			cold_log_task_failure(cfg, state, err);
 			break;
 		}
 		if (!strcmp(state, "running") && keycloak_ready(&probe, 2000) == KC_OK) {
@@ -297,9 +334,21 @@ int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadli
 			rc = 0;
 			break;
 		}
-		if (now >= next_progress) {
-			log_info("cold: waiting for %s: task %s, %lld s", cfg->cold_service, state,
-				 (now - start) / 1000);
+		if (strcmp(state, shown) != 0) {
+			if (!strcmp(state, "running"))
+				log_info(
+					"cold: %s: task running (%lld s); waiting for %s/realms/master to answer 200",
+					cfg->cold_service, (now - start) / 1000, cfg->cold_url);
+			else
+				log_info("cold: %s: task %s (%lld s); waiting for %s",
+					 cfg->cold_service, state, (now - start) / 1000,
+					 cold_awaited(state));
+			snprintf(shown, sizeof(shown), "%s", state);
+			next_progress = now + PROGRESS_MS;
+		} else if (now >= next_progress) {
+			log_info("cold: %s: still %s after %lld s (timeout %ld s); waiting for %s",
+				 cfg->cold_service, state, (now - start) / 1000, cfg->timeout,
+				 cold_awaited(state));
 			next_progress = now + PROGRESS_MS;
 		}
 		http_sleep_ms(POLL_MS);
@@ -320,7 +369,15 @@ int cold_create(struct cold *c, struct docker *d, const struct config *cfg, long
 						: KEYCLOAK_IMAGE_DEFAULT);
 	if (cold_secret_create(c, d, cfg, expires) < 0 ||
 	    cold_service_create(c, d, cfg, expires) < 0) {
-		log_error("cold: %s", d->error);
+		const char *net = cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy";
+
+		/* the engine says "network <name> not found" */
+		if (strstr(d->error, "network") && strstr(d->error, "not found"))
+			log_error(
+				"cold: %s: the swarm has no network '%s' (network): create it (docker network create --driver overlay --attachable %s), or set network to the overlay network Traefik watches",
+				d->error, net, net);
+		else
+			log_error("cold: %s", d->error);
 		return EX_UNAVAILABLE;
 	}
 	return 0;

@@ -18,7 +18,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DEPS] = { "deps", "list", NULL, true, false,
 		       "Comma list of dependencies to bind. Known: keycloak." },
 	[SET_ACTION] = { "action", "string", "run", false, false,
-			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns." },
+			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns. status: list what drone-deps holds (exit 1 when something expired)." },
 	[SET_PARENT] = { "parent", "string", "DRONE_REPO_NAME / CI_REPO_NAME", false, false,
 			 "Recipe under test; names the realm (<parent>-<run id>) and the client. [a-z0-9-], at most 56 characters." },
 	[SET_DOMAIN] = { "domain", "string", NULL, false, false,
@@ -32,7 +32,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_HOOK] = { "hook", "string", NULL, false, false,
 		       "Command run with /bin/sh -c once bound (or the arguments after --)." },
 	[SET_ENV_FILE] = { "env_file", "path", NULL, false, false,
-			   "Also write the binding to this dotenv file, mode 0600." },
+			   "Also write the binding to this dotenv file, mode 0600. action down reads the run id back from it (the up step's)." },
 	[SET_TTL] = { "ttl", "integer", "900", false, false,
 		      "Lease in seconds, 10 to 86400, renewed every ttl/3 while the hook runs." },
 	[SET_TIMEOUT] = { "timeout", "integer", "300", false, false,
@@ -66,6 +66,8 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 			   "Skip TLS certificate checks. For local tests only." },
 	[SET_DEBUG] = { "debug", "boolean", "false", false, false,
 			"Log each HTTP call: method, path, status, milliseconds. Never a body or a secret." },
+	[SET_JSON] = { "json", "boolean", "false", false, false,
+		       "action status: print one JSON document instead of the table." },
 };
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -138,7 +140,7 @@ void config_wipe_secrets(char **envp)
 
 const char *config_action_name(enum action a)
 {
-	static const char *const names[] = { "run", "up", "down", "reap", "watch" };
+	static const char *const names[] = { "run", "up", "down", "reap", "watch", "status" };
 
 	return names[a];
 }
@@ -345,6 +347,35 @@ out_close:
 	return rc;
 }
 
+/* action down with env_file and no run_id: the run id the up step wrote
+ * there (DEPS_RUN_ID). The up and down steps of one pipeline derive
+ * different ids (the step is part of the hash), so the file the up step
+ * left in the workspace is what ties them. 0, or -1 when the file has
+ * none (then the id is derived as for any step). */
+static int config_run_id_from_env_file(const char *path, char out[RUN_ID_LEN + 1])
+{
+	char line[256];
+	FILE *f = fopen(path, "r");
+	int rc = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "DEPS_RUN_ID=", 12) != 0)
+			continue;
+		line[strcspn(line, "\r\n")] = '\0';
+		if (naming_run_id_valid(line + 12)) {
+			snprintf(out, RUN_ID_LEN + 1, "%s", line + 12);
+			rc = 0;
+		}
+		break;
+	}
+	/* the file holds the binding's secrets: none stays in our buffer */
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
+	return rc;
+}
+
 /* The run id and the job mark, from settings or the CI's variables. */
 static int config_derive_run(struct config *cfg, char **envp, char *err, size_t errsz)
 {
@@ -375,6 +406,9 @@ static int config_derive_run(struct config *cfg, char **envp, char *err, size_t 
 		snprintf(cfg->run_id, sizeof(cfg->run_id), "%s", cfg->value[SET_RUN_ID]);
 		return 0;
 	}
+	if (cfg->action == ACTION_DOWN && cfg->value[SET_ENV_FILE] &&
+	    config_run_id_from_env_file(cfg->value[SET_ENV_FILE], cfg->run_id) == 0)
+		return 0;
 	if (cfg->value[SET_PARENT_DOMAIN] &&
 	    naming_run_id_from_domain(cfg->value[SET_PARENT_DOMAIN], cfg->run_id) == 0)
 		return 0;
@@ -409,8 +443,10 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		cfg->action = ACTION_REAP;
 	else if (!strcmp(v[SET_ACTION], "watch"))
 		cfg->action = ACTION_WATCH;
+	else if (!strcmp(v[SET_ACTION], "status"))
+		cfg->action = ACTION_STATUS;
 	else
-		return fail(err, errsz, "action: must be run, up, down or reap (got '%s')",
+		return fail(err, errsz, "action: must be run, up, down, reap or status (got '%s')",
 			    v[SET_ACTION]);
 
 	if (!v[SET_MODE] || !strcmp(v[SET_MODE], "auto"))
@@ -471,10 +507,17 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 			    v[SET_INSECURE]);
 	if (parse_bool(v[SET_DEBUG], &cfg->debug) < 0)
 		return fail(err, errsz, "debug: must be true or false (got '%s')", v[SET_DEBUG]);
+	if (parse_bool(v[SET_JSON], &cfg->json) < 0)
+		return fail(err, errsz, "json: must be true or false (got '%s')", v[SET_JSON]);
 
 	/* parent: explicit settings must already be a valid name; a repo
 	 * name from the CI is normalised first */
 	if (v[SET_PARENT]) {
+		if (strlen(v[SET_PARENT]) > PARENT_MAX)
+			return fail(
+				err, errsz,
+				"parent: '%s' is %zu characters, at most %d: the realm <parent>-<run_id> must fit the 63 characters of a DNS label and of swarm names; shorten parent",
+				v[SET_PARENT], strlen(v[SET_PARENT]), PARENT_MAX);
 		if (!naming_parent_valid(v[SET_PARENT]))
 			return fail(
 				err, errsz,
@@ -486,14 +529,19 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 
 		if (!repo)
 			repo = config_env(envp, "CI_REPO_NAME");
-		if (repo) {
+		if (repo && strlen(repo) > PARENT_MAX) {
+			return fail(
+				err, errsz,
+				"parent: the repository name '%s' is %zu characters, at most %d make a realm <parent>-<run_id> within the 63 characters of a DNS label and of swarm names; set parent to a shorter name",
+				repo, strlen(repo), PARENT_MAX);
+		} else if (repo) {
 			if (naming_parent_from_repo(repo, cfg->parent, sizeof(cfg->parent)) < 0 ||
 			    !naming_parent_valid(cfg->parent))
 				return fail(
 					err, errsz,
 					"parent: the repository name '%s' cannot name a realm; set parent to 1 to %d of [a-z0-9-]",
 					repo, PARENT_MAX);
-		} else if (cfg->action != ACTION_REAP) {
+		} else if (cfg->action != ACTION_REAP && cfg->action != ACTION_STATUS) {
 			return fail(
 				err, errsz,
 				"parent: not set, and neither DRONE_REPO_NAME nor CI_REPO_NAME is");
@@ -522,7 +570,9 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	} else if (v[SET_DOMAIN]) {
 		snprintf(cfg->keycloak_url, sizeof(cfg->keycloak_url), "https://warm-keycloak.%s",
 			 v[SET_DOMAIN]);
-	} else if (cfg->mode != MODE_COLD && cfg->action != ACTION_WATCH) {
+	} else if (cfg->mode != MODE_COLD && cfg->action != ACTION_WATCH &&
+		   cfg->action != ACTION_STATUS) {
+		/* status lists services alone without a warm instance */
 		return fail(err, errsz, "keycloak_url: not set, and no domain to derive it from");
 	}
 
@@ -538,7 +588,8 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 				    v[SET_COLD_URL]);
 	} else if (cfg->cold_domain[0]) {
 		snprintf(cfg->cold_url, sizeof(cfg->cold_url), "https://%s", cfg->cold_domain);
-	} else if (cfg->mode == MODE_COLD && cfg->action != ACTION_REAP) {
+	} else if (cfg->mode == MODE_COLD && cfg->action != ACTION_REAP &&
+		   cfg->action != ACTION_STATUS) {
 		return fail(err, errsz, "cold_url: not set, and no domain to derive it from");
 	}
 
@@ -609,7 +660,8 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	/* Without a password, the warm one is read from the warm container:
 	 * that needs the Docker socket. Cold deploys make their own. */
 	if (!v[SET_KEYCLOAK_ADMIN_PASSWORD] && cfg->mode != MODE_COLD &&
-	    cfg->action != ACTION_WATCH && access(cfg->docker_socket, R_OK | W_OK) != 0)
+	    cfg->action != ACTION_WATCH && cfg->keycloak_url[0] &&
+	    access(cfg->docker_socket, R_OK | W_OK) != 0)
 		return fail(
 			err, errsz,
 			"keycloak_admin_password: not set, and no Docker socket at %s to read it from the warm container",
@@ -682,7 +734,7 @@ void config_print_help(FILE *out)
 		"Exit codes: the hook's own (128+N if it died of signal N); 64 bad setting;\n"
 		"69 a dependency could not be bound; 70 internal error; 73 env_file could\n"
 		"not be written; 75 hook succeeded but teardown failed; 128+N drone-deps\n"
-		"stopped by signal N.\n");
+		"stopped by signal N. action status: 0 all live, 1 something expired.\n");
 }
 
 /* A YAML double-quoted scalar. */

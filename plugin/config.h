@@ -40,6 +40,7 @@ enum setting_id {
 	SET_CA_CERT,
 	SET_INSECURE,
 	SET_DEBUG,
+	SET_JSON,
 	SETTING_COUNT
 };
 
@@ -54,7 +55,7 @@ struct setting_info {
 
 extern const struct setting_info config_settings[SETTING_COUNT];
 
-enum action { ACTION_RUN, ACTION_UP, ACTION_DOWN, ACTION_REAP, ACTION_WATCH };
+enum action { ACTION_RUN, ACTION_UP, ACTION_DOWN, ACTION_REAP, ACTION_WATCH, ACTION_STATUS };
 enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
 #define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.7"
@@ -79,6 +80,7 @@ struct config {
 	int cold_publish; /* 0: none */
 	bool insecure;
 	bool debug;
+	bool json;	  /* action status: one JSON document */
 	char *realm_json; /* keycloak_realm_json's content, or NULL */
 	char **hook_argv; /* NULL-terminated; NULL: no hook */
 	bool show_help, show_version, show_plugin_docs;

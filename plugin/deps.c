@@ -136,9 +136,7 @@ static int deps_keycloak_client(struct deps *d, const char *url, const char *use
 	return 0;
 }
 
-/* Connects to the warm instance at cfg->keycloak_url. Returns 0, 1 when
- * there is no warm instance to read the password from, or an exit code. */
-static int deps_warm_client(struct deps *d)
+int deps_warm_client(struct deps *d)
 {
 	const struct config *cfg = d->cfg;
 	int rc;
@@ -172,8 +170,9 @@ static int deps_probe_warm(struct deps *d)
 	if (rc == KC_AUTH) {
 		/* Never a reason to deploy cold: the instance is there, the
 		 * credentials are wrong, and a cold run would hide that. */
-		log_error("warm Keycloak at %s refused the admin credentials of user '%s' (%s)",
-			  cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER], d->kc.error);
+		log_error(
+			"warm Keycloak at %s refused the admin credentials of user '%s' (%s): check keycloak_admin_user and keycloak_admin_password",
+			cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER], d->kc.error);
 		return EX_UNAVAILABLE;
 	}
 	if (rc == KC_UNREACHABLE) {
@@ -191,9 +190,18 @@ static int deps_bind_cold(struct deps *d)
 	long long deadline = http_now_ms() + cfg->timeout * 1000;
 	int rc;
 
+	if (!deps_docker_available(d) && cfg->mode == MODE_COLD) {
+		log_error(
+			"mode cold: no Docker socket at %s to deploy a Keycloak on the swarm: mount /var/run/docker.sock into the step (a volume, in a trusted repository), or set docker_host",
+			cfg->docker_socket);
+		return EX_UNAVAILABLE;
+	}
 	if (!deps_docker_available(d)) {
-		log_error("no Docker socket at %s for a cold deploy (mount it, or set docker_host)",
-			  cfg->docker_socket);
+		/* mode auto: the warm probe failed first, and that is what a
+		 * maintainer usually has to fix (a wrong domain) */
+		log_error(
+			"no warm Keycloak answers at %s and no Docker socket at %s for a cold deploy: check domain (the warm instance is warm-keycloak.<domain>) or keycloak_url; or mount /var/run/docker.sock for a cold fallback",
+			cfg->keycloak_url, cfg->docker_socket);
 		return EX_UNAVAILABLE;
 	}
 	rc = deps_docker_ready(d, deadline);
@@ -235,7 +243,9 @@ int deps_bind(struct deps *d)
 	}
 	rc = cfg->mode == MODE_COLD ? 1 : deps_probe_warm(d);
 	if (rc == 1 && cfg->mode == MODE_WARM) {
-		log_error("mode is warm and no warm Keycloak answers at %s", cfg->keycloak_url);
+		log_error(
+			"mode is warm and no warm Keycloak answers at %s: check domain (the warm instance is warm-keycloak.<domain>) or keycloak_url, or set mode auto to fall back to a cold deploy",
+			cfg->keycloak_url);
 		return EX_UNAVAILABLE;
 	}
 	if (rc == 1)

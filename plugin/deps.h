@@ -50,6 +50,11 @@ bool deps_docker_available(const struct deps *d);
 /* Makes d->docker usable (API version agreed) by deadline_ms. Returns 0
  * or an exit code. */
 int deps_docker_ready(struct deps *d, long long deadline_ms);
+/* A client for the warm instance at cfg->keycloak_url with the admin
+ * password (the setting, or read from the warm container); no request to
+ * Keycloak yet. Returns 0, 1 when there is no warm container to read the
+ * password from, or an exit code. */
+int deps_warm_client(struct deps *d);
 /* action reap and action down: exit codes. */
 int deps_reap_all(struct deps *d);
 int deps_down(struct deps *d);

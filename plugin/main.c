@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "signals.h"
+#include "status.h"
 #include "watchdog.h"
 
 #ifndef DRONE_DEPS_VERSION
@@ -168,6 +169,8 @@ int main(int argc, char **argv)
 		 cfg.realm[0] ? cfg.realm : "(all realms)", cfg.run_id, cfg.job);
 	if (cfg.action == ACTION_REAP)
 		code = deps_reap_all(&deps);
+	else if (cfg.action == ACTION_STATUS)
+		code = status_run(&deps);
 	else if (cfg.action == ACTION_WATCH)
 		code = watchdog_run(&deps);
 	else if (cfg.action == ACTION_DOWN)

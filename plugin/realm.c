@@ -56,6 +56,9 @@ int realm_body(struct buf *out, const struct config *cfg, const struct binding *
 	}
 	rc |= buf_puts(out, "}],\"users\":[{\"username\":");
 	rc |= buf_json_string(out, b->username);
+	/* A realm import leaves a user without a creation time unless it is
+	 * given: this one is the realm's (action status shows it). */
+	rc |= buf_printf(out, ",\"createdTimestamp\":%lld000", expires - cfg->ttl);
 	rc |= buf_puts(out, ",\"enabled\":true,\"email\":");
 	rc |= buf_json_string(out, b->email);
 	rc |= buf_puts(out, ",\"emailVerified\":true,\"firstName\":\"Test\","

@@ -556,7 +556,9 @@ def new_user_record(realm, rep, source):
         "firstName": rep.get("firstName"), "lastName": rep.get("lastName"),
         "enabled": to_bool(rep.get("enabled"), False),
         "emailVerified": to_bool(rep.get("emailVerified"), False),
-        "createdTimestamp": rep.get("createdTimestamp") or now_ms(),
+        # UserResource.createUser stamps the time; a realm import keeps
+        # the representation's, and with none the user has none (26.4.7).
+        "createdTimestamp": rep.get("createdTimestamp") or (now_ms() if source == "api" else None),
         "attributes": norm_attrs, "requiredActions": list(required),
         "password": None, "groups": list(rep.get("groups") or []),
         "realmRoles": list(rep.get("realmRoles") or []),
@@ -593,7 +595,8 @@ def user_rep(u, brief=False):
     rep["emailVerified"] = u["emailVerified"]
     if not brief and u["attributes"]:
         rep["attributes"] = u["attributes"]
-    rep["createdTimestamp"] = u["createdTimestamp"]
+    if u["createdTimestamp"] is not None:
+        rep["createdTimestamp"] = u["createdTimestamp"]
     rep["enabled"] = u["enabled"]
     rep["totp"] = False
     rep["disableableCredentialTypes"] = []

@@ -11,6 +11,13 @@
 #   - a run cancelled mid-hook the way Drone cancels (its step container
 #     killed with SIGKILL; and drone exec's own cancel on SIGTERM, which
 #     kills the step the same way): the watchdog deletes the realm
+#   - a recipe's three patterns (testdata/pipelines/recipe/.drone.yml): the
+#     hook in the plugin step; up, the tests in the recipe's own image,
+#     down (on success and on failure); the static binary in the test image
+#     wrapping the test command. Each passes and leaves no realm. An up/down
+#     run cancelled mid-test leaves its realm until the lease ends and a
+#     later reap (the housekeeping pipeline) deletes it: the time it
+#     outlived the cancel is measured and printed
 #
 # Usage: tests/runners/run.sh [IMAGE]   (default drone-deps:test; needs the
 #        runners, `make runners`, and a Docker engine, `make docker-up`)
@@ -62,6 +69,7 @@ cleanup() {
 		[ -z "$ids" ] || $DOCKER rm -f $ids >/dev/null 2>&1
 		[ ! -f "$kc/pid" ] || realm_delete "recipe-ci-$run"
 	done
+	[ -z "${TEST_IMAGE:-}" ] || $DOCKER image rm -f "$TEST_IMAGE" "$TEST_DEPS_IMAGE" >/dev/null 2>&1
 	"$TOP/tools/keycloak.sh" stop "$kc"
 	rm -rf "$work"
 }
@@ -73,7 +81,8 @@ trap 'exit 143' TERM
 
 # admin CALL ARGS: python3 (stdlib) talks to the admin API of the test
 # Keycloak; `status REALM` prints the HTTP status of GET on the realm,
-# `delete REALM` deletes it (cleanup only).
+# `expires REALM` its lease's end (unix seconds), `delete REALM` deletes
+# it (cleanup only).
 admin() {
 	python3 - "$(cat "$kc/url")" "$(cat "$kc/admin_password")" "$@" <<'EOF'
 import json, sys, urllib.error, urllib.parse, urllib.request
@@ -83,12 +92,12 @@ form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli
 with urllib.request.urlopen(url + "/realms/master/protocol/openid-connect/token", form, 30) as r:
     token = json.load(r)["access_token"]
 req = urllib.request.Request(url + "/admin/realms/" + urllib.parse.quote(realm),
-                             method="GET" if call == "status" else "DELETE",
+                             method="DELETE" if call == "delete" else "GET",
                              headers={"Authorization": "Bearer " + token,
                                       "Accept": "application/json"})
 try:
     with urllib.request.urlopen(req, timeout=30) as r:
-        print(r.status)
+        print(json.load(r)["attributes"]["drone-deps.expires"] if call == "expires" else r.status)
 except urllib.error.HTTPError as e:
     print(e.code)
 EOF
@@ -120,7 +129,9 @@ workspace() {
 	mkdir -p "$ws"
 	cp -a "$PIPELINES/recipe/." "$ws/"
 	sed -e "s|@IMAGE@|$IMAGE|" -e "s|@KEYCLOAK_URL@|$(cat "$kc/url")|" \
-		-e "s|@RUN_ID@|$3|" -e "s|@HOOK_ARGS@|$4|" "$PIPELINES/$2" >"$ws/pipeline.yml"
+		-e "s|@RUN_ID@|$3|" -e "s|@HOOK_ARGS@|$4|" \
+		-e "s|@TEST_IMAGE@|${TEST_IMAGE:-}|" -e "s|@TEST_DEPS_IMAGE@|${TEST_DEPS_IMAGE:-}|" \
+		"$PIPELINES/$2" >"$ws/pipeline.yml"
 	echo "$3" >>"$work/run-ids"
 	echo "$ws"
 }
@@ -208,11 +219,11 @@ if [ -z "$DRONE" ]; then
 	exit 1
 fi
 
-# drone_exec WORKSPACE PIPELINE LOG: drone exec in the workspace (as a
-# recipe's clone), in the background; sets runner_pid.
+# drone_exec WORKSPACE PIPELINE LOG [EVENT]: drone exec in the workspace
+# (as a recipe's clone), in the background; sets runner_pid.
 drone_exec() {
 	(cd "$1" && exec "$DRONE" exec --trusted --pretty=false --secret-file "$secrets" \
-		--pipeline "$2" pipeline.yml) >"$3" 2>&1 &
+		--event "${4:-push}" --pipeline "$2" pipeline.yml) >"$3" 2>&1 &
 	runner_pid=$!
 }
 
@@ -325,6 +336,124 @@ else
 	runner_wait 1
 fi
 diag <"$log"
+
+# --- a recipe's three patterns (testdata/pipelines/recipe/.drone.yml) -----
+
+# The recipe's test image, without and with drone-deps in it, from a local
+# base (there is no registry): tests/Dockerfile's two targets.
+BUSYBOX_BASE=${BUSYBOX_BASE:-drone-deps-base/busybox:bookworm}
+TEST_IMAGE=drone-deps-recipe-test:runners-$$
+TEST_DEPS_IMAGE=drone-deps-recipe-test-deps:runners-$$
+build_test_image() {
+	DOCKER_BUILDKIT=0 $DOCKER build --target "$1" --build-arg BASE_IMAGE="$BUSYBOX_BASE" \
+		--build-arg DRONE_DEPS_IMAGE="$IMAGE" -t "$2" "$PIPELINES/recipe/tests" \
+		>"$work/build-$1.log" 2>&1 || {
+		diag <"$work/build-$1.log"
+		return 1
+	}
+}
+check "drone patterns: the recipe's test images build from a local base (tests/Dockerfile)" \
+	eval 'build_test_image test "$TEST_IMAGE" && build_test_image test-with-deps "$TEST_DEPS_IMAGE"'
+
+is_number() { case $1 in '' | *[!0-9]*) return 1 ;; esac; }
+
+# no_secret_in LOG WORKSPACE: neither the admin password nor, when the run
+# wrote one, the binding's client secret or user password is in the log.
+no_secret_in() {
+	! grep -qF "$ADMIN_PASSWORD" "$1" || return 1
+	[ -f "$2/deps.env" ] || return 0
+	for v in $(sed -n 's/^DEPS_KEYCLOAK_\(CLIENT_SECRET\|PASSWORD\)=//p' "$2/deps.env"); do
+		! grep -qF "$v" "$1" || return 1
+	done
+}
+
+for pattern in hook up-down wrap; do
+	run=$(new_run_id)
+	realm=recipe-ci-$run
+	ws=$(workspace "$pattern" recipe/.drone.yml "$run" "")
+	log=$work/drone-$pattern.log
+	t0=$(date +%s)
+	drone_exec "$ws" "$pattern" "$log"
+	runner_wait 300
+	diag <"$log"
+	echo "drone exec: pattern $pattern took $(($(date +%s) - t0)) s" | diag
+	check "drone, pattern $pattern: the pipeline passes (drone exec exits 0)" [ "$runner_rc" -eq 0 ]
+	check "drone, pattern $pattern: realm $realm bound on the real Keycloak" \
+		grep -q "bound keycloak (warm): realm $realm at $(cat "$kc/url")" "$log"
+	check "drone, pattern $pattern: the tests log in with the binding" \
+		grep -q "hook: logged in as test, id_token received" "$log"
+	check "drone, pattern $pattern: the realm is gone afterwards (admin API: 404)" \
+		[ "$(realm_status "$realm")" = 404 ]
+	check "drone, pattern $pattern: no secret in the build log" no_secret_in "$log" "$ws"
+	check "drone, pattern $pattern: nothing of the run is left" no_leftovers "$ws" "$run"
+	if [ "$pattern" = up-down ]; then
+		check "drone, pattern up-down: env_file is written into the workspace, mode 0600" \
+			[ "$(stat -c %a "$ws/deps.env" 2>/dev/null)" = 600 ]
+		check "drone, pattern up-down: the down step finds the run through env_file and tears it down" \
+			grep -q "tore down run $run" "$log"
+	fi
+done
+
+# A failing test: down still runs (when: status: [success, failure]).
+run=$(new_run_id)
+realm=recipe-ci-$run
+ws=$(workspace up-down-fail recipe/.drone.yml "$run" " fail")
+log=$work/drone-up-down-fail.log
+drone_exec "$ws" up-down "$log"
+runner_wait 300
+diag <"$log"
+check "drone, pattern up-down, failing test: the pipeline fails (drone exec exits 1)" [ "$runner_rc" -eq 1 ]
+check "drone, pattern up-down, failing test: down runs on failure and deletes the realm" \
+	eval 'grep -q "tore down run $run" "$log" && [ "$(realm_status "$realm")" = 404 ]'
+
+# A cancelled up/down build: SIGTERM to drone exec mid-test, which kills
+# the test step and runs no further step, down included (a Drone server's
+# cancel does the same). No watchdog guards an up (it is meant to outlive
+# its step), so the realm stays until its lease ends (ttl after up: an up
+# does not renew) and a reap runs: here the housekeeping pipeline, started
+# as soon as the lease has ended, as a cron job would some time later.
+run=$(new_run_id)
+realm=recipe-ci-$run
+ws=$(workspace up-down-cancel recipe/.drone.yml "$run" " hold")
+log=$work/drone-up-down-cancel.log
+t_start=$(date +%s)
+drone_exec "$ws" up-down "$log"
+if wait_for "$log" "hook: holding" 300; then
+	t_cancel=$(date +%s)
+	kill -TERM "$runner_pid"
+	runner_wait 60
+	diag <"$log"
+	check "drone, cancelled up/down: drone exec exits non-zero" [ "$runner_rc" -ne 0 ]
+	check "drone, cancelled up/down: the down step did not run" eval '! grep -q "tore down run" "$log"'
+	check "drone, cancelled up/down: the realm is left after the cancel (admin API: 200)" \
+		[ "$(realm_status "$realm")" = 200 ]
+	expires=$(admin expires "$realm" 2>/dev/null)
+	check "drone, cancelled up/down: the realm carries its lease's end ($expires)" is_number "$expires"
+	is_number "$expires" || expires=$(($(date +%s) + 60))
+	while [ "$(date +%s)" -le "$expires" ]; do sleep 1; done
+	hk=$work/drone-housekeeping.log
+	ws_hk=$(workspace housekeeping recipe/.drone.yml "$run" "")
+	drone_exec "$ws_hk" housekeeping "$hk" cron
+	runner_wait 300
+	t_gone=$(date +%s)
+	diag <"$hk"
+	check "drone, housekeeping: status lists the cancelled run's realm as expired" \
+		grep -Eq "realm +$realm +$run .*expired [0-9]+ s ago +expired" "$hk"
+	check "drone, housekeeping: reap deletes it (admin API: 404)" \
+		eval 'grep -q "reaped realm $realm" "$hk" && [ "$(realm_status "$realm")" = 404 ]'
+	check "drone, housekeeping: the pipeline passes (status's exit 1 is ignored)" [ "$runner_rc" -eq 0 ]
+	{
+		echo "cancelled up/down: up at +0 s (ttl 60 s), cancelled at +$((t_cancel - t_start)) s,"
+		echo "  lease ended at +$((expires - t_start)) s, reaped by +$((t_gone - t_start)) s:"
+		echo "  the realm outlived the cancel by $((t_gone - t_cancel)) s = the rest of its lease"
+		echo "  ($((expires - t_cancel)) s) + the wait for a reap ($((t_gone - expires)) s, housekeeping run at once);"
+		echo "  at most ttl + the time to the next reap (the cron interval, or a later run's own reap)"
+	} | diag
+else
+	fail "drone, cancelled up/down: the test step holds"
+	runner_wait 1
+	diag <"$log"
+fi
 
 # --- Woodpecker ----------------------------------------------------------
 

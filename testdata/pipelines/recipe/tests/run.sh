@@ -1,9 +1,11 @@
 #!/bin/sh
-# A recipe's test hook, as drone-deps runs it inside its own BusyBox image:
-# only sh and BusyBox's applets (wget, no curl or jq). It logs in as the
-# run's test user with the binding drone-deps put in its environment.
+# A recipe's test, run as drone-deps' hook inside its own BusyBox image, or
+# in the recipe's test image (tests/Dockerfile) after an up step: only sh
+# and BusyBox's applets (wget, no curl or jq). It logs in as the run's test
+# user with the binding in its environment (DEPS_KEYCLOAK_*).
 #
-# Usage: tests/run.sh [hold]   hold: then wait, so the run can be cancelled
+# Usage: tests/run.sh [hold|fail]   hold: then wait, so the run can be
+#        cancelled; fail: then exit 1, as a failing test does
 set -eu
 
 echo "hook: realm $DEPS_KEYCLOAK_REALM ($DEPS_KEYCLOAK_MODE), run $DEPS_RUN_ID"
@@ -27,6 +29,10 @@ case $tokens in
 	;;
 esac
 
+if [ "${1:-}" = fail ]; then
+	echo "hook: failing on purpose"
+	exit 1
+fi
 if [ "${1:-}" = hold ]; then
 	echo "hook: holding"
 	sleep 600

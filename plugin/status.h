@@ -1,0 +1,26 @@
+/* status.h - action status: what drone-deps holds right now.
+ *
+ * Lists every realm of the warm Keycloak that carries drone-deps' owner
+ * mark, and every swarm service and secret with the owner label: name,
+ * run, job, created, how long its lease has left (or since when it ended),
+ * live or expired, then the counts. Text for people, or one JSON document
+ * (setting json) for machines, on stdout. It only reads: nothing is
+ * created, renewed or deleted, and no secret is printed. Each source is
+ * read if it can be: without a Docker socket only realms are listed,
+ * without a warm URL only services and secrets, and the output says so. */
+#ifndef DRONE_DEPS_STATUS_H
+#define DRONE_DEPS_STATUS_H
+
+#include "deps.h"
+
+/* Exit code of status when everything could be read and something has an
+ * expired lease (a scheduled pipeline can alert on it). Not used by any
+ * other action: those exit with the hook's code or 64..75. A source that
+ * could not be read (the warm instance refusing, say) exits 69 instead. */
+#define STATUS_EXIT_EXPIRED 1
+
+/* Reads and prints; returns 0, STATUS_EXIT_EXPIRED, or an exit code
+ * (64 nothing to read from, 69 a source could not be read, 70). */
+int status_run(struct deps *d);
+
+#endif

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""Friendly at the edges: every error a maintainer meets on a first try
+says what to change (the setting to fix, the socket to mount, the network
+or image to create), with the documented exit code; and a cold deploy's
+readiness wait prints one line per task state, saying what it waits for.
+The real drone-deps binary against the stand-in (or a real Keycloak with
+KEYCLOAK_BACKEND=real) and, for the cold cases, the local swarm."""
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import NotRun, check, main, test  # noqa: E402
+
+DOCKER = os.environ.get("DOCKER", "docker")
+SOCKET = "/var/run/docker.sock"
+KCSTUB_IMAGE = os.environ.get("KCSTUB_IMAGE", "drone-deps-kcstub:test")
+
+
+def only_master(ctx):
+    realms = ctx.stub.realms()
+    check(set(realms) == {"master"}, "realms left behind: %s" % sorted(realms))
+
+
+# ---- warm, and settings --------------------------------------------------------
+
+@test("mode cold without a Docker socket: exit 69, says to mount /var/run/docker.sock or set docker_host")
+def cold_no_socket(ctx):
+    r = ctx.run(ctx.settings(hook="true", mode="cold", keycloak_url=None,
+                             keycloak_admin_password=None, cold_url="http://127.0.0.1:9"))
+    check(r.code == 69, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    check("mode cold: no Docker socket at %s" % ctx.path("no-docker.sock") in r.stderr
+          and "mount /var/run/docker.sock" in r.stderr and "docker_host" in r.stderr,
+          "message: %s" % r.stderr)
+
+
+@test("mode auto, no warm Keycloak and no socket: exit 69, says check domain or keycloak_url, or mount the socket")
+def auto_nothing(ctx):
+    r = ctx.run(ctx.settings(hook="true", mode="auto", keycloak_url="http://127.0.0.1:9"))
+    check(r.code == 69, "exit %s" % r.code)
+    check("no warm Keycloak answers at http://127.0.0.1:9 and no Docker socket" in r.stderr
+          and "check domain" in r.stderr and "keycloak_url" in r.stderr
+          and "mount /var/run/docker.sock" in r.stderr, "message: %s" % r.stderr)
+
+
+@test("a wrong domain with mode warm: exit 69, names the warm URL and says check domain or keycloak_url")
+def wrong_domain(ctx):
+    r = ctx.run(ctx.settings(hook="true", mode="warm", keycloak_url=None,
+                             domain="no-such-domain.invalid"))
+    check(r.code == 69, "exit %s" % r.code)
+    check("no warm Keycloak answers at https://warm-keycloak.no-such-domain.invalid" in r.stderr
+          and "check domain" in r.stderr and "keycloak_url" in r.stderr and "mode auto" in r.stderr,
+          "message: %s" % r.stderr)
+
+
+@test("bad admin credentials: exit 69, names keycloak_admin_user and keycloak_admin_password, never the value")
+def bad_credentials(ctx):
+    r = ctx.run(ctx.settings(hook="true", keycloak_admin_password="not-the-password-42"))
+    check(r.code == 69, "exit %s" % r.code)
+    check("refused the admin credentials of user 'admin'" in r.stderr
+          and "check keycloak_admin_user and keycloak_admin_password" in r.stderr, "message: %s" % r.stderr)
+    check("not-the-password-42" not in r.output, "the password is in the output")
+    only_master(ctx)
+
+
+@test("a parent too long for the 63-character names: exit 64, says its length, the limit and to shorten parent")
+def parent_too_long(ctx):
+    parent = "a" * 60
+    r = ctx.run(ctx.settings(hook="true", parent=parent, run_id="abc123"))
+    check(r.code == 64, "exit %s" % r.code)
+    check("parent: '%s' is 60 characters, at most 56" % parent in r.stderr and "<parent>-<run_id>" in r.stderr
+          and "shorten parent" in r.stderr, "message: %s" % r.stderr)
+    only_master(ctx)
+
+
+@test("a repository name too long for a realm: exit 64, says to set parent")
+def repo_too_long(ctx):
+    repo = "my-very-long-recipe-repository-name-that-goes-on-and-on-x"
+    r = ctx.run(ctx.settings(hook="true", parent=None), base_env={"DRONE_REPO_NAME": repo})
+    check(r.code == 64, "exit %s" % r.code)
+    check("the repository name '%s' is %d characters" % (repo, len(repo)) in r.stderr
+          and "set parent to a shorter name" in r.stderr, "message: %s" % r.stderr)
+
+
+@test("up and down as two steps of one pipeline: down finds the up step's realm through env_file")
+def up_down_steps(ctx):
+    env_file = ctx.path("deps.env")
+    ci = {"DRONE_REPO": "org/recipe", "DRONE_REPO_NAME": "recipe", "DRONE_BUILD_NUMBER": "12",
+          "DRONE_STAGE_NUMBER": "1"}
+    r = ctx.run(ctx.settings(action="up", env_file=env_file, parent=None),
+                base_env=dict(ci, DRONE_STEP_NAME="deps-up", DRONE_STEP_NUMBER="1"))
+    check(r.code == 0, "up: exit %s: %s" % (r.code, r.stderr[-400:]))
+    realm = [line.strip().split("=", 1)[1] for line in open(env_file) if line.startswith("DEPS_KEYCLOAK_REALM=")][0]
+    check(realm in ctx.stub.realms(), "no realm %s after up" % realm)
+    # the down step is another step: its own derived run id differs
+    r = ctx.run(ctx.settings(action="down", env_file=env_file, parent=None),
+                base_env=dict(ci, DRONE_STEP_NAME="deps-down", DRONE_STEP_NUMBER="3"))
+    check(r.code == 0, "down: exit %s: %s" % (r.code, r.stderr[-400:]))
+    check(realm not in ctx.stub.realms(), "realm %s left after down" % realm)
+    only_master(ctx)
+
+
+# ---- cold, on the swarm ---------------------------------------------------------
+
+def docker(*args):
+    p = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise RuntimeError("docker %s: %s" % (" ".join(args), p.stderr.strip()))
+    return p.stdout
+
+
+def need_swarm():
+    p = subprocess.run([DOCKER, "info", "--format", "{{.Swarm.LocalNodeState}}"],
+                       capture_output=True, text=True)
+    if not os.access(SOCKET, os.W_OK) or p.stdout.strip() != "active":
+        raise NotRun("no active swarm at %s" % SOCKET)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def remove_run(rid):
+    for kind in ("service", "secret"):
+        ids = subprocess.run([DOCKER, kind, "ls", "-q", "--filter", "label=drone-deps.run=" + rid],
+                             capture_output=True, text=True).stdout.split()
+        if ids:
+            subprocess.run([DOCKER, kind, "rm"] + ids, capture_output=True)
+
+
+def cold_run(ctx, network, **extra):
+    need_swarm()
+    rid = os.urandom(3).hex()
+    port = free_port()
+    env = ctx.settings(hook="true", mode="cold", run_id=rid, keycloak_url=None,
+                       keycloak_admin_password=None, network=network, cold_publish=port,
+                       cold_url="http://127.0.0.1:%d" % port, docker_host="unix://" + SOCKET,
+                       timeout=90, **extra)
+    try:
+        return ctx.run(env, timeout=240)
+    finally:
+        remove_run(rid)
+
+
+class Network:
+    def __init__(self):
+        self.name = "drone-deps-edges-%d" % os.getpid()
+
+    def __enter__(self):
+        docker("network", "create", "--driver", "overlay", "--attachable", self.name)
+        return self.name
+
+    def __exit__(self, *exc):
+        subprocess.run([DOCKER, "network", "rm", self.name], capture_output=True)
+
+
+@test("cold: no such network: exit 69, names the network setting and how to create it")
+def cold_no_network(ctx):
+    r = cold_run(ctx, "drone-deps-no-such-net", keycloak_image=KCSTUB_IMAGE)
+    check(r.code == 69, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    check("the swarm has no network 'drone-deps-no-such-net' (network)" in r.stderr
+          and "docker network create --driver overlay --attachable drone-deps-no-such-net" in r.stderr,
+          "message: %s" % r.stderr)
+
+
+@test("cold: the image missing on the node: exit 69, names keycloak_image and how to get the image")
+def cold_no_image(ctx):
+    with Network() as net:
+        r = cold_run(ctx, net, keycloak_image="drone-deps-no-such-image:1")
+    check(r.code == 69, "exit %s: %s" % (r.code, r.stderr[-400:]))
+    check("the image drone-deps-no-such-image:1 is not on the node" in r.stderr
+          and "docker pull drone-deps-no-such-image:1" in r.stderr and "set keycloak_image" in r.stderr,
+          "message: %s" % r.stderr)
+
+
+PROGRESS = re.compile(r"^drone-deps: cold: keyc-[0-9a-f]{6}: task (\S+) \((\d+) s\); waiting for (.+)$", re.M)
+
+
+@test("cold: the readiness wait prints one line per task state, saying what it waits for")
+def cold_progress(ctx):
+    with Network() as net:
+        r = cold_run(ctx, net, keycloak_image=KCSTUB_IMAGE)
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-600:]))
+    lines = PROGRESS.findall(r.stderr)
+    states = [s for s, _, _ in lines]
+    check(states and states[-1] == "running", "states: %s\n%s" % (states, r.stderr))
+    check(all(a != b for a, b in zip(states, states[1:])), "a state printed twice in a row: %s" % states)
+    check(len(states) == len(set(states)), "a state came back: %s" % states)
+    waits = dict((s, w) for s, _, w in lines)
+    check(waits["running"].endswith("/realms/master to answer 200"), "running waits for: %s" % waits["running"])
+    check("still " not in r.stderr, "a heartbeat line in a wait under 30 s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
