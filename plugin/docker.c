@@ -254,3 +254,83 @@ out_free:
 	buf_free(&resp);
 	return rc;
 }
+
+int docker_task_state(struct docker *d, const char *service, char *state, size_t ssz, char *err,
+		      size_t esz, char *cid, size_t cidsz)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
+	struct json j = { 0 };
+	long long newest = -1;
+	int i, n, rc = -1;
+
+	buf_puts(&filter, "{\"service\":[");
+	buf_json_string(&filter, service);
+	buf_puts(&filter, "]}");
+	buf_puts(&path, "/tasks?filters=");
+	if (docker_query_escape(&path, buf_str(&filter)) < 0 ||
+	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	snprintf(state, ssz, "no task yet");
+	err[0] = '\0';
+	if (cid)
+		cid[0] = '\0';
+	n = json_array_len(&j, 0);
+	for (i = 0; i < n; i++) {
+		int t = json_array_get(&j, 0, i), st = json_object_get(&j, t, "Status");
+		long long index = 0;
+
+		(void)json_get_long(&j, json_object_get(&j, t, "Version"), "Index", &index);
+		if (index < newest)
+			continue;
+		newest = index;
+		if (json_get_string(&j, st, "State", state, ssz) < 0)
+			snprintf(state, ssz, "unknown");
+		if (json_get_string(&j, st, "Err", err, esz) < 0)
+			err[0] = '\0';
+		if (cid && json_get_string(&j, json_object_get(&j, st, "ContainerStatus"),
+					   "ContainerID", cid, cidsz) < 0)
+			cid[0] = '\0';
+	}
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
+	buf_free(&filter);
+	return rc;
+}
+
+int docker_secret_create(struct docker *d, const char *name, const char *labels,
+			 const char *data, size_t len, char *id, size_t idsz)
+{
+	struct buf body = BUF_INIT, resp = BUF_INIT;
+	struct json j = { 0 };
+	int rc = -1;
+
+	buf_puts(&body, "{\"Name\":");
+	buf_json_string(&body, name);
+	buf_puts(&body, ",\"Labels\":{");
+	buf_puts(&body, labels);
+	buf_puts(&body, "},\"Data\":\"");
+	buf_base64(&body, (const unsigned char *)data, len);
+	if (buf_puts(&body, "\"}") < 0) {
+		snprintf(d->error, sizeof(d->error), "secret %s: out of memory", name);
+		goto out_free;
+	}
+	id[0] = '\0';
+	if (docker_call(d, "POST", "/secrets/create", body.data, body.len, &resp) != 201)
+		goto out_free;
+	/* created: whatever the answer holds, the caller must know it */
+	rc = 0;
+	if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
+	    json_get_string(&j, 0, "ID", id, idsz) <= 0) {
+		snprintf(d->error, sizeof(d->error), "secret create: no ID in the answer");
+		id[0] = '\0';
+	}
+out_free:
+	json_free(&j);
+	buf_free_secret(&body);
+	buf_free(&resp);
+	return rc;
+}
