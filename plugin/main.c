@@ -17,6 +17,7 @@
 #include "http.h"
 #include "log.h"
 #include "signals.h"
+#include "warm.h"
 #include "watchdog.h"
 
 #ifndef DRONE_DEPS_VERSION
@@ -165,13 +166,18 @@ int main(int argc, char **argv)
 
 	deps_init(&deps, &cfg);
 	log_info("%s %s, run %s, job %s", config_action_name(cfg.action),
-		 cfg.realm[0] ? cfg.realm : "(all realms)", cfg.run_id, cfg.job);
+		 cfg.action == ACTION_WARM ? cfg.keycloak_url
+		 : cfg.realm[0]		   ? cfg.realm
+					   : "(all realms)",
+		 cfg.run_id, cfg.job);
 	if (cfg.action == ACTION_REAP)
 		code = deps_reap_all(&deps);
 	else if (cfg.action == ACTION_WATCH)
 		code = watchdog_run(&deps);
 	else if (cfg.action == ACTION_DOWN)
 		code = deps_down(&deps);
+	else if (cfg.action == ACTION_WARM)
+		code = warm_reconcile(&deps);
 	else
 		code = run_bound(&cfg, &deps, &watchdog);
 	/* down and reap end at once on a stop too, with the same status */
