@@ -107,8 +107,9 @@ static int cold_service_spec(struct buf *b, const struct cold *c, const struct c
 								: KEYCLOAK_IMAGE_DEFAULT);
 	rc |= buf_puts(b, ",");
 	rc |= cold_keycloak_command(b);
-	rc |= buf_puts(b, ",\"Env\":[\"KC_BOOTSTRAP_ADMIN_USERNAME=admin\",\"KEYCLOAK_ADMIN=admin\","
-			  "\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\",");
+	rc |= buf_puts(b,
+		       ",\"Env\":[\"KC_BOOTSTRAP_ADMIN_USERNAME=admin\",\"KEYCLOAK_ADMIN=admin\","
+		       "\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\",");
 	snprintf(label, sizeof(label), "KC_HOSTNAME=%s", cfg->cold_url);
 	rc |= buf_json_string(b, label);
 	rc |= buf_puts(b, "],\"Labels\":{");
@@ -213,7 +214,7 @@ int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadli
 {
 	struct keycloak probe;
 	long long start = http_now_ms(), next_progress = start + PROGRESS_MS;
-	char state[32] = "", err[400] = "";
+	struct docker_task t = { "", "", "", "" };
 	int rc = EX_UNAVAILABLE;
 
 	if (keycloak_init(&probe, cfg->cold_url, "", "", cfg->value[SET_CA_CERT], cfg->insecure) <
@@ -232,29 +233,28 @@ int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadli
 		}
 		if (now >= deadline_ms) {
 			log_error("cold: %s was not ready within the timeout (%ld s); task %s%s%s",
-				  cfg->cold_service, cfg->timeout, state[0] ? state : "unknown",
-				  err[0] ? ": " : "", err);
+				  cfg->cold_service, cfg->timeout, t.state[0] ? t.state : "unknown",
+				  t.err[0] ? ": " : "", t.err);
 			break;
 		}
-		if (docker_task_state(d, cfg->cold_service, state, sizeof(state), err, sizeof(err),
-				      NULL, 0) < 0) {
+		if (docker_task_newest(d, cfg->cold_service, false, &t) < 0) {
 			log_error("cold: %s", d->error);
 			break;
 		}
-		if (!strcmp(state, "failed") || !strcmp(state, "rejected")) {
-			log_error("cold: the task of service %s %s: %s", cfg->cold_service, state,
-				  err[0] ? err : "no reason given");
+		if (!strcmp(t.state, "failed") || !strcmp(t.state, "rejected")) {
+			log_error("cold: the task of service %s %s: %s", cfg->cold_service, t.state,
+				  t.err[0] ? t.err : "no reason given");
 			break;
 		}
-		if (!strcmp(state, "running") && keycloak_ready(&probe, 2000) == KC_OK) {
+		if (!strcmp(t.state, "running") && keycloak_ready(&probe, 2000) == KC_OK) {
 			log_info("cold: %s is ready at %s after %lld s", cfg->cold_service,
 				 cfg->cold_url, (now - start) / 1000);
 			rc = 0;
 			break;
 		}
 		if (now >= next_progress) {
-			log_info("cold: waiting for %s: task %s, %lld s", cfg->cold_service, state,
-				 (now - start) / 1000);
+			log_info("cold: waiting for %s: task %s, %lld s", cfg->cold_service,
+				 t.state, (now - start) / 1000);
 			next_progress = now + PROGRESS_MS;
 		}
 		http_sleep_ms(POLL_MS);

@@ -255,12 +255,13 @@ out_free:
 	return rc;
 }
 
-int docker_task_state(struct docker *d, const char *service, char *state, size_t ssz, char *err,
-		      size_t esz, char *cid, size_t cidsz)
+int docker_task_newest(struct docker *d, const char *service, bool live_first,
+		       struct docker_task *t)
 {
 	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
 	struct json j = { 0 };
 	long long newest = -1;
+	bool newest_live = false;
 	int i, n, rc = -1;
 
 	buf_puts(&filter, "{\"service\":[");
@@ -271,26 +272,31 @@ int docker_task_state(struct docker *d, const char *service, char *state, size_t
 	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
 	    json_parse(&j, buf_str(&resp), resp.len) < 0)
 		goto out_free;
-	snprintf(state, ssz, "no task yet");
-	err[0] = '\0';
-	if (cid)
-		cid[0] = '\0';
+	memset(t, 0, sizeof(*t));
+	snprintf(t->state, sizeof(t->state), "no task yet");
 	n = json_array_len(&j, 0);
 	for (i = 0; i < n; i++) {
-		int t = json_array_get(&j, 0, i), st = json_object_get(&j, t, "Status");
+		int task = json_array_get(&j, 0, i), st = json_object_get(&j, task, "Status");
+		char desired[32] = "";
 		long long index = 0;
+		bool live;
 
-		(void)json_get_long(&j, json_object_get(&j, t, "Version"), "Index", &index);
-		if (index < newest)
+		(void)json_get_long(&j, json_object_get(&j, task, "Version"), "Index", &index);
+		(void)json_get_string(&j, task, "DesiredState", desired, sizeof(desired));
+		live = live_first && !strcmp(desired, "running");
+		/* a live task beats any other; among equals, the newest */
+		if ((newest_live && !live) || (live == newest_live && index < newest))
 			continue;
 		newest = index;
-		if (json_get_string(&j, st, "State", state, ssz) < 0)
-			snprintf(state, ssz, "unknown");
-		if (json_get_string(&j, st, "Err", err, esz) < 0)
-			err[0] = '\0';
-		if (cid && json_get_string(&j, json_object_get(&j, st, "ContainerStatus"),
-					   "ContainerID", cid, cidsz) < 0)
-			cid[0] = '\0';
+		newest_live = live;
+		snprintf(t->desired, sizeof(t->desired), "%s", desired);
+		if (json_get_string(&j, st, "State", t->state, sizeof(t->state)) < 0)
+			snprintf(t->state, sizeof(t->state), "unknown");
+		if (json_get_string(&j, st, "Err", t->err, sizeof(t->err)) < 0)
+			t->err[0] = '\0';
+		if (json_get_string(&j, json_object_get(&j, st, "ContainerStatus"), "ContainerID",
+				    t->container, sizeof(t->container)) < 0)
+			t->container[0] = '\0';
 	}
 	rc = 0;
 out_free:
@@ -301,8 +307,8 @@ out_free:
 	return rc;
 }
 
-int docker_secret_create(struct docker *d, const char *name, const char *labels,
-			 const char *data, size_t len, char *id, size_t idsz)
+int docker_secret_create(struct docker *d, const char *name, const char *labels, const char *data,
+			 size_t len, char *id, size_t idsz)
 {
 	struct buf body = BUF_INIT, resp = BUF_INIT;
 	struct json j = { 0 };
