@@ -214,7 +214,7 @@ int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadli
 {
 	struct keycloak probe;
 	long long start = http_now_ms(), next_progress = start + PROGRESS_MS;
-	struct docker_task t = { "", "", "", "" };
+	struct docker_task t = { "", "", "", "", 0 };
 	int rc = EX_UNAVAILABLE;
 
 	if (keycloak_init(&probe, cfg->cold_url, "", "", cfg->value[SET_CA_CERT], cfg->insecure) <

@@ -297,6 +297,9 @@ int docker_task_newest(struct docker *d, const char *service, bool live_first,
 		if (json_get_string(&j, json_object_get(&j, st, "ContainerStatus"), "ContainerID",
 				    t->container, sizeof(t->container)) < 0)
 			t->container[0] = '\0';
+		if (json_get_long(&j, json_object_get(&j, task, "Spec"), "ForceUpdate", &t->force) <
+		    0)
+			t->force = 0;
 	}
 	rc = 0;
 out_free:

@@ -57,6 +57,7 @@ struct docker_task {
 	char desired[32];   /* its desired state: "running" or "shutdown" */
 	char err[400];	    /* the engine's error, "" when none */
 	char container[96]; /* its container's id, "" when none yet */
+	long long force;    /* its spec's ForceUpdate: which update made it */
 };
 
 /* The newest task of a swarm service (highest version index), into t.

@@ -347,17 +347,21 @@ static bool task_is_dead(const char *state)
 }
 
 /* Creates, updates (rolls) or repairs the service, or says that nothing
- * changed. 0 or EX_UNAVAILABLE (logged). */
-static int warm_service_apply(struct docker *d, struct warm *w, const struct config *cfg)
+ * changed. Every update raises ForceUpdate, so the tasks it makes are
+ * known by it (*force): the old task runs on for a moment after the
+ * update call, and must not pass for the new one. 0 or EX_UNAVAILABLE
+ * (logged). */
+static int warm_service_apply(struct docker *d, struct warm *w, const struct config *cfg,
+			      long long *force)
 {
 	struct buf spec = BUF_INIT, path = BUF_INIT;
 	struct warm_current cur;
 	struct docker_task t;
 	char hash[17];
-	long long force = 0;
 	long status;
 	int got, rc = EX_UNAVAILABLE;
 
+	*force = 0;
 	if (warm_spec(&spec, w, cfg, NULL, 0) < 0)
 		goto out_oom;
 	warm_hash(&spec, hash);
@@ -375,12 +379,13 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 		else
 			log_info("updating service %s: its spec differs from the settings",
 				 w->service);
-		force = cur.force;
+		*force = cur.force + 1;
 	} else {
 		if (docker_task_newest(d, w->service, true, &t) < 0) {
 			log_error("service %s: %s", w->service, d->error);
 			goto out_free;
 		}
+		*force = cur.force;
 		if (!task_is_dead(t.state)) {
 			log_info("%s is up to date: nothing changed (service %s, image %s)",
 				 w->host, w->service, w->image);
@@ -389,10 +394,10 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 		}
 		log_info("service %s has no live task (newest task %s%s%s): redeploying it",
 			 w->service, t.state, t.err[0] ? ": " : "", t.err);
-		force = cur.force + 1;
+		*force = cur.force + 1;
 	}
 	buf_reset(&spec);
-	if (warm_spec(&spec, w, cfg, hash, force) < 0)
+	if (warm_spec(&spec, w, cfg, hash, *force) < 0)
 		goto out_oom;
 	if (got == 1) {
 		status = docker_call(d, "POST", "/services/create", spec.data, spec.len, NULL);
@@ -444,10 +449,11 @@ static void warm_container_health(struct docker *d, const char *id, char *out, s
 	buf_free(&resp);
 }
 
-/* Waits until the service's live task runs and its container is healthy,
- * one line per change of either. 0, EX_UNAVAILABLE, or 128+N on a stop. */
+/* Waits until the service's live task of update force runs and its
+ * container is healthy, one line per change of either. 0, EX_UNAVAILABLE,
+ * or 128+N on a stop. */
 static int warm_wait_ready(struct docker *d, const struct warm *w, const struct config *cfg,
-			   long long deadline_ms)
+			   long long force, long long deadline_ms)
 {
 	long long start = http_now_ms();
 	char health[64] = "", last[512] = "", now_seen[512];
@@ -462,6 +468,11 @@ static int warm_wait_ready(struct docker *d, const struct warm *w, const struct 
 		if (docker_task_newest(d, w->service, true, &t) < 0) {
 			log_error("service %s: %s", w->service, d->error);
 			return EX_UNAVAILABLE;
+		}
+		if (t.force != force) {
+			/* the task the update replaces: not the one awaited */
+			snprintf(t.state, sizeof(t.state), "%s", "being replaced");
+			t.container[0] = '\0';
 		}
 		warm_container_health(d, t.container, health, sizeof(health));
 		if (!strcmp(t.state, "running") &&
@@ -770,6 +781,7 @@ int warm_reconcile(struct deps *d)
 	const struct config *cfg = d->cfg;
 	long long deadline_ms = http_now_ms() + cfg->timeout * 1000;
 	struct warm w;
+	long long force = 0;
 	int rc;
 
 	memset(&w, 0, sizeof(w));
@@ -789,9 +801,9 @@ int warm_reconcile(struct deps *d)
 	if (rc == 0)
 		rc = warm_secret(&d->docker, &w);
 	if (rc == 0)
-		rc = warm_service_apply(&d->docker, &w, cfg);
+		rc = warm_service_apply(&d->docker, &w, cfg, &force);
 	if (rc == 0)
-		rc = warm_wait_ready(&d->docker, &w, cfg, deadline_ms);
+		rc = warm_wait_ready(&d->docker, &w, cfg, force, deadline_ms);
 	if (rc == 0 && cfg->warm_ci_client)
 		rc = warm_ci_client(&d->docker, &w, cfg, deadline_ms);
 	explicit_bzero(w.password, sizeof(w.password));
