@@ -76,7 +76,7 @@ static int warm_names(struct warm *w, const struct config *cfg)
 	}
 	snprintf(w->host, sizeof(w->host), "warm-keycloak.%s", domain);
 	for (i = 0; w->host[i]; i++)
-		w->stack[i] = w->host[i] == '.' ? '_' : w->host[i];
+		w->stack[i] = (char)(w->host[i] == '.' ? '_' : w->host[i]);
 	w->stack[i] = '\0';
 	snprintf(w->service, sizeof(w->service), "%s_app", w->stack);
 	snprintf(w->secret_name, sizeof(w->secret_name), "%s_admin_password", w->stack);
@@ -575,10 +575,11 @@ out_free:
 static int first_string(const struct buf *b, const char *key, char *out, size_t outsz)
 {
 	struct json j = { 0 };
-	int obj, rc = -1;
+	int rc = -1;
 
 	if (json_parse(&j, buf_str(b), b->len) == 0) {
-		obj = json_is_object(&j, 0) ? 0 : json_array_get(&j, 0, 0);
+		int obj = json_is_object(&j, 0) ? 0 : json_array_get(&j, 0, 0);
+
 		if (obj >= 0 && json_get_string(&j, obj, key, out, outsz) > 0)
 			rc = 0;
 	}
