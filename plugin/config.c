@@ -18,7 +18,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DEPS] = { "deps", "list", NULL, true, false,
 		       "Comma list of dependencies to bind. Known: keycloak." },
 	[SET_ACTION] = { "action", "string", "run", false, false,
-			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns." },
+			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns. warm: deploy or repair the warm Keycloak of domain." },
 	[SET_PARENT] = { "parent", "string", "DRONE_REPO_NAME / CI_REPO_NAME", false, false,
 			 "Recipe under test; names the realm (<parent>-<run id>) and the client. [a-z0-9-], at most 56 characters." },
 	[SET_DOMAIN] = { "domain", "string", NULL, false, false,
