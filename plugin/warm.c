@@ -131,6 +131,38 @@ static int warm_check_node(struct docker *d, const struct warm *w, const struct 
 	return 0;
 }
 
+/* A service of the warm name that drone-deps did not make (an instance
+ * deployed by hand or by abra) is left alone: warm manages only its own.
+ * 0, or EX_UNAVAILABLE (logged). Checked before anything is made. */
+static int warm_check_owner(struct docker *d, const struct warm *w)
+{
+	struct buf resp = BUF_INIT;
+	struct json j = { 0 };
+	char path[320], host[256];
+	long status;
+	int rc = EX_UNAVAILABLE;
+
+	snprintf(path, sizeof(path), "/services/%s", w->service);
+	status = docker_call(d, "GET", path, NULL, 0, &resp);
+	if (status == 404) {
+		rc = 0;
+	} else if (status != 200 || json_parse(&j, buf_str(&resp), resp.len) < 0) {
+		log_error("service %s: %s", w->service, d->error);
+	} else if (json_get_string(&j,
+				   json_object_get(&j, json_object_get(&j, 0, "Spec"), "Labels"),
+				   WARM_LABEL, host, sizeof(host)) > 0) {
+		rc = 0;
+	} else {
+		log_error(
+			"service %s exists and was not made by action warm (no " WARM_LABEL
+			" label): leaving it alone; runs can use it as it is, or remove it (docker service rm %s) to let warm manage it",
+			w->service, w->service);
+	}
+	json_free(&j);
+	buf_free(&resp);
+	return rc;
+}
+
 /* The admin password's secret: reused when it exists (a redeploy must
  * not change the password under the runs that read it), else made with a
  * fresh password this run then knows. 0 or EX_UNAVAILABLE (logged). */
@@ -799,6 +831,8 @@ int warm_reconcile(struct deps *d)
 	if (rc)
 		return rc;
 	rc = warm_check_node(&d->docker, &w, cfg);
+	if (rc == 0)
+		rc = warm_check_owner(&d->docker, &w);
 	if (rc == 0)
 		rc = warm_secret(&d->docker, &w);
 	if (rc == 0)

@@ -143,6 +143,25 @@ def no_socket(ctx):
             docker_host="unix://" + ctx.path("none.sock"))
 
 
+@test("warm action: a service of the warm name it did not make is left alone: exit 69, nothing created or changed")
+def not_ours(ctx):
+    domain = "no" + DOMAIN
+    svc = ("warm-keycloak." + domain).replace(".", "_") + "_app"
+    # no replica: nothing needs to run for the name to be taken
+    docker("service", "create", "--detach", "--replicas", "0", "--name", svc, IMAGE)
+    try:
+        before = json.loads(docker("service", "inspect", svc))[0]
+        r = warm(ctx, domain=domain)
+        check(r.code == 69, "exit %s: %s" % (r.code, r.stderr[-800:]))
+        check("service %s exists and was not made by action warm" % svc in r.stderr, r.stderr[-800:])
+        after = json.loads(docker("service", "inspect", svc))[0]
+        check(after["Version"] == before["Version"], "the service was changed")
+        left = [n for n in objects_named(svc.rsplit("_app", 1)[0]) if n != svc]
+        check(not left, "created: %s" % left)
+    finally:
+        docker("service", "rm", svc, check_rc=False)
+
+
 # ---- the warm instance's life, in order ----
 
 @test("warm action: deploys the warm Keycloak as a Co-op Cloud app, waits for health, says what it waits for")
