@@ -144,20 +144,17 @@ static int warm_check_owner(struct docker *d, const struct warm *w)
 
 	snprintf(path, sizeof(path), "/services/%s", w->service);
 	status = docker_call(d, "GET", path, NULL, 0, &resp);
-	if (status == 404) {
-		rc = 0;
-	} else if (status != 200 || json_parse(&j, buf_str(&resp), resp.len) < 0) {
+	if (status != 404 && (status != 200 || json_parse(&j, buf_str(&resp), resp.len) < 0))
 		log_error("service %s: %s", w->service, d->error);
-	} else if (json_get_string(&j,
-				   json_object_get(&j, json_object_get(&j, 0, "Spec"), "Labels"),
-				   WARM_LABEL, host, sizeof(host)) > 0) {
+	else if (status == 404 ||
+		 json_get_string(&j, json_object_get(&j, json_object_get(&j, 0, "Spec"), "Labels"),
+				 WARM_LABEL, host, sizeof(host)) > 0)
 		rc = 0;
-	} else {
+	else
 		log_error(
 			"service %s exists and was not made by action warm (no " WARM_LABEL
 			" label): leaving it alone; runs can use it as it is, or remove it (docker service rm %s) to let warm manage it",
 			w->service, w->service);
-	}
 	json_free(&j);
 	buf_free(&resp);
 	return rc;
