@@ -284,14 +284,20 @@ def ci_client_again(ctx):
 
 
 def cleanup():
-    docker("service", "rm", SERVICE, check_rc=False)
+    """Every service and secret of the suite's domains (all end in DOMAIN),
+    the service first: a secret in use cannot be removed."""
+    mine = DOMAIN.replace(".", "_")
+    services = [n for n in docker("service", "ls", "--format", "{{.Name}}", check_rc=False).split() if mine in n]
+    if services:
+        docker("service", "rm", *services, check_rc=False)
     deadline = time.time() + 60
-    while time.time() < deadline and docker("ps", "-aq", "--filter",
-                                            "label=com.docker.swarm.service.name=" + SERVICE,
-                                            check_rc=False).strip():
+    while time.time() < deadline and any(
+            docker("ps", "-aq", "--filter", "label=com.docker.swarm.service.name=" + n, check_rc=False).strip()
+            for n in services):
         time.sleep(0.5)
-    for name in (SECRET, CI_SECRET):
-        docker("secret", "rm", name, check_rc=False)
+    secrets = [n for n in docker("secret", "ls", "--format", "{{.Name}}", check_rc=False).split() if mine in n]
+    if secrets:
+        docker("secret", "rm", *secrets, check_rc=False)
     docker("image", "rm", IMAGE2, check_rc=False)
     shutil.rmtree(SHARED, ignore_errors=True)
 
