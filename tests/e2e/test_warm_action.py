@@ -136,6 +136,13 @@ def bad_domain(ctx):
     refused(ctx, "Bad_Domain.org", 64, ["domain: 'Bad_Domain.org' is not a domain name"])
 
 
+@test("warm action: no domain exits 64 and says warm needs one")
+def no_domain(ctx):
+    r = warm(ctx, domain=None)
+    check(r.code == 64, "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check("domain: required for action warm" in r.stderr, r.stderr[-800:])
+
+
 @test("warm action: no Docker socket exits 69 and says to mount it or set docker_host")
 def no_socket(ctx):
     refused(ctx, "ns" + DOMAIN, 69, ["no Docker socket at %s" % ctx.path("none.sock"),
