@@ -19,6 +19,8 @@
 #include "signals.h"
 
 #define POLL_MS 1000
+#define ENGINE_GRACE_MS 5000
+#define CI_CLIENT_MS 60000
 /* The swarm's limits: a service name is a DNS label (63), a secret name
  * at most 64 characters. */
 #define SERVICE_NAME_MAX 63
@@ -488,6 +490,9 @@ static int warm_wait_ready(struct docker *d, const struct warm *w, const struct 
 	char health[64] = "", last[512] = "", now_seen[512];
 	struct docker_task t;
 
+	/* The engine's answers may end a little past the deadline: the wait
+	 * itself, not a cut call, should say what it waited for. */
+	d->deadline_ms = deadline_ms + ENGINE_GRACE_MS;
 	for (;;) {
 		long long now = http_now_ms();
 		int stop = signals_poll_stop();
@@ -773,6 +778,7 @@ static int warm_ci_client(struct docker *d, struct warm *w, const struct config 
 	struct keycloak kc;
 	int kr, rc = EX_UNAVAILABLE;
 
+	d->deadline_ms = deadline_ms;
 	if (!w->password[0] && (rc = warm_read_password(d, w)) != 0)
 		return rc;
 	if (keycloak_init(&kc, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER], w->password,
@@ -836,8 +842,10 @@ int warm_reconcile(struct deps *d)
 		rc = warm_service_apply(&d->docker, &w, cfg, &force);
 	if (rc == 0)
 		rc = warm_wait_ready(&d->docker, &w, cfg, force, deadline_ms);
+	/* the client's few calls get a budget of their own, however long
+	 * the start took */
 	if (rc == 0 && cfg->warm_ci_client)
-		rc = warm_ci_client(&d->docker, &w, cfg, deadline_ms);
+		rc = warm_ci_client(&d->docker, &w, cfg, http_now_ms() + CI_CLIENT_MS);
 	explicit_bzero(w.password, sizeof(w.password));
 	return rc;
 }

@@ -252,6 +252,22 @@ def roll(ctx):
           "the old admin password does not log in after the roll")
 
 
+@test("warm action: a service left with no live task (scaled to 0) is repaired: its replica comes back")
+def repair(ctx):
+    docker("service", "scale", "--detach", SERVICE + "=0")
+    cs.wait_until(lambda: not docker("ps", "-q", "--filter",
+                                     "label=com.docker.swarm.service.name=" + SERVICE).strip(),
+                  60, "the scaled-down task did not stop")
+    # Only the repair is checked here; the next test waits for a start
+    # anyway, so this one does not wait for health.
+    r = warm(ctx, keycloak_image=IMAGE2, timeout=3)  # the image of the roll: no spec change
+    check("service %s has no live task" % SERVICE in r.stderr and "redeploying it" in r.stderr,
+          "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check(inspect()["Spec"]["Mode"]["Replicated"]["Replicas"] == 1, "still scaled to 0")
+    check(r.code == 0 or (r.code == 69 and "was not healthy within the timeout (3 s)" in r.stderr),
+          "exit %s: %s" % (r.code, r.stderr[-800:]))
+
+
 @test("warm action: a removed service is redeployed with the same secret; the CI client is created, its secret in a 0600 file")
 def redeploy_and_ci_client(ctx):
     docker("service", "rm", SERVICE)
