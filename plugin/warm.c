@@ -779,8 +779,11 @@ static int warm_ci_client(struct docker *d, struct warm *w, const struct config 
 	int kr, rc = EX_UNAVAILABLE;
 
 	d->deadline_ms = deadline_ms;
-	if (!w->password[0] && (rc = warm_read_password(d, w)) != 0)
-		return rc;
+	if (!w->password[0]) {
+		rc = warm_read_password(d, w);
+		if (rc)
+			return rc;
+	}
 	if (keycloak_init(&kc, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER], w->password,
 			  cfg->value[SET_CA_CERT], cfg->insecure) < 0)
 		return EX_SOFTWARE;
