@@ -417,7 +417,9 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 			goto out_free;
 		}
 		*force = cur.force;
-		if (!task_is_dead(t.state)) {
+		/* no task the swarm wants running (scaled to 0, say), or one
+		 * that will not come back by itself: redeploy */
+		if (!strcmp(t.desired, "running") && !task_is_dead(t.state)) {
 			log_info("%s is up to date: nothing changed (service %s, image %s)",
 				 w->host, w->service, w->image);
 			rc = 0;
@@ -503,7 +505,7 @@ static int warm_wait_ready(struct docker *d, const struct warm *w, const struct 
 			log_error("service %s: %s", w->service, d->error);
 			return EX_UNAVAILABLE;
 		}
-		if (t.force != force) {
+		if (t.force != force && strcmp(t.state, "no task yet") != 0) {
 			/* the task the update replaces: not the one awaited */
 			snprintf(t.state, sizeof(t.state), "%s", "being replaced");
 			t.container[0] = '\0';
