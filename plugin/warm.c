@@ -393,8 +393,11 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 	int got, rc = EX_UNAVAILABLE;
 
 	*force = 0;
-	if (warm_spec(&spec, w, cfg, NULL, 0) < 0)
-		goto out_oom;
+	if (warm_spec(&spec, w, cfg, NULL, 0) < 0) {
+		log_error("service spec: out of memory");
+		rc = EX_SOFTWARE;
+		goto out_free;
+	}
 	warm_hash(&spec, hash);
 	got = warm_service_get(d, w, &cur);
 	if (got < 0) {
@@ -430,8 +433,11 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 		*force = cur.force + 1;
 	}
 	buf_reset(&spec);
-	if (warm_spec(&spec, w, cfg, hash, *force) < 0)
-		goto out_oom;
+	if (warm_spec(&spec, w, cfg, hash, *force) < 0) {
+		log_error("service spec: out of memory");
+		rc = EX_SOFTWARE;
+		goto out_free;
+	}
 	if (got == 1) {
 		status = docker_call(d, "POST", "/services/create", spec.data, spec.len, NULL);
 		if (status != 201) {
@@ -448,10 +454,6 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 		}
 	}
 	rc = 0;
-	goto out_free;
-out_oom:
-	log_error("service spec: out of memory");
-	rc = EX_SOFTWARE;
 out_free:
 	buf_free(&spec);
 	buf_free(&path);
@@ -694,16 +696,17 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 	struct buf path = BUF_INIT, body = BUF_INIT, resp = BUF_INIT;
 	char id[96], user[96], secret[256] = "";
 	bool exists;
-	int rc = EX_UNAVAILABLE;
+	int rc = -1; /* -1: a Keycloak call failed, said at the end */
 
 	buf_puts(&path, "/admin/realms/master/clients?clientId=");
 	buf_form_value(&path, client_id);
 	if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200)
-		goto out_kc;
+		goto out_free;
 	exists = first_string(&resp, "id", id, sizeof(id)) == 0;
 	if (!exists) {
 		if (random_alnum(secret, CI_SECRET_LEN) < 0) {
 			log_error("no randomness for the CI client's secret");
+			rc = EX_UNAVAILABLE;
 			goto out_free;
 		}
 		log_secret_add(secret);
@@ -719,7 +722,7 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 			    201 ||
 		    warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
 		    first_string(&resp, "id", id, sizeof(id)) < 0)
-			goto out_kc;
+			goto out_free;
 	}
 	/* The one role it needs (idempotent: a role held already is kept).
 	 * Keycloak gives a realm's creator that realm's admin roles. */
@@ -728,13 +731,13 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 	if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
 	    first_string(&resp, "id", user, sizeof(user)) < 0 ||
 	    warm_admin(kc, "GET", "/admin/realms/master/roles/create-realm", NULL, &resp) != 200)
-		goto out_kc;
+		goto out_free;
 	buf_reset(&body);
 	buf_printf(&body, "[%s]", buf_str(&resp));
 	buf_reset(&path);
 	buf_printf(&path, "/admin/realms/master/users/%s/role-mappings/realm", user);
 	if (warm_admin(kc, "POST", path.data, body.data, NULL) != 204)
-		goto out_kc;
+		goto out_free;
 
 	if (exists && warm_ci_secret_exists(d, w, file)) {
 		log_info(
@@ -751,7 +754,7 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 		buf_printf(&path, "/admin/realms/master/clients/%s/client-secret", id);
 		if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
 		    first_string(&resp, "value", secret, sizeof(secret)) < 0)
-			goto out_kc;
+			goto out_free;
 		log_secret_add(secret);
 	}
 	rc = warm_ci_secret_store(d, w, file, secret);
@@ -761,10 +764,11 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 			client_id, exists ? "exists" : "created",
 			file ? "the file" : "the swarm secret", file ? file : w->ci_secret_name,
 			file ? " (mode 0600)" : "");
-	goto out_free;
-out_kc:
-	log_error("CI client %s: %s", client_id, kc->error);
 out_free:
+	if (rc == -1) {
+		log_error("CI client %s: %s", client_id, kc->error);
+		rc = EX_UNAVAILABLE;
+	}
 	explicit_bzero(secret, sizeof(secret));
 	buf_free(&path);
 	buf_free_secret(&body);
