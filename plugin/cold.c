@@ -34,9 +34,8 @@ static int owner_filter(struct buf *path, const char *prefix)
 static int cold_secret_create(struct cold *c, struct docker *d, const struct config *cfg,
 			      long long expires)
 {
-	struct buf body = BUF_INIT, resp = BUF_INIT;
+	struct buf labels = BUF_INIT;
 	char suffix[7];
-	struct json j = { 0 };
 	int rc = -1;
 
 	if (random_alnum(c->password, PASSWORD_LEN) < 0 || random_hex(suffix, 6) < 0) {
@@ -48,28 +47,30 @@ static int cold_secret_create(struct cold *c, struct docker *d, const struct con
 	 * must not block this one (secrets cannot be replaced in place). */
 	snprintf(c->secret_name, sizeof(c->secret_name), "%s_admin_password_%s", cfg->cold_service,
 		 suffix);
-	buf_puts(&body, "{\"Name\":");
-	buf_json_string(&body, c->secret_name);
-	buf_puts(&body, ",\"Labels\":{");
-	lease_json_members(&body, cfg->run_id, cfg->job, expires);
-	buf_puts(&body, "},\"Data\":\"");
-	buf_base64(&body, (const unsigned char *)c->password, strlen(c->password));
-	if (buf_puts(&body, "\"}") < 0)
+	if (lease_json_members(&labels, cfg->run_id, cfg->job, expires) < 0)
 		goto out_free;
-	if (docker_call(d, "POST", "/secrets/create", body.data, body.len, &resp) != 201)
+	if (docker_secret_create(d, c->secret_name, buf_str(&labels), c->password,
+				 strlen(c->password), c->secret_id, sizeof(c->secret_id)) < 0)
 		goto out_free;
 	c->secret_created = true;
-	if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
-	    json_get_string(&j, 0, "ID", c->secret_id, sizeof(c->secret_id)) <= 0) {
-		snprintf(d->error, sizeof(d->error), "secret create: no ID in the answer");
-		goto out_free;
-	}
-	rc = 0;
+	if (c->secret_id[0])
+		rc = 0;
 out_free:
-	json_free(&j);
-	buf_free_secret(&body);
-	buf_free(&resp);
+	buf_free(&labels);
 	return rc;
+}
+
+int cold_keycloak_command(struct buf *b)
+{
+	int rc = 0;
+
+	rc |= buf_puts(b, "\"Command\":[\"/bin/sh\",\"-c\",");
+	rc |= buf_json_string(b, "p=$(cat /run/secrets/" COLD_SECRET_FILE ") && "
+				 "export KC_BOOTSTRAP_ADMIN_PASSWORD=\"$p\" "
+				 "KEYCLOAK_ADMIN_PASSWORD=\"$p\" && "
+				 "exec /opt/keycloak/bin/kc.sh start-dev");
+	rc |= buf_puts(b, "]");
+	return rc ? -1 : 0;
 }
 
 /* The service spec. The command reads the password from the swarm secret
@@ -106,14 +107,11 @@ static int cold_service_spec(struct buf *b, const struct cold *c, const struct c
 	rc |= buf_puts(b, "},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":");
 	rc |= buf_json_string(b, cfg->value[SET_KEYCLOAK_IMAGE] ? cfg->value[SET_KEYCLOAK_IMAGE]
 								: KEYCLOAK_IMAGE_DEFAULT);
-	rc |= buf_puts(
-		b,
-		",\"Command\":[\"/bin/sh\",\"-c\","
-		"\"p=$(cat /run/secrets/" COLD_SECRET_FILE ") && "
-		"export KC_BOOTSTRAP_ADMIN_PASSWORD=\\\"$p\\\" KEYCLOAK_ADMIN_PASSWORD=\\\"$p\\\" && "
-		"exec /opt/keycloak/bin/kc.sh start-dev\"],\"Env\":["
-		"\"KC_BOOTSTRAP_ADMIN_USERNAME=admin\",\"KEYCLOAK_ADMIN=admin\","
-		"\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\",");
+	rc |= buf_puts(b, ",");
+	rc |= cold_keycloak_command(b);
+	rc |= buf_puts(b,
+		       ",\"Env\":[\"KC_BOOTSTRAP_ADMIN_USERNAME=admin\",\"KEYCLOAK_ADMIN=admin\","
+		       "\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\",");
 	snprintf(label, sizeof(label), "KC_HOSTNAME=%s", cfg->cold_url);
 	rc |= buf_json_string(b, label);
 	rc |= buf_puts(b, "],\"Labels\":{");
@@ -213,48 +211,6 @@ out_free:
 	return rc;
 }
 
-/* The newest task's state and error, into state/err. */
-static int cold_task_state(struct docker *d, const char *service, char *state, size_t ssz,
-			   char *err, size_t esz)
-{
-	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
-	struct json j = { 0 };
-	long long newest = -1;
-	int i, n, rc = -1;
-
-	buf_puts(&filter, "{\"service\":[");
-	buf_json_string(&filter, service);
-	buf_puts(&filter, "]}");
-	buf_puts(&path, "/tasks?filters=");
-	if (docker_query_escape(&path, buf_str(&filter)) < 0 ||
-	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
-	    json_parse(&j, buf_str(&resp), resp.len) < 0)
-		goto out_free;
-	snprintf(state, ssz, "no task yet");
-	err[0] = '\0';
-	n = json_array_len(&j, 0);
-	for (i = 0; i < n; i++) {
-		int t = json_array_get(&j, 0, i), st = json_object_get(&j, t, "Status");
-		long long index = 0;
-
-		(void)json_get_long(&j, json_object_get(&j, t, "Version"), "Index", &index);
-		if (index < newest)
-			continue;
-		newest = index;
-		if (json_get_string(&j, st, "State", state, ssz) < 0)
-			snprintf(state, ssz, "unknown");
-		if (json_get_string(&j, st, "Err", err, esz) < 0)
-			err[0] = '\0';
-	}
-	rc = 0;
-out_free:
-	json_free(&j);
-	buf_free(&path);
-	buf_free(&resp);
-	buf_free(&filter);
-	return rc;
-}
-
 /* What the wait is for while the task is in state, for a person reading
  * the log (swarm task states: new, pending, assigned, accepted, preparing,
  * starting, running). */
@@ -296,7 +252,8 @@ int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadli
 {
 	struct keycloak probe;
 	long long start = http_now_ms(), next_progress = start + PROGRESS_MS;
-	char state[32] = "", err[400] = "", shown[32] = "";
+	struct docker_task t = { "", "", "", "", 0 };
+	char shown[32] = "";
 	int rc = EX_UNAVAILABLE;
 
 	if (keycloak_init(&probe, cfg->cold_url, "", "", cfg->value[SET_CA_CERT], cfg->insecure) <
@@ -315,40 +272,39 @@ int cold_wait_ready(struct docker *d, const struct config *cfg, long long deadli
 		}
 		if (now >= deadline_ms) {
 			log_error("cold: %s was not ready within the timeout (%ld s); task %s%s%s",
-				  cfg->cold_service, cfg->timeout, state[0] ? state : "unknown",
-				  err[0] ? ": " : "", err);
+				  cfg->cold_service, cfg->timeout, t.state[0] ? t.state : "unknown",
+				  t.err[0] ? ": " : "", t.err);
 			break;
 		}
-		if (cold_task_state(d, cfg->cold_service, state, sizeof(state), err, sizeof(err)) <
-		    0) {
+		if (docker_task_newest(d, cfg->cold_service, false, &t) < 0) {
 			log_error("cold: %s", d->error);
 			break;
 		}
-		if (!strcmp(state, "failed") || !strcmp(state, "rejected")) {
-			cold_log_task_failure(cfg, state, err);
+		if (!strcmp(t.state, "failed") || !strcmp(t.state, "rejected")) {
+			cold_log_task_failure(cfg, t.state, t.err);
 			break;
 		}
-		if (!strcmp(state, "running") && keycloak_ready(&probe, 2000) == KC_OK) {
+		if (!strcmp(t.state, "running") && keycloak_ready(&probe, 2000) == KC_OK) {
 			log_info("cold: %s is ready at %s after %lld s", cfg->cold_service,
 				 cfg->cold_url, (now - start) / 1000);
 			rc = 0;
 			break;
 		}
-		if (strcmp(state, shown) != 0) {
-			if (!strcmp(state, "running"))
+		if (strcmp(t.state, shown) != 0) {
+			if (!strcmp(t.state, "running"))
 				log_info(
 					"cold: %s: task running (%lld s); waiting for %s/realms/master to answer 200",
 					cfg->cold_service, (now - start) / 1000, cfg->cold_url);
 			else
 				log_info("cold: %s: task %s (%lld s); waiting for %s",
-					 cfg->cold_service, state, (now - start) / 1000,
-					 cold_awaited(state));
-			snprintf(shown, sizeof(shown), "%s", state);
+					 cfg->cold_service, t.state, (now - start) / 1000,
+					 cold_awaited(t.state));
+			snprintf(shown, sizeof(shown), "%s", t.state);
 			next_progress = now + PROGRESS_MS;
 		} else if (now >= next_progress) {
 			log_info("cold: %s: still %s after %lld s (timeout %ld s); waiting for %s",
-				 cfg->cold_service, state, (now - start) / 1000, cfg->timeout,
-				 cold_awaited(state));
+				 cfg->cold_service, t.state, (now - start) / 1000, cfg->timeout,
+				 cold_awaited(t.state));
 			next_progress = now + PROGRESS_MS;
 		}
 		http_sleep_ms(POLL_MS);

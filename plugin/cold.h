@@ -48,5 +48,10 @@ int cold_down(struct docker *d, const struct config *cfg);
  * deletions in all, until d->deadline_ms. */
 int cold_reap(struct docker *d, int max, int *deleted);
 void cold_clear(struct cold *c);
+/* Appends the "Command" member of a Keycloak service that takes its admin
+ * password from the secret file COLD_SECRET_FILE: Keycloak reads it only
+ * from the environment, so a shell puts it there at start, and the
+ * service's spec never holds it. Shared by the warm deploy. 0 or -1. */
+int cold_keycloak_command(struct buf *b);
 
 #endif

@@ -18,7 +18,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DEPS] = { "deps", "list", NULL, true, false,
 		       "Comma list of dependencies to bind. Known: keycloak." },
 	[SET_ACTION] = { "action", "string", "run", false, false,
-			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns. status: list what drone-deps holds (exit 1 when something expired)." },
+			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns. status: list what drone-deps holds (exit 1 when something expired). warm: deploy or repair the warm Keycloak of domain." },
 	[SET_PARENT] = { "parent", "string", "DRONE_REPO_NAME / CI_REPO_NAME", false, false,
 			 "Recipe under test; names the realm (<parent>-<run id>) and the client. [a-z0-9-], at most 56 characters." },
 	[SET_DOMAIN] = { "domain", "string", NULL, false, false,
@@ -68,6 +68,15 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 			"Log each HTTP call: method, path, status, milliseconds. Never a body or a secret." },
 	[SET_JSON] = { "json", "boolean", "false", false, false,
 		       "action status: print one JSON document instead of the table." },
+	[SET_KEYCLOAK_CLIENT_ID] = { "keycloak_client_id", "string", "drone-deps-ci", false, false,
+				     "The least-privilege CI client (master realm, service account with create-realm) that action warm creates." },
+	[SET_WARM_PUBLISH] = { "warm_publish", "integer", NULL, false, false,
+			       "action warm: host port on which to publish the warm instance's 8080 (swarm host mode) instead of Traefik labels on network." },
+	[SET_WARM_CI_CLIENT] = { "warm_ci_client", "boolean", "false", false, false,
+				 "action warm: also create the CI client keycloak_client_id once the instance is ready." },
+	[SET_WARM_CI_SECRET_FILE] = { "warm_ci_secret_file", "path",
+				      "swarm secret <stack>_ci_client_secret", false, false,
+				      "action warm: write the CI client's secret to this file (mode 0600) instead of a swarm secret." },
 };
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -140,7 +149,7 @@ void config_wipe_secrets(char **envp)
 
 const char *config_action_name(enum action a)
 {
-	static const char *const names[] = { "run", "up", "down", "reap", "watch", "status" };
+	static const char *const names[] = { "run", "up", "down", "reap", "watch", "status", "warm" };
 
 	return names[a];
 }
@@ -445,9 +454,34 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		cfg->action = ACTION_WATCH;
 	else if (!strcmp(v[SET_ACTION], "status"))
 		cfg->action = ACTION_STATUS;
+	else if (!strcmp(v[SET_ACTION], "warm"))
+		cfg->action = ACTION_WARM;
 	else
-		return fail(err, errsz, "action: must be run, up, down, reap or status (got '%s')",
+		return fail(err, errsz, "action: must be run, up, down, reap, status or warm (got '%s')",
 			    v[SET_ACTION]);
+	/* action warm deploys the warm Keycloak itself: it needs the domain
+	 * that names it, and nothing of a run */
+	if (cfg->action == ACTION_WARM) {
+		long port = 0;
+
+		if (!v[SET_DOMAIN])
+			return fail(
+				err, errsz,
+				"domain: required for action warm (the instance is warm-keycloak.<domain>)");
+		if (!v[SET_DEPS] && set_value(cfg, SET_DEPS, "keycloak") < 0)
+			return fail(err, errsz, "out of memory");
+		if (v[SET_WARM_PUBLISH] && parse_long(v[SET_WARM_PUBLISH], 1, 65535, &port) < 0)
+			return fail(err, errsz,
+				    "warm_publish: must be a port from 1 to 65535 (got '%s')",
+				    v[SET_WARM_PUBLISH]);
+		cfg->warm_publish = (int)port;
+		if (parse_bool(v[SET_WARM_CI_CLIENT], &cfg->warm_ci_client) < 0)
+			return fail(err, errsz, "warm_ci_client: must be true or false (got '%s')",
+				    v[SET_WARM_CI_CLIENT]);
+		if (!v[SET_KEYCLOAK_CLIENT_ID] &&
+		    set_value(cfg, SET_KEYCLOAK_CLIENT_ID, "drone-deps-ci") < 0)
+			return fail(err, errsz, "out of memory");
+	}
 
 	if (!v[SET_MODE] || !strcmp(v[SET_MODE], "auto"))
 		cfg->mode = MODE_AUTO;
@@ -541,7 +575,8 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 					err, errsz,
 					"parent: the repository name '%s' cannot name a realm; set parent to 1 to %d of [a-z0-9-]",
 					repo, PARENT_MAX);
-		} else if (cfg->action != ACTION_REAP && cfg->action != ACTION_STATUS) {
+		} else if (cfg->action != ACTION_REAP && cfg->action != ACTION_STATUS &&
+			   cfg->action != ACTION_WARM) {
 			return fail(
 				err, errsz,
 				"parent: not set, and neither DRONE_REPO_NAME nor CI_REPO_NAME is");
@@ -660,7 +695,7 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	/* Without a password, the warm one is read from the warm container:
 	 * that needs the Docker socket. Cold deploys make their own. */
 	if (!v[SET_KEYCLOAK_ADMIN_PASSWORD] && cfg->mode != MODE_COLD &&
-	    cfg->action != ACTION_WATCH && cfg->keycloak_url[0] &&
+	    cfg->action != ACTION_WATCH && cfg->action != ACTION_WARM && cfg->keycloak_url[0] &&
 	    access(cfg->docker_socket, R_OK | W_OK) != 0)
 		return fail(
 			err, errsz,

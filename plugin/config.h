@@ -41,6 +41,11 @@ enum setting_id {
 	SET_INSECURE,
 	SET_DEBUG,
 	SET_JSON,
+	/* action warm */
+	SET_KEYCLOAK_CLIENT_ID,
+	SET_WARM_PUBLISH,
+	SET_WARM_CI_CLIENT,
+	SET_WARM_CI_SECRET_FILE,
 	SETTING_COUNT
 };
 
@@ -55,7 +60,7 @@ struct setting_info {
 
 extern const struct setting_info config_settings[SETTING_COUNT];
 
-enum action { ACTION_RUN, ACTION_UP, ACTION_DOWN, ACTION_REAP, ACTION_WATCH, ACTION_STATUS };
+enum action { ACTION_RUN, ACTION_UP, ACTION_DOWN, ACTION_REAP, ACTION_WATCH, ACTION_STATUS, ACTION_WARM };
 enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
 #define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.7"
@@ -80,9 +85,11 @@ struct config {
 	int cold_publish; /* 0: none */
 	bool insecure;
 	bool debug;
-	bool json;	  /* action status: one JSON document */
-	char *realm_json; /* keycloak_realm_json's content, or NULL */
-	char **hook_argv; /* NULL-terminated; NULL: no hook */
+	bool json;	     /* action status: one JSON document */
+	char *realm_json;    /* keycloak_realm_json's content, or NULL */
+	char **hook_argv;    /* NULL-terminated; NULL: no hook */
+	int warm_publish;    /* action warm: host port, 0: Traefik on network */
+	bool warm_ci_client; /* action warm: create the CI client */
 	bool show_help, show_version, show_plugin_docs;
 };
 

@@ -254,3 +254,92 @@ out_free:
 	buf_free(&resp);
 	return rc;
 }
+
+int docker_task_newest(struct docker *d, const char *service, bool live_first,
+		       struct docker_task *t)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
+	struct json j = { 0 };
+	long long newest = -1;
+	bool newest_live = false;
+	int i, n, rc = -1;
+
+	buf_puts(&filter, "{\"service\":[");
+	buf_json_string(&filter, service);
+	buf_puts(&filter, "]}");
+	buf_puts(&path, "/tasks?filters=");
+	if (docker_query_escape(&path, buf_str(&filter)) < 0 ||
+	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	memset(t, 0, sizeof(*t));
+	snprintf(t->state, sizeof(t->state), "no task yet");
+	n = json_array_len(&j, 0);
+	for (i = 0; i < n; i++) {
+		int task = json_array_get(&j, 0, i), st = json_object_get(&j, task, "Status");
+		char desired[32] = "";
+		long long index = 0;
+		bool live;
+
+		(void)json_get_long(&j, json_object_get(&j, task, "Version"), "Index", &index);
+		(void)json_get_string(&j, task, "DesiredState", desired, sizeof(desired));
+		live = live_first && !strcmp(desired, "running");
+		/* a live task beats any other; among equals, the newest */
+		if ((newest_live && !live) || (live == newest_live && index < newest))
+			continue;
+		newest = index;
+		newest_live = live;
+		snprintf(t->desired, sizeof(t->desired), "%s", desired);
+		if (json_get_string(&j, st, "State", t->state, sizeof(t->state)) < 0)
+			snprintf(t->state, sizeof(t->state), "unknown");
+		if (json_get_string(&j, st, "Err", t->err, sizeof(t->err)) < 0)
+			t->err[0] = '\0';
+		if (json_get_string(&j, json_object_get(&j, st, "ContainerStatus"), "ContainerID",
+				    t->container, sizeof(t->container)) < 0)
+			t->container[0] = '\0';
+		if (json_get_long(&j, json_object_get(&j, task, "Spec"), "ForceUpdate", &t->force) <
+		    0)
+			t->force = 0;
+	}
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
+	buf_free(&filter);
+	return rc;
+}
+
+int docker_secret_create(struct docker *d, const char *name, const char *labels, const char *data,
+			 size_t len, char *id, size_t idsz)
+{
+	struct buf body = BUF_INIT, resp = BUF_INIT;
+	struct json j = { 0 };
+	int rc = -1;
+
+	buf_puts(&body, "{\"Name\":");
+	buf_json_string(&body, name);
+	buf_puts(&body, ",\"Labels\":{");
+	buf_puts(&body, labels);
+	buf_puts(&body, "},\"Data\":\"");
+	buf_base64(&body, (const unsigned char *)data, len);
+	if (buf_puts(&body, "\"}") < 0) {
+		snprintf(d->error, sizeof(d->error), "secret %s: out of memory", name);
+		goto out_free;
+	}
+	id[0] = '\0';
+	if (docker_call(d, "POST", "/secrets/create", body.data, body.len, &resp) != 201)
+		goto out_free;
+	/* created: whatever the answer holds, the caller must know it */
+	rc = 0;
+	if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
+	    json_get_string(&j, 0, "ID", id, idsz) <= 0) {
+		snprintf(d->error, sizeof(d->error), "secret create: no ID in the answer");
+		id[0] = '\0';
+	}
+out_free:
+	json_free(&j);
+	buf_free_secret(&body);
+	buf_free(&resp);
+	return rc;
+}

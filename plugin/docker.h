@@ -51,6 +51,30 @@ int docker_exec(struct docker *d, const char *container, const char *const argv[
 /* The id of a running container of a swarm service, into id. 0 or -1. */
 int docker_service_container(struct docker *d, const char *service, char *id, size_t idsz);
 
+/* A swarm task as its service's waits see it. */
+struct docker_task {
+	char state[32];	    /* "running", "failed", ...; "no task yet" */
+	char desired[32];   /* its desired state: "running" or "shutdown" */
+	char err[400];	    /* the engine's error, "" when none */
+	char container[96]; /* its container's id, "" when none yet */
+	long long force;    /* its spec's ForceUpdate: which update made it */
+};
+
+/* The newest task of a swarm service (highest version index), into t.
+ * With live_first, the newest of those the swarm still wants running,
+ * when there is one: a rolling update bumps the version of the task it
+ * stops too. 0, or -1 (d->error). */
+int docker_task_newest(struct docker *d, const char *service, bool live_first,
+		       struct docker_task *t);
+
+/* Creates the swarm secret name with data and labels (JSON members
+ * without braces, "" for none). Returns 0 once created, with its id in id
+ * ("" and d->error set when the answer had none), or -1 (d->error; a 409
+ * when the name is taken). The request body holds the data: it is wiped
+ * before it is freed. */
+int docker_secret_create(struct docker *d, const char *name, const char *labels, const char *data,
+			 size_t len, char *id, size_t idsz);
+
 /* Percent-encodes s into out for a query string. */
 int docker_query_escape(struct buf *out, const char *s);
 

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "signals.h"
 #include "status.h"
+#include "warm.h"
 #include "watchdog.h"
 
 #ifndef DRONE_DEPS_VERSION
@@ -166,7 +167,10 @@ int main(int argc, char **argv)
 
 	deps_init(&deps, &cfg);
 	log_info("%s %s, run %s, job %s", config_action_name(cfg.action),
-		 cfg.realm[0] ? cfg.realm : "(all realms)", cfg.run_id, cfg.job);
+		 cfg.action == ACTION_WARM ? cfg.keycloak_url
+		 : cfg.realm[0]		   ? cfg.realm
+					   : "(all realms)",
+		 cfg.run_id, cfg.job);
 	if (cfg.action == ACTION_REAP)
 		code = deps_reap_all(&deps);
 	else if (cfg.action == ACTION_STATUS)
@@ -175,6 +179,8 @@ int main(int argc, char **argv)
 		code = watchdog_run(&deps);
 	else if (cfg.action == ACTION_DOWN)
 		code = deps_down(&deps);
+	else if (cfg.action == ACTION_WARM)
+		code = warm_reconcile(&deps);
 	else
 		code = run_bound(&cfg, &deps, &watchdog);
 	/* down and reap end at once on a stop too, with the same status */

@@ -1,0 +1,860 @@
+/* warm.c - action warm: deploy or repair the warm Keycloak; see warm.h. */
+#include "warm.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "cold.h"
+#include "json.h"
+#include "keycloak.h"
+#include "log.h"
+#include "random.h"
+#include "signals.h"
+
+#define POLL_MS 1000
+#define ENGINE_GRACE_MS 5000
+#define CI_CLIENT_MS 60000
+/* The swarm's limits: a service name is a DNS label (63), a secret name
+ * at most 64 characters. */
+#define SERVICE_NAME_MAX 63
+#define SECRET_NAME_MAX 64
+#define CI_SECRET_LEN 40
+
+struct warm {
+	char host[256];		  /* warm-keycloak.<domain> */
+	char stack[256];	  /* host, dots as '_' */
+	char service[256];	  /* <stack>_app */
+	char secret_name[256];	  /* <stack>_admin_password */
+	char ci_secret_name[256]; /* <stack>_ci_client_secret */
+	char secret_id[96];
+	char password[256]; /* the admin password, when this run knows it */
+	const char *image;
+	const char *network;
+};
+
+static int warm_fail_name(const char *domain, const char *what, const char *name, size_t max)
+{
+	log_error(
+		"domain: '%s' makes the %s '%s' %zu characters long; the swarm allows at most %zu: use a shorter domain",
+		domain, what, name, strlen(name), max);
+	return EX_USAGE;
+}
+
+/* Derives the names and checks them against the swarm's rules. Returns 0
+ * or EX_USAGE (logged): nothing has been asked of the engine yet. */
+static int warm_names(struct warm *w, const struct config *cfg)
+{
+	const char *domain = cfg->value[SET_DOMAIN], *label = domain, *p;
+	size_t i;
+
+	/* DNS names as Traefik and the swarm take them: dot-separated labels
+	 * of [a-z0-9-], 1 to 63 long, not starting or ending with '-' */
+	for (p = domain;; p++) {
+		if (*p == '.' || !*p) {
+			if (p == label || p - label > 63 || *label == '-' || p[-1] == '-')
+				break;
+			if (!*p) {
+				p = NULL;
+				break;
+			}
+			label = p + 1;
+		} else if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) &&
+			   *p != '-') {
+			break;
+		}
+	}
+	if (p || strlen(domain) > 200) {
+		log_error(
+			"domain: '%s' is not a domain name: use dot-separated labels of a-z, 0-9 and '-' (lowercase), e.g. ci.example.org",
+			domain);
+		return EX_USAGE;
+	}
+	snprintf(w->host, sizeof(w->host), "warm-keycloak.%s", domain);
+	for (i = 0; w->host[i]; i++)
+		w->stack[i] = (char)(w->host[i] == '.' ? '_' : w->host[i]);
+	w->stack[i] = '\0';
+	snprintf(w->service, sizeof(w->service), "%s_app", w->stack);
+	snprintf(w->secret_name, sizeof(w->secret_name), "%s_admin_password", w->stack);
+	snprintf(w->ci_secret_name, sizeof(w->ci_secret_name), "%s_ci_client_secret", w->stack);
+	if (strlen(w->service) > SERVICE_NAME_MAX)
+		return warm_fail_name(domain, "service name", w->service, SERVICE_NAME_MAX);
+	if (strlen(w->secret_name) > SECRET_NAME_MAX)
+		return warm_fail_name(domain, "secret name", w->secret_name, SECRET_NAME_MAX);
+	if (cfg->warm_ci_client && !cfg->value[SET_WARM_CI_SECRET_FILE] &&
+	    strlen(w->ci_secret_name) > SECRET_NAME_MAX)
+		return warm_fail_name(domain, "secret name", w->ci_secret_name, SECRET_NAME_MAX);
+	w->image = cfg->value[SET_KEYCLOAK_IMAGE] ? cfg->value[SET_KEYCLOAK_IMAGE]
+						  : KEYCLOAK_IMAGE_DEFAULT;
+	w->network = cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy";
+	return 0;
+}
+
+/* What the deploy needs from the node, checked before anything is made:
+ * the image (the swarm would only report a rejected task, over and over)
+ * and the proxy network. Returns 0 or EX_UNAVAILABLE (logged). */
+static int warm_check_node(struct docker *d, const struct warm *w, const struct config *cfg)
+{
+	char path[640];
+	long status;
+
+	snprintf(path, sizeof(path), "/images/%s/json", w->image);
+	status = docker_call(d, "GET", path, NULL, 0, NULL);
+	if (status == 404) {
+		log_error(
+			"keycloak_image: %s is not on this Docker engine, and drone-deps never pulls from a registry: pull, load or build it on the node first, or set keycloak_image to an image that is there",
+			w->image);
+		return EX_UNAVAILABLE;
+	}
+	if (status != 200) {
+		log_error("keycloak_image: cannot look up %s: %s", w->image, d->error);
+		return EX_UNAVAILABLE;
+	}
+	if (cfg->warm_publish)
+		return 0;
+	snprintf(path, sizeof(path), "/networks/%s", w->network);
+	status = docker_call(d, "GET", path, NULL, 0, NULL);
+	if (status == 404) {
+		log_error(
+			"network: there is no swarm network '%s' for Traefik to reach warm-keycloak on: create it (docker network create --driver overlay --attachable %s), or set warm_publish to a host port for a site without a proxy",
+			w->network, w->network);
+		return EX_UNAVAILABLE;
+	}
+	if (status != 200) {
+		log_error("network: cannot look up '%s': %s", w->network, d->error);
+		return EX_UNAVAILABLE;
+	}
+	return 0;
+}
+
+/* A service of the warm name that drone-deps did not make (an instance
+ * deployed by hand or by abra) is left alone: warm manages only its own.
+ * 0, or EX_UNAVAILABLE (logged). Checked before anything is made. */
+static int warm_check_owner(struct docker *d, const struct warm *w)
+{
+	struct buf resp = BUF_INIT;
+	struct json j = { 0 };
+	char path[320], host[256];
+	long status;
+	int rc = EX_UNAVAILABLE;
+
+	snprintf(path, sizeof(path), "/services/%s", w->service);
+	status = docker_call(d, "GET", path, NULL, 0, &resp);
+	if (status != 404 && (status != 200 || json_parse(&j, buf_str(&resp), resp.len) < 0))
+		log_error("service %s: %s", w->service, d->error);
+	else if (status == 404 ||
+		 json_get_string(&j, json_object_get(&j, json_object_get(&j, 0, "Spec"), "Labels"),
+				 WARM_LABEL, host, sizeof(host)) > 0)
+		rc = 0;
+	else
+		log_error(
+			"service %s exists and was not made by action warm (no " WARM_LABEL
+			" label): leaving it alone; runs can use it as it is, or remove it (docker service rm %s) to let warm manage it",
+			w->service, w->service);
+	json_free(&j);
+	buf_free(&resp);
+	return rc;
+}
+
+/* The admin password's secret: reused when it exists (a redeploy must
+ * not change the password under the runs that read it), else made with a
+ * fresh password this run then knows. 0 or EX_UNAVAILABLE (logged). */
+static int warm_secret(struct docker *d, struct warm *w)
+{
+	struct buf resp = BUF_INIT, labels = BUF_INIT;
+	struct json j = { 0 };
+	char path[320];
+	long status;
+	int rc = EX_UNAVAILABLE;
+
+	snprintf(path, sizeof(path), "/secrets/%s", w->secret_name);
+	status = docker_call(d, "GET", path, NULL, 0, &resp);
+	if (status == 200) {
+		if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
+		    json_get_string(&j, 0, "ID", w->secret_id, sizeof(w->secret_id)) <= 0) {
+			log_error("secret %s: no ID in the engine's answer", w->secret_name);
+			goto out_free;
+		}
+		log_info("admin password: reusing the swarm secret %s", w->secret_name);
+		rc = 0;
+		goto out_free;
+	}
+	if (status != 404) {
+		log_error("secret %s: %s", w->secret_name, d->error);
+		goto out_free;
+	}
+	if (random_alnum(w->password, PASSWORD_LEN) < 0) {
+		log_error("no randomness for the admin password");
+		goto out_free;
+	}
+	log_secret_add(w->password);
+	buf_printf(&labels, "\"com.docker.stack.namespace\":\"%s\",\"" WARM_LABEL "\":\"%s\"",
+		   w->stack, w->host);
+	if (docker_secret_create(d, w->secret_name, buf_str(&labels), w->password,
+				 strlen(w->password), w->secret_id, sizeof(w->secret_id)) < 0 ||
+	    !w->secret_id[0]) {
+		log_error("secret %s: %s", w->secret_name, d->error);
+		goto out_free;
+	}
+	log_info("admin password: generated into the swarm secret %s (never printed)",
+		 w->secret_name);
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&resp);
+	buf_free(&labels);
+	return rc;
+}
+
+/* The health check: Keycloak's readiness on its management port. Neither
+ * image has curl or wget; bash's /dev/tcp does the request. */
+static const char health_script[] =
+	"exec 3<>/dev/tcp/127.0.0.1/9000 && "
+	"printf 'GET /health/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && "
+	"grep -q '\"UP\"' <&3";
+
+/* The service's spec. hash NULL: without the hash label (what the hash is
+ * taken of); force: TaskTemplate.ForceUpdate, which makes the swarm
+ * replace the task even with an unchanged spec. */
+static int warm_spec(struct buf *b, const struct warm *w, const struct config *cfg,
+		     const char *hash, long long force)
+{
+	const char *s = w->stack;
+	char label[512];
+	int rc = 0;
+
+	rc |= buf_puts(b, "{\"Name\":");
+	rc |= buf_json_string(b, w->service);
+	rc |= buf_printf(b, ",\"Labels\":{\"com.docker.stack.namespace\":\"%s\"", s);
+	rc |= buf_puts(b, ",\"com.docker.stack.image\":");
+	rc |= buf_json_string(b, w->image);
+	rc |= buf_printf(b, ",\"" WARM_LABEL "\":\"%s\"", w->host);
+	if (!cfg->warm_publish) {
+		/* Co-op Cloud's router and service names: the stack name */
+		snprintf(label, sizeof(label), "Host(`%s`)", w->host);
+		rc |= buf_printf(
+			b, ",\"traefik.enable\":\"true\",\"traefik.http.routers.%s.rule\":", s);
+		rc |= buf_json_string(b, label);
+		rc |= buf_printf(b, ",\"traefik.http.routers.%s.entrypoints\":\"web-secure\"", s);
+		rc |= buf_printf(b, ",\"traefik.http.routers.%s.tls.certresolver\":", s);
+		rc |= buf_json_string(b, cfg->value[SET_CERT_RESOLVER]
+						 ? cfg->value[SET_CERT_RESOLVER]
+						 : "production");
+		rc |= buf_printf(
+			b, ",\"traefik.http.services.%s.loadbalancer.server.port\":\"8080\"", s);
+		rc |= buf_puts(b, ",\"traefik.docker.network\":");
+		rc |= buf_json_string(b, w->network);
+	}
+	if (hash)
+		rc |= buf_printf(b, ",\"" WARM_SPEC_LABEL "\":\"%s\"", hash);
+	rc |= buf_puts(b, "},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":");
+	rc |= buf_json_string(b, w->image);
+	rc |= buf_printf(b, ",\"Labels\":{\"com.docker.stack.namespace\":\"%s\"},", s);
+	rc |= cold_keycloak_command(b);
+	rc |= buf_puts(b, ",\"Env\":[");
+	snprintf(label, sizeof(label), "KC_BOOTSTRAP_ADMIN_USERNAME=%s",
+		 cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	rc |= buf_json_string(b, label);
+	snprintf(label, sizeof(label), "KEYCLOAK_ADMIN=%s", cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	rc |= buf_puts(b, ",");
+	rc |= buf_json_string(b, label);
+	snprintf(label, sizeof(label), "KC_HOSTNAME=%s", cfg->keycloak_url);
+	rc |= buf_puts(b, ",\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\","
+			  "\"KC_HEALTH_ENABLED=true\",");
+	rc |= buf_json_string(b, label);
+	/* Health: every 5 s; failures in the first 5 minutes (a start on a
+	 * loaded node) do not count. The swarm calls the task running only
+	 * once it is healthy. */
+	rc |= buf_puts(b, "],\"Healthcheck\":{\"Test\":[\"CMD\",\"bash\",\"-c\",");
+	rc |= buf_json_string(b, health_script);
+	rc |= buf_puts(b, "],\"Interval\":5000000000,\"Timeout\":3000000000,\"Retries\":3,"
+			  "\"StartPeriod\":300000000000},"
+			  "\"Secrets\":[{\"File\":{\"Name\":\"" COLD_SECRET_FILE "\","
+			  "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":");
+	rc |= buf_json_string(b, w->secret_id);
+	rc |= buf_puts(b, ",\"SecretName\":");
+	rc |= buf_json_string(b, w->secret_name);
+	rc |= buf_printf(b,
+			 "}]},\"Resources\":{\"Limits\":{\"MemoryBytes\":%lld},"
+			 "\"Reservations\":{\"MemoryBytes\":%lld}}",
+			 WARM_MEMORY_LIMIT, WARM_MEMORY_RESERVATION);
+	/* Infrastructure: back after any exit, a node reboot included. */
+	rc |= buf_puts(b, ",\"RestartPolicy\":{\"Condition\":\"any\",\"Delay\":5000000000}");
+	if (force)
+		rc |= buf_printf(b, ",\"ForceUpdate\":%lld", force);
+	if (!cfg->warm_publish) {
+		rc |= buf_puts(b, ",\"Networks\":[{\"Target\":");
+		rc |= buf_json_string(b, w->network);
+		rc |= buf_puts(b, "}]");
+	}
+	/* stop-first: a host-mode port cannot be held by two tasks */
+	rc |= buf_puts(b, "},\"Mode\":{\"Replicated\":{\"Replicas\":1}},"
+			  "\"UpdateConfig\":{\"Parallelism\":1,\"Order\":\"stop-first\"}");
+	if (cfg->warm_publish)
+		rc |= buf_printf(b,
+				 ",\"EndpointSpec\":{\"Ports\":[{\"Protocol\":\"tcp\","
+				 "\"TargetPort\":8080,\"PublishedPort\":%d,"
+				 "\"PublishMode\":\"host\"}]}",
+				 cfg->warm_publish);
+	rc |= buf_puts(b, "}");
+	return rc ? -1 : 0;
+}
+
+/* 64-bit FNV-1a of the desired spec, as 16 hex digits: what the hash
+ * label compares, so any change of image, settings or secret shows. */
+static void warm_hash(const struct buf *spec, char out[17])
+{
+	unsigned long long h = 0xcbf29ce484222325ULL;
+	size_t i;
+
+	for (i = 0; i < spec->len; i++) {
+		h ^= (unsigned char)spec->data[i];
+		h *= 0x100000001b3ULL;
+	}
+	snprintf(out, 17, "%016llx", h);
+}
+
+/* What the engine holds of the service now. */
+struct warm_current {
+	long long version;
+	long long force;
+	char hash[32];
+	char image[512];
+};
+
+/* GET /services/{name}: 0 and cur filled, 1 when there is none, or -1. */
+static int warm_service_get(struct docker *d, const struct warm *w, struct warm_current *cur)
+{
+	struct buf resp = BUF_INIT;
+	struct json j = { 0 };
+	char path[320];
+	long status;
+	int spec, tt, rc = -1;
+
+	memset(cur, 0, sizeof(*cur));
+	snprintf(path, sizeof(path), "/services/%s", w->service);
+	status = docker_call(d, "GET", path, NULL, 0, &resp);
+	if (status == 404) {
+		rc = 1;
+		goto out_free;
+	}
+	if (status != 200 || json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	spec = json_object_get(&j, 0, "Spec");
+	tt = json_object_get(&j, spec, "TaskTemplate");
+	if (json_get_long(&j, json_object_get(&j, 0, "Version"), "Index", &cur->version) < 0) {
+		snprintf(d->error, sizeof(d->error), "service %s: no version index", w->service);
+		goto out_free;
+	}
+	(void)json_get_long(&j, tt, "ForceUpdate", &cur->force);
+	(void)json_get_string(&j, json_object_get(&j, spec, "Labels"), WARM_SPEC_LABEL, cur->hash,
+			      sizeof(cur->hash));
+	(void)json_get_string(&j, json_object_get(&j, tt, "ContainerSpec"), "Image", cur->image,
+			      sizeof(cur->image));
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&resp);
+	return rc;
+}
+
+/* States in which a task will not become healthy by itself. */
+static bool task_is_dead(const char *state)
+{
+	static const char *const dead[] = { "failed",	"rejected", "shutdown",	  "complete",
+					    "orphaned", "remove",   "no task yet" };
+	size_t i;
+
+	for (i = 0; i < sizeof(dead) / sizeof(dead[0]); i++)
+		if (!strcmp(state, dead[i]))
+			return true;
+	return false;
+}
+
+/* Creates, updates (rolls) or repairs the service, or says that nothing
+ * changed. Every update raises ForceUpdate, so the tasks it makes are
+ * known by it (*force): the old task runs on for a moment after the
+ * update call, and must not pass for the new one. 0 or EX_UNAVAILABLE
+ * (logged). */
+static int warm_service_apply(struct docker *d, struct warm *w, const struct config *cfg,
+			      long long *force)
+{
+	struct buf spec = BUF_INIT, path = BUF_INIT;
+	struct warm_current cur;
+	struct docker_task t;
+	char hash[17];
+	long status;
+	int got, rc = EX_UNAVAILABLE;
+
+	*force = 0;
+	if (warm_spec(&spec, w, cfg, NULL, 0) < 0) {
+		log_error("service spec: out of memory");
+		rc = EX_SOFTWARE;
+		goto out_free;
+	}
+	warm_hash(&spec, hash);
+	got = warm_service_get(d, w, &cur);
+	if (got < 0) {
+		log_error("service %s: %s", w->service, d->error);
+		goto out_free;
+	}
+	if (got == 1) {
+		log_info("deploying service %s (%s) for %s", w->service, w->image, w->host);
+	} else if (strcmp(cur.hash, hash) != 0) {
+		if (strcmp(cur.image, w->image) != 0)
+			log_info("updating service %s: image %s -> %s", w->service, cur.image,
+				 w->image);
+		else
+			log_info("updating service %s: its spec differs from the settings",
+				 w->service);
+		*force = cur.force + 1;
+	} else {
+		if (docker_task_newest(d, w->service, true, &t) < 0) {
+			log_error("service %s: %s", w->service, d->error);
+			goto out_free;
+		}
+		*force = cur.force;
+		/* no task the swarm wants running (scaled to 0, say), or one
+		 * that will not come back by itself: redeploy */
+		if (!strcmp(t.desired, "running") && !task_is_dead(t.state)) {
+			log_info("%s is up to date: nothing changed (service %s, image %s)",
+				 w->host, w->service, w->image);
+			rc = 0;
+			goto out_free;
+		}
+		log_info("service %s has no live task (newest task %s%s%s): redeploying it",
+			 w->service, t.state, t.err[0] ? ": " : "", t.err);
+		*force = cur.force + 1;
+	}
+	buf_reset(&spec);
+	if (warm_spec(&spec, w, cfg, hash, *force) < 0) {
+		log_error("service spec: out of memory");
+		rc = EX_SOFTWARE;
+		goto out_free;
+	}
+	if (got == 1) {
+		status = docker_call(d, "POST", "/services/create", spec.data, spec.len, NULL);
+		if (status != 201) {
+			log_error("service %s: %s", w->service, d->error);
+			goto out_free;
+		}
+	} else {
+		/* the version index makes a concurrent change fail, not vanish */
+		buf_printf(&path, "/services/%s/update?version=%lld", w->service, cur.version);
+		status = docker_call(d, "POST", path.data, spec.data, spec.len, NULL);
+		if (status != 200) {
+			log_error("service %s: %s", w->service, d->error);
+			goto out_free;
+		}
+	}
+	rc = 0;
+out_free:
+	buf_free(&spec);
+	buf_free(&path);
+	return rc;
+}
+
+/* The health status of a container ("starting", "healthy", ...), or a
+ * word saying why there is none. */
+static void warm_container_health(struct docker *d, const char *id, char *out, size_t outsz)
+{
+	struct buf resp = BUF_INIT;
+	struct json j = { 0 };
+	char path[160];
+	long status;
+
+	snprintf(out, outsz, "not started");
+	if (!id[0])
+		return;
+	snprintf(path, sizeof(path), "/containers/%s/json", id);
+	status = docker_call(d, "GET", path, NULL, 0, &resp);
+	if (status == 404)
+		snprintf(out, outsz, "unknown (container on another node)");
+	else if (status != 200 || json_parse(&j, buf_str(&resp), resp.len) < 0 ||
+		 json_get_string(&j, json_object_get(&j, json_object_get(&j, 0, "State"), "Health"),
+				 "Status", out, outsz) < 0)
+		snprintf(out, outsz, "unknown");
+	json_free(&j);
+	buf_free(&resp);
+}
+
+/* Waits until the service's live task of update force runs and its
+ * container is healthy, one line per change of either. 0, EX_UNAVAILABLE,
+ * or 128+N on a stop. */
+static int warm_wait_ready(struct docker *d, const struct warm *w, const struct config *cfg,
+			   long long force, long long deadline_ms)
+{
+	long long start = http_now_ms();
+	char health[64] = "", last[512] = "", now_seen[512];
+	struct docker_task t;
+
+	/* The engine's answers may end a little past the deadline: the wait
+	 * itself, not a cut call, should say what it waited for. */
+	d->deadline_ms = deadline_ms + ENGINE_GRACE_MS;
+	for (;;) {
+		long long now = http_now_ms();
+		int stop = signals_poll_stop();
+
+		if (stop)
+			return 128 + stop;
+		if (docker_task_newest(d, w->service, true, &t) < 0) {
+			log_error("service %s: %s", w->service, d->error);
+			return EX_UNAVAILABLE;
+		}
+		if (t.force != force && strcmp(t.state, "no task yet") != 0) {
+			/* the task the update replaces: not the one awaited */
+			snprintf(t.state, sizeof(t.state), "%s", "being replaced");
+			t.container[0] = '\0';
+		}
+		warm_container_health(d, t.container, health, sizeof(health));
+		if (!strcmp(t.state, "running") &&
+		    (!strcmp(health, "healthy") || !strncmp(health, "unknown", 7))) {
+			log_info("%s is ready (service %s, healthy after %lld s)", w->host,
+				 w->service, (now - start) / 1000);
+			return 0;
+		}
+		if (!strcmp(t.state, "rejected")) {
+			log_error("the task of service %s was rejected: %s", w->service,
+				  t.err[0] ? t.err : "no reason given");
+			return EX_UNAVAILABLE;
+		}
+		if (now >= deadline_ms) {
+			log_error(
+				"%s was not healthy within the timeout (%ld s): task %s, health %s%s%s; see docker service ps %s and docker service logs %s",
+				w->host, cfg->timeout, t.state, health, t.err[0] ? ": " : "", t.err,
+				w->service, w->service);
+			return EX_UNAVAILABLE;
+		}
+		snprintf(now_seen, sizeof(now_seen), "task %s, health %s%s%s",
+			 strcmp(t.state, "no task yet") ? t.state : "not scheduled yet", health,
+			 t.err[0] ? ", last error: " : "", t.err);
+		if (strcmp(now_seen, last) != 0) {
+			log_info("waiting for %s to be healthy (service %s): %s, %lld s", w->host,
+				 w->service, now_seen, (now - start) / 1000);
+			snprintf(last, sizeof(last), "%s", now_seen);
+		}
+		http_sleep_ms(POLL_MS);
+	}
+}
+
+/* The admin password of an instance whose secret existed before this
+ * run: a secret's value cannot be read through the API, so read the file
+ * the running container mounts, as runs do. 0 or EX_UNAVAILABLE. */
+static int warm_read_password(struct docker *d, struct warm *w)
+{
+	static const char *const cat[] = { "cat", "/run/secrets/" COLD_SECRET_FILE, NULL };
+	struct buf out = BUF_INIT;
+	char id[128];
+	int code, rc = EX_UNAVAILABLE;
+
+	if (docker_service_container(d, w->service, id, sizeof(id)) < 0) {
+		log_error("cannot read the admin password: %s", d->error);
+		goto out_free;
+	}
+	code = docker_exec(d, id, cat, &out);
+	while (out.len > 0 && (out.data[out.len - 1] == '\n' || out.data[out.len - 1] == '\r'))
+		out.data[--out.len] = '\0';
+	if (code != 0 || out.len == 0 || out.len >= sizeof(w->password)) {
+		log_error("cannot read /run/secrets/" COLD_SECRET_FILE " in service %s: %s",
+			  w->service, code < 0 ? d->error : "the command failed or gave nothing");
+		goto out_free;
+	}
+	memcpy(w->password, out.data, out.len + 1);
+	log_secret_add(w->password);
+	rc = 0;
+out_free:
+	buf_free_secret(&out);
+	return rc;
+}
+
+/* One admin REST call on kc's connection with its current token (fresh:
+ * the whole client set-up takes seconds of its 60). Returns the status,
+ * or -1 on a transport error (kc->error). out may be NULL. */
+static long warm_admin(struct keycloak *kc, const char *method, const char *path, const char *body,
+		       struct buf *out)
+{
+	struct http_request req = {
+		.method = method,
+		.path = path,
+		.content_type = body ? "application/json" : NULL,
+		.body = body,
+		.body_len = body ? strlen(body) : 0,
+		.bearer = kc->token,
+		.retry = strcmp(method, "GET") == 0,
+	};
+	struct http_response resp;
+	long status = -1;
+
+	if (http_send_retry(&kc->http, &req, kc->deadline_ms, &resp) < 0) {
+		snprintf(kc->error, sizeof(kc->error), "%s %s: %s", method, path, resp.error);
+		goto out_free;
+	}
+	status = resp.status;
+	if (status >= 300)
+		snprintf(kc->error, sizeof(kc->error), "%s %s: HTTP %ld", method, path, status);
+	if (out) {
+		buf_free_secret(out);
+		*out = resp.body;
+		resp.body = (struct buf)BUF_INIT;
+	}
+out_free:
+	http_response_free(&resp);
+	return status;
+}
+
+/* The string member key of the first object of a JSON array (or of the
+ * object itself). 0 or -1. */
+static int first_string(const struct buf *b, const char *key, char *out, size_t outsz)
+{
+	struct json j = { 0 };
+	int rc = -1;
+
+	if (json_parse(&j, buf_str(b), b->len) == 0) {
+		int obj = json_is_object(&j, 0) ? 0 : json_array_get(&j, 0, 0);
+
+		if (obj >= 0 && json_get_string(&j, obj, key, out, outsz) > 0)
+			rc = 0;
+	}
+	json_free(&j);
+	return rc;
+}
+
+/* Whether the CI client's secret already sits where it goes. */
+static bool warm_ci_secret_exists(struct docker *d, const struct warm *w, const char *file)
+{
+	char path[320];
+
+	if (file)
+		return access(file, F_OK) == 0;
+	snprintf(path, sizeof(path), "/secrets/%s", w->ci_secret_name);
+	return docker_call(d, "GET", path, NULL, 0, NULL) == 200;
+}
+
+/* Puts the CI client's secret where it goes: a file of mode 0600, or the
+ * swarm secret (replaced: a secret's value cannot change in place). 0, or
+ * an exit code (logged). */
+static int warm_ci_secret_store(struct docker *d, const struct warm *w, const char *file,
+				const char *secret)
+{
+	struct buf labels = BUF_INIT;
+	char path[320], id[96];
+	int fd, rc = EX_UNAVAILABLE;
+	size_t n = strlen(secret);
+	long status;
+
+	if (file) {
+		fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+		/* an existing file keeps its mode through O_CREAT: set it */
+		if (fd < 0 || fchmod(fd, 0600) < 0 || write(fd, secret, n) != (ssize_t)n ||
+		    write(fd, "\n", 1) != 1) {
+			log_error("warm_ci_secret_file: cannot write '%s': %s", file,
+				  strerror(errno));
+			rc = EX_CANTCREAT;
+		} else {
+			rc = 0;
+		}
+		if (fd >= 0 && close(fd) < 0 && rc == 0) {
+			log_error("warm_ci_secret_file: cannot write '%s': %s", file,
+				  strerror(errno));
+			rc = EX_CANTCREAT;
+		}
+		return rc;
+	}
+	snprintf(path, sizeof(path), "/secrets/%s", w->ci_secret_name);
+	status = docker_call(d, "DELETE", path, NULL, 0, NULL);
+	if (status >= 300 && status != 404) {
+		log_error("secret %s: %s (a service that mounts it must drop it first)",
+			  w->ci_secret_name, d->error);
+		goto out_free;
+	}
+	buf_printf(&labels, "\"com.docker.stack.namespace\":\"%s\",\"" WARM_LABEL "\":\"%s\"",
+		   w->stack, w->host);
+	if (docker_secret_create(d, w->ci_secret_name, buf_str(&labels), secret, n, id,
+				 sizeof(id)) < 0) {
+		log_error("secret %s: %s", w->ci_secret_name, d->error);
+		goto out_free;
+	}
+	rc = 0;
+out_free:
+	buf_free(&labels);
+	return rc;
+}
+
+/* Creates (or finds) the CI client in master with its service account
+ * holding create-realm, and stores its secret. kc is logged in. */
+static int warm_ci_client_apply(struct docker *d, const struct warm *w, const struct config *cfg,
+				struct keycloak *kc)
+{
+	const char *client_id = cfg->value[SET_KEYCLOAK_CLIENT_ID];
+	const char *file = cfg->value[SET_WARM_CI_SECRET_FILE];
+	struct buf path = BUF_INIT, body = BUF_INIT, resp = BUF_INIT;
+	char id[96], user[96], secret[256] = "";
+	bool exists;
+	int rc = -1; /* -1: a Keycloak call failed, said at the end */
+
+	buf_puts(&path, "/admin/realms/master/clients?clientId=");
+	buf_form_value(&path, client_id);
+	if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200)
+		goto out_free;
+	exists = first_string(&resp, "id", id, sizeof(id)) == 0;
+	if (!exists) {
+		if (random_alnum(secret, CI_SECRET_LEN) < 0) {
+			log_error("no randomness for the CI client's secret");
+			rc = EX_UNAVAILABLE;
+			goto out_free;
+		}
+		log_secret_add(secret);
+		buf_puts(&body, "{\"clientId\":");
+		buf_json_string(&body, client_id);
+		buf_puts(&body, ",\"name\":\"drone-deps CI\",\"enabled\":true,"
+				"\"protocol\":\"openid-connect\",\"publicClient\":false,"
+				"\"clientAuthenticatorType\":\"client-secret\","
+				"\"serviceAccountsEnabled\":true,\"standardFlowEnabled\":false,"
+				"\"directAccessGrantsEnabled\":false,\"secret\":");
+		if (buf_json_string(&body, secret) < 0 || buf_puts(&body, "}") < 0 ||
+		    warm_admin(kc, "POST", "/admin/realms/master/clients", body.data, NULL) !=
+			    201 ||
+		    warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
+		    first_string(&resp, "id", id, sizeof(id)) < 0)
+			goto out_free;
+	}
+	/* The one role it needs (idempotent: a role held already is kept).
+	 * Keycloak gives a realm's creator that realm's admin roles. */
+	buf_reset(&path);
+	buf_printf(&path, "/admin/realms/master/clients/%s/service-account-user", id);
+	if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
+	    first_string(&resp, "id", user, sizeof(user)) < 0 ||
+	    warm_admin(kc, "GET", "/admin/realms/master/roles/create-realm", NULL, &resp) != 200)
+		goto out_free;
+	buf_reset(&body);
+	buf_printf(&body, "[%s]", buf_str(&resp));
+	buf_reset(&path);
+	buf_printf(&path, "/admin/realms/master/users/%s/role-mappings/realm", user);
+	if (warm_admin(kc, "POST", path.data, body.data, NULL) != 204)
+		goto out_free;
+
+	if (exists && warm_ci_secret_exists(d, w, file)) {
+		log_info(
+			"CI client %s exists in realm master: left as it is, its secret not rotated (in %s %s)",
+			client_id, file ? "the file" : "the swarm secret",
+			file ? file : w->ci_secret_name);
+		rc = 0;
+		goto out_free;
+	}
+	if (exists) {
+		/* the client is there but its secret went missing where it
+		 * goes: store the current one again, unchanged */
+		buf_reset(&path);
+		buf_printf(&path, "/admin/realms/master/clients/%s/client-secret", id);
+		if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
+		    first_string(&resp, "value", secret, sizeof(secret)) < 0)
+			goto out_free;
+		log_secret_add(secret);
+	}
+	rc = warm_ci_secret_store(d, w, file, secret);
+	if (rc == 0)
+		log_info(
+			"CI client %s %s in realm master (service account with the role create-realm); its secret is in %s %s%s",
+			client_id, exists ? "exists" : "created",
+			file ? "the file" : "the swarm secret", file ? file : w->ci_secret_name,
+			file ? " (mode 0600)" : "");
+out_free:
+	if (rc == -1) {
+		log_error("CI client %s: %s", client_id, kc->error);
+		rc = EX_UNAVAILABLE;
+	}
+	explicit_bzero(secret, sizeof(secret));
+	buf_free(&path);
+	buf_free_secret(&body);
+	buf_free_secret(&resp);
+	return rc;
+}
+
+/* Logs in as the admin at keycloak_url (which, through a proxy, may
+ * answer a little after the task is healthy) and sets up the CI client. */
+static int warm_ci_client(struct docker *d, struct warm *w, const struct config *cfg,
+			  long long deadline_ms)
+{
+	struct keycloak kc;
+	int kr, rc = EX_UNAVAILABLE;
+
+	d->deadline_ms = deadline_ms;
+	if (!w->password[0]) {
+		rc = warm_read_password(d, w);
+		if (rc)
+			return rc;
+	}
+	if (keycloak_init(&kc, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER], w->password,
+			  cfg->value[SET_CA_CERT], cfg->insecure) < 0)
+		return EX_SOFTWARE;
+	kc.deadline_ms = deadline_ms;
+	kc.http.connect_timeout_ms = 2000;
+	while (keycloak_ready(&kc, 2000) != KC_OK) {
+		if (signals_poll_stop() || http_now_ms() >= deadline_ms) {
+			log_error("%s does not answer at %s: %s", w->host, cfg->keycloak_url,
+				  kc.error);
+			goto out_cleanup;
+		}
+		http_sleep_ms(POLL_MS);
+	}
+	kr = keycloak_login(&kc, false);
+	if (kr == KC_AUTH) {
+		log_error(
+			"%s refused the admin password of secret %s: the instance was started with another one; remove service %s and run warm again",
+			cfg->keycloak_url, w->secret_name, w->service);
+		goto out_cleanup;
+	}
+	if (kr != KC_OK) {
+		log_error("admin login at %s: %s", cfg->keycloak_url, kc.error);
+		goto out_cleanup;
+	}
+	rc = warm_ci_client_apply(d, w, cfg, &kc);
+	(void)keycloak_logout(&kc); /* only ends the session early */
+out_cleanup:
+	keycloak_cleanup(&kc);
+	return rc;
+}
+
+int warm_reconcile(struct deps *d)
+{
+	const struct config *cfg = d->cfg;
+	long long deadline_ms = http_now_ms() + cfg->timeout * 1000;
+	struct warm w;
+	long long force = 0;
+	int rc;
+
+	memset(&w, 0, sizeof(w));
+	rc = warm_names(&w, cfg);
+	if (rc)
+		return rc;
+	if (!deps_docker_available(d)) {
+		log_error(
+			"docker_host: no Docker socket at %s: action warm deploys on the swarm through it; mount it (-v /var/run/docker.sock:/var/run/docker.sock) or set docker_host",
+			cfg->docker_socket);
+		return EX_UNAVAILABLE;
+	}
+	rc = deps_docker_ready(d, deadline_ms);
+	if (rc)
+		return rc;
+	rc = warm_check_node(&d->docker, &w, cfg);
+	if (rc == 0)
+		rc = warm_check_owner(&d->docker, &w);
+	if (rc == 0)
+		rc = warm_secret(&d->docker, &w);
+	if (rc == 0)
+		rc = warm_service_apply(&d->docker, &w, cfg, &force);
+	if (rc == 0)
+		rc = warm_wait_ready(&d->docker, &w, cfg, force, deadline_ms);
+	/* the client's few calls get a budget of their own, however long
+	 * the start took */
+	if (rc == 0 && cfg->warm_ci_client)
+		rc = warm_ci_client(&d->docker, &w, cfg, http_now_ms() + CI_CLIENT_MS);
+	explicit_bzero(w.password, sizeof(w.password));
+	return rc;
+}

@@ -1,0 +1,338 @@
+#!/usr/bin/env python3
+"""action warm with a real Keycloak on the local swarm: it deploys the warm
+instance as a Co-op Cloud app (the locally built image of `make
+keycloak-image`, published in host mode: the machine has no routing mesh),
+a run binds to it, a second warm changes nothing, a new image tag rolls it,
+a removed service comes back with the same admin password, and the CI
+client is created once, its secret in a 0600 file. The errors a first try
+meets (no proxy network, a missing image, a domain too long or malformed,
+no Docker socket) exit with a code and a message that says what to change,
+and create nothing.
+
+The tests after the first build on the instance it deploys, in order. Needs
+a running dockerd in an active swarm and the Keycloak image (`make docker-up
+keycloak-image`). The suite removes its service, secrets and image tag at
+the end, even when a test fails."""
+import base64
+import json
+import os
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import PYTHON, ROOT, Failure, check, main, test  # noqa: E402
+import test_cold as cs  # noqa: E402  (only its docker helper; its tests are not run)
+import harness  # noqa: E402
+
+harness._tests[:] = [t for t in harness._tests if t[0].startswith("warm action")]
+
+IMAGE = re.search(r'#define KEYCLOAK_IMAGE_DEFAULT "([^"]+)"',
+                  open(os.path.join(ROOT, "plugin", "config.h")).read()).group(1)
+# The same image under a second tag: a changed keycloak_image, nothing pulled.
+IMAGE2 = "%s-warm%d" % (IMAGE, os.getpid())
+PORT = 18210
+URL = "http://127.0.0.1:%d" % PORT
+DOMAIN = "wa%x.test" % os.getpid()
+STACK = ("warm-keycloak." + DOMAIN).replace(".", "_")
+SERVICE = STACK + "_app"
+SECRET = STACK + "_admin_password"
+CI_SECRET = STACK + "_ci_client_secret"
+# A Keycloak start takes 30-60 s alone on 2 cores, more when they are busy.
+TIMEOUT = 300
+SHARED = tempfile.mkdtemp(prefix="drone-deps-warm-")
+docker = cs.docker
+
+
+def warm(ctx, **extra):
+    base = dict(action="warm", domain=DOMAIN, warm_publish=PORT, keycloak_url=URL,
+                keycloak_admin_password=None, mode=None, parent=None, deps=None,
+                docker_host="unix:///var/run/docker.sock", timeout=TIMEOUT)
+    base.update(extra)
+    return ctx.run(ctx.settings(**base), timeout=TIMEOUT + 60)
+
+
+def inspect():
+    return json.loads(docker("service", "inspect", SERVICE))[0]
+
+
+def admin_password():
+    cid = docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=" + SERVICE).split()
+    check(cid, "no running container of %s" % SERVICE)
+    return docker("exec", cid[0], "cat", "/run/secrets/admin_password").strip()
+
+
+def token(form):
+    data = urllib.parse.urlencode(form).encode()
+    req = urllib.request.Request(URL + "/realms/master/protocol/openid-connect/token", data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.load(r)
+    except urllib.error.HTTPError as e:
+        raise Failure("token: HTTP %d %s" % (e.code, e.read()[:200]))
+
+
+def admin_login(password):
+    return token({"grant_type": "password", "client_id": "admin-cli", "username": "admin",
+                  "password": password}).get("access_token")
+
+
+def claims(jwt):
+    part = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def objects_named(prefix):
+    return [n for kind in ("service", "secret")
+            for n in docker(kind, "ls", "--format", "{{.Name}}").split() if n.startswith(prefix)]
+
+
+def ok(r, what):
+    check(r.code == 0, "%s: exit %s: %s" % (what, r.code, r.stderr[-1500:]))
+
+
+# ---- the errors of a first try: exit code, message, nothing created ----
+
+def refused(ctx, domain, code, needles, **extra):
+    r = warm(ctx, domain=domain, **extra)
+    check(r.code == code, "exit %s, want %d: %s" % (r.code, code, r.stderr[-800:]))
+    for n in needles:
+        check(n in r.stderr, "no %r in the message: %s" % (n, r.stderr[-800:]))
+    prefix = ("warm-keycloak." + domain).replace(".", "_")
+    left = objects_named(prefix)
+    check(not left, "created: %s" % left)
+
+
+@test("warm action: no network proxy exits 69, says to create it or set warm_publish, creates nothing")
+def no_proxy(ctx):
+    net = "drone-deps-no-such-net-%d" % os.getpid()
+    refused(ctx, "np" + DOMAIN, 69,
+            ["no swarm network '%s'" % net, "docker network create --driver overlay --attachable %s" % net,
+             "warm_publish"], warm_publish=None, network=net)
+
+
+@test("warm action: a missing image exits 69, names it and says nothing is pulled, creates nothing")
+def missing_image(ctx):
+    refused(ctx, "mi" + DOMAIN, 69, ["drone-deps-no-such-image:1 is not on this Docker engine",
+                                     "never pulls from a registry"],
+            keycloak_image="drone-deps-no-such-image:1")
+
+
+@test("warm action: a domain too long for the swarm's 64-character names exits 64, creates nothing")
+def too_long(ctx):
+    domain = "a" * 40 + ".example.org"
+    refused(ctx, domain, 64, ["domain: '%s' makes the" % domain, "the swarm allows at most",
+                              "use a shorter domain"])
+
+
+@test("warm action: a malformed domain exits 64, creates nothing")
+def bad_domain(ctx):
+    refused(ctx, "Bad_Domain.org", 64, ["domain: 'Bad_Domain.org' is not a domain name"])
+
+
+@test("warm action: no domain exits 64 and says warm needs one")
+def no_domain(ctx):
+    r = warm(ctx, domain=None)
+    check(r.code == 64, "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check("domain: required for action warm" in r.stderr, r.stderr[-800:])
+
+
+@test("warm action: no Docker socket exits 69 and says to mount it or set docker_host")
+def no_socket(ctx):
+    refused(ctx, "ns" + DOMAIN, 69, ["no Docker socket at %s" % ctx.path("none.sock"),
+                                     "docker_host"],
+            docker_host="unix://" + ctx.path("none.sock"))
+
+
+@test("warm action: a service of the warm name it did not make is left alone: exit 69, nothing created or changed")
+def not_ours(ctx):
+    domain = "no" + DOMAIN
+    svc = ("warm-keycloak." + domain).replace(".", "_") + "_app"
+    # no replica: nothing needs to run for the name to be taken
+    docker("service", "create", "--detach", "--replicas", "0", "--name", svc, IMAGE)
+    try:
+        before = json.loads(docker("service", "inspect", svc))[0]
+        r = warm(ctx, domain=domain)
+        check(r.code == 69, "exit %s: %s" % (r.code, r.stderr[-800:]))
+        check("service %s exists and was not made by action warm" % svc in r.stderr, r.stderr[-800:])
+        after = json.loads(docker("service", "inspect", svc))[0]
+        check(after["Version"] == before["Version"], "the service was changed")
+        left = [n for n in objects_named(svc.rsplit("_app", 1)[0]) if n != svc]
+        check(not left, "created: %s" % left)
+    finally:
+        docker("service", "rm", svc, check_rc=False)
+
+
+# ---- the warm instance's life, in order ----
+
+@test("warm action: deploys the warm Keycloak as a Co-op Cloud app, waits for health, says what it waits for")
+def deploy(ctx):
+    check(not objects_named(STACK), "left over from an earlier run: %s" % objects_named(STACK))
+    t0 = time.time()
+    r = warm(ctx)
+    ok(r, "warm")
+    took = time.time() - t0
+    err = r.stderr
+    check("generated into the swarm secret %s (never printed)" % SECRET in err, err[-800:])
+    check("deploying service %s (%s)" % (SERVICE, IMAGE) in err, err[-800:])
+    waits = [l for l in err.splitlines() if "waiting for warm-keycloak.%s to be healthy" % DOMAIN in l]
+    check(waits and "task " in waits[-1] and "health " in waits[-1], "no progress lines: %s" % err[-800:])
+    check(len(waits) == len(set(re.sub(r", \d+ s$", "", l) for l in waits)),
+          "a progress line repeats a state: %s" % waits)
+    check("warm-keycloak.%s is ready" % DOMAIN in err, err[-800:])
+    s = inspect()["Spec"]
+    labels, tt = s["Labels"], s["TaskTemplate"]
+    c = tt["ContainerSpec"]
+    check(labels.get("com.docker.stack.namespace") == STACK, "labels %s" % labels)
+    check(re.fullmatch(r"[0-9a-f]{16}", labels.get("drone-deps.warm.spec", "")), "no spec hash: %s" % labels)
+    check("drone-deps.owner" not in labels, "an owner mark would let reap delete it: %s" % labels)
+    check(c["Image"] == IMAGE, "image %s" % c["Image"])
+    check(c["Secrets"][0]["File"]["Name"] == "admin_password" and c["Secrets"][0]["SecretName"] == SECRET,
+          "secret mount %s" % c["Secrets"])
+    check(not any("PASSWORD=" in e for e in c.get("Env", [])), "a password in the env: %s" % c["Env"])
+    check(c.get("Healthcheck", {}).get("Test", [""])[0] == "CMD", "no health check: %s" % c.get("Healthcheck"))
+    check(tt["RestartPolicy"]["Condition"] == "any", "restart %s" % tt["RestartPolicy"])
+    check(tt["Resources"]["Limits"]["MemoryBytes"] >= 1 << 30, "limits %s" % tt["Resources"])
+    check(s["EndpointSpec"]["Ports"][0] == {"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": PORT,
+                                            "PublishMode": "host"}, "ports %s" % s["EndpointSpec"])
+    pw = admin_password()
+    check(len(pw) >= 20, "admin password of %d characters" % len(pw))
+    check(pw not in r.output, "the admin password was printed")
+    check(admin_login(pw), "no admin token with the secret's password")
+    open(os.path.join(SHARED, "admin_password"), "w").write(pw)
+    print("# warm deploy to healthy: %.0f s" % took)
+
+
+@test("warm action: a run binds to the warm instance (password read from its service) and the hook logs in")
+def run_bound(ctx):
+    env = ctx.settings(keycloak_url=URL, keycloak_admin_password=None, keycloak_service=SERVICE,
+                       docker_host="unix:///var/run/docker.sock",
+                       hook="%s %s %s" % (PYTHON, cs.LOGIN, ctx.path("login.out")))
+    r = ctx.run(env, timeout=120)
+    ok(r, "run")
+    check(open(ctx.path("login.out")).read().startswith("login ok"), "the hook could not log in")
+    check("read the warm admin password from service %s" % SERVICE in r.stderr, r.stderr[-800:])
+
+
+@test("warm action: a second warm with nothing changed updates nothing and says so")
+def no_change(ctx):
+    before = inspect()
+    r = warm(ctx)
+    ok(r, "warm")
+    check("is up to date: nothing changed" in r.stderr, r.stderr[-800:])
+    check("reusing the swarm secret %s" % SECRET in r.stderr, r.stderr[-800:])
+    after = inspect()
+    check(after["Version"]["Index"] == before["Version"]["Index"],
+          "service version %s -> %s" % (before["Version"]["Index"], after["Version"]["Index"]))
+    check(after["UpdatedAt"] == before["UpdatedAt"], "service updated")
+
+
+@test("warm action: a changed keycloak_image rolls the service; the admin password stays")
+def roll(ctx):
+    docker("tag", IMAGE, IMAGE2)
+    before = inspect()
+    r = warm(ctx, keycloak_image=IMAGE2)
+    ok(r, "warm")
+    check("updating service %s: image %s -> %s" % (SERVICE, IMAGE, IMAGE2) in r.stderr, r.stderr[-800:])
+    check("waiting for warm-keycloak.%s to be healthy" % DOMAIN in r.stderr,
+          "ready without waiting for the new task: %s" % r.stderr[-800:])
+    after = inspect()
+    check(after["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == IMAGE2, "image not changed")
+    check(after["Version"]["Index"] > before["Version"]["Index"], "version index not raised")
+    running = docker("service", "ps", "--filter", "desired-state=running", "--format", "{{.Image}} {{.CurrentState}}",
+                     SERVICE).strip()
+    check(running.startswith(IMAGE2 + " Running"), "running task: %r" % running)
+    check(admin_login(open(os.path.join(SHARED, "admin_password")).read()),
+          "the old admin password does not log in after the roll")
+
+
+@test("warm action: a service left with no live task (scaled to 0) is repaired: its replica comes back")
+def repair(ctx):
+    docker("service", "scale", "--detach", SERVICE + "=0")
+    cs.wait_until(lambda: not docker("ps", "-q", "--filter",
+                                     "label=com.docker.swarm.service.name=" + SERVICE).strip(),
+                  60, "the scaled-down task did not stop")
+    # Only the repair is checked here; the next test waits for a start
+    # anyway, so this one does not wait for health.
+    r = warm(ctx, keycloak_image=IMAGE2, timeout=3)  # the image of the roll: no spec change
+    check("service %s has no live task" % SERVICE in r.stderr and "redeploying it" in r.stderr,
+          "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check(inspect()["Spec"]["Mode"]["Replicated"]["Replicas"] == 1, "still scaled to 0")
+    check(r.code == 0 or (r.code == 69 and "was not healthy within the timeout (3 s)" in r.stderr),
+          "exit %s: %s" % (r.code, r.stderr[-800:]))
+
+
+@test("warm action: a removed service is redeployed with the same secret; the CI client is created, its secret in a 0600 file")
+def redeploy_and_ci_client(ctx):
+    docker("service", "rm", SERVICE)
+    cs.wait_until(lambda: not docker("ps", "-aq", "--filter",
+                                     "label=com.docker.swarm.service.name=" + SERVICE).strip(),
+                  60, "the removed service's container did not go")
+    secret_file = os.path.join(SHARED, "ci.secret")
+    r = warm(ctx, warm_ci_client="true", warm_ci_secret_file=secret_file)
+    ok(r, "warm")
+    check("deploying service %s" % SERVICE in r.stderr, r.stderr[-800:])
+    check("reusing the swarm secret %s" % SECRET in r.stderr, r.stderr[-800:])
+    old = open(os.path.join(SHARED, "admin_password")).read()
+    check(admin_login(old), "the old admin password does not log in after the redeploy")
+    check("CI client drone-deps-ci created in realm master" in r.stderr and
+          "in the file %s (mode 0600)" % secret_file in r.stderr, r.stderr[-800:])
+    mode = stat.S_IMODE(os.stat(secret_file).st_mode)
+    check(mode == 0o600, "secret file mode %o" % mode)
+    secret = open(secret_file).read().strip()
+    check(len(secret) >= 32, "client secret of %d characters" % len(secret))
+    check(secret not in r.output, "the client secret was printed")
+    t = token({"grant_type": "client_credentials", "client_id": "drone-deps-ci", "client_secret": secret})
+    roles = claims(t["access_token"]).get("realm_access", {}).get("roles", [])
+    check("create-realm" in roles and "admin" not in roles, "roles %s" % roles)
+
+
+@test("warm action: the CI client, once there, is left as it is (its secret not rotated)")
+def ci_client_again(ctx):
+    secret_file = os.path.join(SHARED, "ci.secret")
+    check(os.path.exists(secret_file), "no CI client from the test before")
+    first = open(secret_file).read()
+    r = warm(ctx, warm_ci_client="true", warm_ci_secret_file=secret_file)
+    ok(r, "warm")
+    check("nothing changed" in r.stderr, r.stderr[-800:])
+    check("CI client drone-deps-ci exists in realm master: left as it is, its secret not rotated" in r.stderr,
+          r.stderr[-800:])
+    check(open(secret_file).read() == first, "the secret file changed")
+
+
+def cleanup():
+    """Every service and secret of the suite's domains (all end in DOMAIN),
+    the service first: a secret in use cannot be removed."""
+    mine = DOMAIN.replace(".", "_")
+    services = [n for n in docker("service", "ls", "--format", "{{.Name}}", check_rc=False).split() if mine in n]
+    if services:
+        docker("service", "rm", *services, check_rc=False)
+    deadline = time.time() + 60
+    while time.time() < deadline and any(
+            docker("ps", "-aq", "--filter", "label=com.docker.swarm.service.name=" + n, check_rc=False).strip()
+            for n in services):
+        time.sleep(0.5)
+    secrets = [n for n in docker("secret", "ls", "--format", "{{.Name}}", check_rc=False).split() if mine in n]
+    if secrets:
+        docker("secret", "rm", *secrets, check_rc=False)
+    docker("image", "rm", IMAGE2, check_rc=False)
+    shutil.rmtree(SHARED, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
+    if state != "active":
+        raise SystemExit("test_warm_action: the swarm is not active (%s): run make docker-up" % state)
+    if not docker("image", "ls", "-q", IMAGE).strip():
+        raise SystemExit("test_warm_action: the image %s is missing: run make keycloak-image" % IMAGE)
+    try:
+        rc = main()
+    finally:
+        cleanup()
+    sys.exit(rc)
