@@ -149,7 +149,9 @@ void config_wipe_secrets(char **envp)
 
 const char *config_action_name(enum action a)
 {
-	static const char *const names[] = { "run", "up", "down", "reap", "watch", "status", "warm" };
+	static const char *const names[] = {
+		"run", "up", "down", "reap", "watch", "status", "warm"
+	};
 
 	return names[a];
 }
@@ -457,7 +459,8 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	else if (!strcmp(v[SET_ACTION], "warm"))
 		cfg->action = ACTION_WARM;
 	else
-		return fail(err, errsz, "action: must be run, up, down, reap, status or warm (got '%s')",
+		return fail(err, errsz,
+			    "action: must be run, up, down, reap, status or warm (got '%s')",
 			    v[SET_ACTION]);
 	/* action warm deploys the warm Keycloak itself: it needs the domain
 	 * that names it, and nothing of a run */

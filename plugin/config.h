@@ -60,7 +60,15 @@ struct setting_info {
 
 extern const struct setting_info config_settings[SETTING_COUNT];
 
-enum action { ACTION_RUN, ACTION_UP, ACTION_DOWN, ACTION_REAP, ACTION_WATCH, ACTION_STATUS, ACTION_WARM };
+enum action {
+	ACTION_RUN,
+	ACTION_UP,
+	ACTION_DOWN,
+	ACTION_REAP,
+	ACTION_WATCH,
+	ACTION_STATUS,
+	ACTION_WARM
+};
 enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
 #define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.7"

@@ -151,14 +151,21 @@ def cold_run(ctx, network, **extra):
 
 class Network:
     def __init__(self):
-        self.name = "drone-deps-edges-%d" % os.getpid()
+        # one name per use: a network whose removal is still refused (the
+        # service's tasks go asynchronously) must not meet the next test
+        self.name = "drone-deps-edges-%s" % os.urandom(3).hex()
 
     def __enter__(self):
         docker("network", "create", "--driver", "overlay", "--attachable", self.name)
         return self.name
 
     def __exit__(self, *exc):
-        subprocess.run([DOCKER, "network", "rm", self.name], capture_output=True)
+        # the swarm refuses the removal while the service's tasks still go
+        deadline = time.time() + 30
+        while (subprocess.run([DOCKER, "network", "rm", self.name], capture_output=True).returncode
+               and not subprocess.run([DOCKER, "network", "inspect", self.name], capture_output=True).returncode
+               and time.time() < deadline):
+            time.sleep(0.5)
 
 
 @test("cold: no such network: exit 69, names the network setting and how to create it")
