@@ -40,6 +40,9 @@ enum setting_id {
 	SET_CA_CERT,
 	SET_INSECURE,
 	SET_DEBUG,
+	SET_KEYCLOAK_CLIENT_ID,
+	SET_KEYCLOAK_CLIENT_SECRET,
+	SET_POOL_SIZE,
 	SETTING_COUNT
 };
 
@@ -58,6 +61,11 @@ enum action { ACTION_RUN, ACTION_UP, ACTION_DOWN, ACTION_REAP, ACTION_WATCH };
 enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
 #define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.7"
+#define KEYCLOAK_CLIENT_ID_DEFAULT "drone-deps-ci"
+/* Spares kept by a run that uses the CI client; 0 with the admin password
+ * (its runs keep their two requests before the hook unless asked). */
+#define POOL_SIZE_CLIENT_DEFAULT 2
+#define POOL_SIZE_MAX 32
 
 struct config {
 	char *value[SETTING_COUNT]; /* owned copies; NULL: unset */
@@ -77,6 +85,7 @@ struct config {
 	long ttl;
 	long timeout;
 	int cold_publish; /* 0: none */
+	int pool_size;	  /* spare realms kept per parent; 0: no pool */
 	bool insecure;
 	bool debug;
 	char *realm_json; /* keycloak_realm_json's content, or NULL */

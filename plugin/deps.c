@@ -45,6 +45,31 @@ static int deps_set_password(struct deps *d, const char *password)
 	return 0;
 }
 
+static void deps_forget_client_secret(struct deps *d)
+{
+	if (d->client_secret) {
+		explicit_bzero(d->client_secret, strlen(d->client_secret));
+		free(d->client_secret);
+	}
+	d->client_secret = NULL;
+}
+
+int deps_use_client_secret(struct deps *d, const char *secret)
+{
+	deps_forget_client_secret(d);
+	d->client_secret = strdup(secret);
+	if (!d->client_secret)
+		return -1;
+	log_secret_add(d->client_secret);
+	return 0;
+}
+
+/* Whether admin tokens come from the CI client (warm instance only). */
+static bool deps_uses_client(const struct deps *d)
+{
+	return d->client_secret != NULL;
+}
+
 bool deps_docker_available(const struct deps *d)
 {
 	return access(d->cfg->docker_socket, R_OK | W_OK) == 0;
@@ -119,8 +144,10 @@ out_free:
 	return rc;
 }
 
-/* A Keycloak client for url with the admin credentials. */
-static int deps_keycloak_client(struct deps *d, const char *url, const char *user)
+/* A Keycloak client for url with the admin credentials; on the warm
+ * instance the CI client's when there is one (a cold instance has only its
+ * own generated admin). */
+static int deps_keycloak_client(struct deps *d, const char *url, const char *user, bool warm)
 {
 	const struct config *cfg = d->cfg;
 
@@ -132,6 +159,8 @@ static int deps_keycloak_client(struct deps *d, const char *url, const char *use
 		log_error("cannot set up an HTTP client");
 		return EX_SOFTWARE;
 	}
+	if (warm && deps_uses_client(d))
+		keycloak_use_client(&d->kc, cfg->value[SET_KEYCLOAK_CLIENT_ID], d->client_secret);
 	d->kc_ready = true;
 	return 0;
 }
@@ -143,16 +172,22 @@ static int deps_warm_client(struct deps *d)
 	const struct config *cfg = d->cfg;
 	int rc;
 
-	if (cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD])
+	if (cfg->value[SET_KEYCLOAK_CLIENT_SECRET])
+		rc = deps_use_client_secret(d, cfg->value[SET_KEYCLOAK_CLIENT_SECRET]) < 0
+			     ? EX_SOFTWARE
+			     : 0;
+	else if (d->client_secret ||
+		 (d->admin_password && !cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]))
+		rc = 0; /* handed over (the watchdog) */
+	else if (cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD])
 		rc = deps_set_password(d, cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]) < 0 ? EX_SOFTWARE
 										       : 0;
-	else if (d->admin_password)
-		rc = 0; /* handed over (the watchdog) */
 	else
 		rc = deps_read_warm_password(d);
 	if (rc)
 		return rc;
-	return deps_keycloak_client(d, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	return deps_keycloak_client(d, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER],
+				    true);
 }
 
 /* Probes the warm instance: its admin token request is the liveness
@@ -169,6 +204,14 @@ static int deps_probe_warm(struct deps *d)
 	rc = keycloak_login(&d->kc, true);
 	if (rc == KC_OK)
 		return 0;
+	if (rc == KC_AUTH && deps_uses_client(d)) {
+		/* Never a reason to deploy cold (see below), nor to try the
+		 * admin password: the client was asked for. */
+		log_error(
+			"warm Keycloak at %s refused the CI client: check keycloak_client_id ('%s') and keycloak_client_secret (%s)",
+			cfg->keycloak_url, cfg->value[SET_KEYCLOAK_CLIENT_ID], d->kc.error);
+		return EX_UNAVAILABLE;
+	}
 	if (rc == KC_AUTH) {
 		/* Never a reason to deploy cold: the instance is there, the
 		 * credentials are wrong, and a cold run would hide that. */
@@ -211,7 +254,7 @@ static int deps_bind_cold(struct deps *d)
 		return rc;
 	rc = deps_set_password(d, d->cold.password) < 0
 		     ? EX_SOFTWARE
-		     : deps_keycloak_client(d, cfg->cold_url, "admin");
+		     : deps_keycloak_client(d, cfg->cold_url, "admin", false);
 	if (rc)
 		return rc;
 	d->kc.deadline_ms = deadline;
@@ -431,6 +474,7 @@ void deps_free(struct deps *d)
 	if (d->docker_ready)
 		docker_cleanup(&d->docker);
 	deps_forget_password(d);
+	deps_forget_client_secret(d);
 	binding_clear(&d->binding);
 	cold_clear(&d->cold);
 	d->kc_ready = false;
