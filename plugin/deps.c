@@ -8,11 +8,15 @@
 
 #include "http.h"
 #include "log.h"
+#include "pool.h"
 #include "realm.h"
 #include "signals.h"
 
 #define REAP_SOME_MS 2000
 #define REAP_SOME_MAX 5 /* deletions, not realms looked at */
+/* Making spares while a hook runs: a realm create takes 0.5-3 s on a real
+ * server, more with many realms; this bounds the pause in the hook loop. */
+#define REFILL_SOME_MS 15000
 #define TEARDOWN_MAX_MS 60000
 /* After a stop signal, teardown has this long in all: Woodpecker kills a
  * stopped step after 20 s (10 of them the hook's grace), docker stop
@@ -289,7 +293,18 @@ int deps_bind(struct deps *d)
 		return rc;
 
 	d->kc.deadline_ms = http_now_ms() + cfg->timeout * 1000;
-	rc = realm_create(&d->kc, cfg, &d->binding, &d->realm_created);
+	/* A spare of the pool first (warm only: a cold instance is new);
+	 * without one, the realm is created as ever, in this same run. */
+	if (!strcmp(d->binding.mode, "warm") &&
+	    pool_claim(&d->kc, cfg, &d->binding, &d->realm_unsure)) {
+		d->realm_created = true;
+		rc = cfg->realm_json ? realm_apply_partial(&d->kc, cfg) : KC_OK;
+	} else if (signals_stop_signal()) {
+		log_info("stopped while claiming a spare for realm %s", cfg->realm);
+		return 0;
+	} else {
+		rc = realm_create(&d->kc, cfg, &d->binding, &d->realm_created);
+	}
 	if (rc != KC_OK) {
 		if (signals_stop_signal()) {
 			d->realm_unsure = !d->realm_created;
@@ -370,12 +385,26 @@ int deps_teardown(struct deps *d)
 	return rc;
 }
 
+/* Fills the pool of the run's parent (warm only), within budget_ms. */
+static void deps_refill(struct deps *d, long budget_ms)
+{
+	int made = 0;
+
+	if (!d->kc_ready || d->cfg->pool_size <= 0 || !d->cfg->parent[0])
+		return;
+	d->kc.deadline_ms = http_now_ms() + budget_ms;
+	if (pool_refill(&d->kc, d->cfg, &made) != KC_OK)
+		log_debug("refilling the pool: %s", d->kc.error);
+}
+
 void deps_reap_some(void *arg)
 {
 	struct deps *d = arg;
 	int deleted = 0;
 
-	if (d->kc_ready && d->kc.token && !strcmp(d->binding.mode, "warm")) {
+	if (d->kc_ready && !strcmp(d->binding.mode, "warm"))
+		deps_refill(d, REFILL_SOME_MS);
+	if (d->kc_ready && !strcmp(d->binding.mode, "warm")) {
 		d->kc.deadline_ms = http_now_ms() + REAP_SOME_MS;
 		if (realm_reap(&d->kc, REAP_SOME_MAX, &deleted) != KC_OK)
 			log_debug("reaping expired realms: %s", d->kc.error);
@@ -404,6 +433,8 @@ int deps_reap_all(struct deps *d)
 		}
 		log_info("reaped %d expired realm%s at %s", deleted, deleted == 1 ? "" : "s",
 			 cfg->keycloak_url);
+		/* with a parent, a scheduled reap also readies its pool */
+		deps_refill(d, cfg->timeout * 1000);
 		did = true;
 	}
 	if (deps_docker_available(d)) {

@@ -40,7 +40,8 @@ int deps_bind(struct deps *d);
 void deps_renew(void *d);
 /* Deletes what the run created. Returns 0, or -1 after the retries. */
 int deps_teardown(struct deps *d);
-/* While the hook runs: deletes a few expired resources of other runs, in
+/* While the hook runs: makes the spares the parent's pool lacks (warm,
+ * pool_size > 0), then deletes a few expired resources of other runs, in
  * a couple of seconds at most. Failures are only logged. (void *: a hook
  * timer.) */
 void deps_reap_some(void *d);

@@ -14,7 +14,6 @@ import os
 import re
 import statistics
 import sys
-import threading
 import time
 import urllib.error
 import urllib.parse
@@ -245,6 +244,174 @@ def token_figure(ctx):
             name, statistics.median(t), min(t), max(t)), flush=True)
     # the admin password grant leaves sessions on master: end them
     ctx.stub.admin.token = None
+
+
+# ---- the pool -----------------------------------------------------------------
+
+
+def spares(ctx, parent="lasuite-drive"):
+    return sorted(n for n in realm_names(ctx) if re.fullmatch(re.escape(parent) + r"-spare-\d+", n))
+
+
+def fill_pool(ctx, size):
+    """action reap with a parent makes the pool's spares (the scheduled
+    refill README.md describes)."""
+    r = ctx.run(client_settings(ctx, action="reap", pool_size=str(size)))
+    check(r.code == 0, "reap (refill): exit %s: %s" % (r.code, r.stderr))
+    have = spares(ctx)
+    check(len(have) == size, "the refill made %s, want %d spares" % (have, size))
+    return have
+
+
+def before_hook(run):
+    """The calls a run made before its hook started (debug lines)."""
+    err = run.stderr
+    cut = err.find("drone-deps: running the hook")
+    return debug_calls_text(err[:cut if cut >= 0 else len(err)])
+
+
+def debug_calls_text(text):
+    return [(m, p, int(st)) for m, p, st in DEBUG_LINE.findall(text)]
+
+
+def login_with(ctx, env_file, name):
+    env = dict(os.environ, **read_env_file(env_file))
+    import subprocess
+    p = subprocess.run([PYTHON, LOGIN, ctx.path("login." + name)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    check(p.returncode == 0, "login to the claimed realm failed: %s" % p.stderr[-500:])
+
+
+@test("a bind claims a spare in 3 requests before the hook; the realm is <parent>-<run id>, marked, and its user logs in")
+def claim(ctx):
+    real_only(ctx)
+    ensure_client(ctx)
+    fill_pool(ctx, 1)
+    env_file = ctx.path("up.env")
+    r = ctx.run(client_settings(ctx, action="up", run_id="a1a1a1", env_file=env_file, pool_size="1"))
+    check(r.code == 0, "up: exit %s: %s" % (r.code, r.stderr))
+    calls = debug_calls(r)
+    check([(m, p) for m, p, _ in calls] == [
+        ("POST", TOKEN_PATH), ("POST", "/admin/realms/lasuite-drive-spare-0/partialImport"),
+        ("PUT", "/admin/realms/lasuite-drive-spare-0")],
+        "a claim is token, partial import, rename: %s" % calls)
+    check(all(st < 300 for _, _, st in calls), "a call failed: %s" % calls)
+    check("lasuite-drive-spare-0" not in realm_names(ctx), "the spare is still there")
+    rep = ctx.stub.admin.call("GET", "/admin/realms/lasuite-drive-a1a1a1")
+    attrs = rep.get("attributes") or {}
+    check(attrs.get("drone-deps.run") == "a1a1a1" and attrs.get("drone-deps.owner") == "drone-deps"
+          and int(attrs.get("drone-deps.expires", 0)) > time.time(),
+          "the claimed realm carries the run's lease: %s" % attrs)
+    master_clients = {c["clientId"] for c in ctx.stub.admin.call("GET", "/admin/realms/master/clients")}
+    check("lasuite-drive-a1a1a1-realm" in master_clients and
+          "lasuite-drive-spare-0-realm" not in master_clients,
+          "the realm's client in master follows the rename: %s" % sorted(master_clients))
+    binding = read_env_file(env_file)
+    check(binding["DEPS_KEYCLOAK_REALM"] == "lasuite-drive-a1a1a1", "binding: %s" % binding)
+    login_with(ctx, env_file, "claimed")
+    r = ctx.run(client_settings(ctx, action="down", run_id="a1a1a1", pool_size="1"))
+    check(r.code == 0, "down: exit %s: %s" % (r.code, r.stderr))
+    check("lasuite-drive-a1a1a1" not in realm_names(ctx), "down left the claimed realm")
+
+
+@test("no spare: the run falls back to creating its realm, in the same run, and its user logs in")
+def fallback(ctx):
+    real_only(ctx)
+    ensure_client(ctx)
+    r = ctx.run(client_settings(ctx, run_id="b2b2b2", pool_size="2", hook=login_hook(ctx, "fresh")))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr))
+    check(os.path.exists(ctx.path("login.fresh")), "the hook could not log in")
+    calls = before_hook(r)
+    imports = [c for c in calls if c[1].endswith("/partialImport")]
+    check(len(imports) == 2 and all(c[2] == 404 for c in imports), "empty slots: %s" % calls)
+    check(calls[-1] == ("POST", "/admin/realms", 201), "then a fresh create: %s" % calls)
+    check("lasuite-drive-b2b2b2" not in realm_names(ctx), "the realm is left")
+
+
+@test("16 concurrent claims on 4 spares: exactly 4 claim, 12 create; all 16 bind and log in; no realm shared")
+def race(ctx):
+    real_only(ctx)
+    ensure_client(ctx)
+    fill_pool(ctx, 4)
+    # action up: bound and left, no hook, so no run refills the pool while
+    # the others still claim (a refill is a hook's background work)
+    runs = [ctx.start(client_settings(ctx, action="up", run_id="%06x" % (0xf00000 + i), pool_size="4",
+                                      env_file=ctx.path("up.%d.env" % i)))
+            for i in range(16)]
+    for r in runs:
+        r.wait(600)
+    bad = [(i, r.code, r.stderr[-800:]) for i, r in enumerate(runs) if r.code != 0]
+    check(not bad, "runs failed: %s" % bad)
+    claimed = [i for i, r in enumerate(runs) if "claimed spare" in r.stderr]
+    created = [i for i, r in enumerate(runs) if ("POST", "/admin/realms", 201) in debug_calls(r)]
+    check(len(claimed) == 4, "claims: %s" % claimed)
+    check(len(created) == 12 and not set(created) & set(claimed), "fresh creates: %s" % created)
+    check(spares(ctx) == [], "spares left unclaimed: %s" % spares(ctx))
+    secrets = set()
+    for i in range(16):
+        binding = read_env_file(ctx.path("up.%d.env" % i))
+        realm = binding["DEPS_KEYCLOAK_REALM"]
+        check(realm == "lasuite-drive-%06x" % (0xf00000 + i), "run %d got realm %s" % (i, realm))
+        attrs = ctx.stub.admin.call("GET", "/admin/realms/" + realm).get("attributes") or {}
+        check(attrs.get("drone-deps.run") == "%06x" % (0xf00000 + i), "realm %s is marked %s" % (realm, attrs))
+        login_with(ctx, ctx.path("up.%d.env" % i), str(i))
+        secrets.add(binding["DEPS_KEYCLOAK_CLIENT_SECRET"])
+    check(len(secrets) == 16, "a client secret was shared")
+    downs = [ctx.start(client_settings(ctx, action="down", run_id="%06x" % (0xf00000 + i), pool_size="4"))
+             for i in range(16)]
+    for r in downs:
+        r.wait(600)
+    check(all(r.code == 0 for r in downs), "downs failed: %s" % [r.stderr[-300:] for r in downs if r.code])
+    left = [n for n in realm_names(ctx) if n.startswith("lasuite-drive-f")]
+    check(not left, "realms left: %s" % left)
+
+
+@test("the pool never grows past pool_size: 8 concurrent refills of a pool of 3 make exactly 3 spares")
+def bound(ctx):
+    real_only(ctx)
+    ensure_client(ctx)
+    runs = [ctx.start(client_settings(ctx, action="reap", pool_size="3")) for _ in range(8)]
+    for r in runs:
+        r.wait(600)
+    check(all(r.code == 0 for r in runs), "refills failed: %s" % [r.stderr[-400:] for r in runs if r.code])
+    made = sum(r.stderr.count("pool: made spare") for r in runs)
+    check(spares(ctx) == ["lasuite-drive-spare-0", "lasuite-drive-spare-1", "lasuite-drive-spare-2"],
+          "spares: %s" % spares(ctx))
+    check(made == 3, "%d spares made in all, want 3" % made)
+
+
+@test("expired spares are reaped like any realm; live spares and unmarked spare-shaped realms are kept")
+def reap_spares(ctx):
+    real_only(ctx)
+    ensure_client(ctx)
+    fill_pool(ctx, 2)
+    expire(ctx, "lasuite-drive-spare-1")
+    ctx.stub.seed({"realm": "other-spare-1", "enabled": True})  # not ours: no marks
+    r = ctx.run(client_settings(ctx, action="reap", parent=None, pool_size="0"))
+    check(r.code == 0, "reap: exit %s: %s" % (r.code, r.stderr))
+    names = realm_names(ctx)
+    check("lasuite-drive-spare-1" not in names, "the expired spare was not reaped: %s" % r.stderr)
+    check("lasuite-drive-spare-0" in names, "a live spare was reaped")
+    check("other-spare-1" in names, "an unmarked realm was deleted")
+    # the same with the master admin password, which sees every realm
+    expire(ctx, "lasuite-drive-spare-0")
+    r = ctx.run(ctx.settings(action="reap", parent=None, debug="true"))
+    check(r.code == 0, "reap (admin): exit %s: %s" % (r.code, r.stderr))
+    names = realm_names(ctx)
+    check("lasuite-drive-spare-0" not in names and "other-spare-1" in names,
+          "admin reap: %s" % sorted(names))
+
+
+@test("while a hook runs, the run makes the spares its pool lacks (off the bind's path)")
+def refill_during_hook(ctx):
+    real_only(ctx)
+    ensure_client(ctx)
+    r = ctx.run(client_settings(ctx, run_id="c3c3c3", pool_size="2", hook="sleep 12"))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr))
+    check(spares(ctx) == ["lasuite-drive-spare-0", "lasuite-drive-spare-1"],
+          "spares after the run: %s" % spares(ctx))
+    check(not [c for c in before_hook(r) if c[0] == "POST" and c[1] == "/admin/realms" and c[2] == 201][1:],
+          "spares were made before the hook: %s" % before_hook(r))
 
 
 if __name__ == "__main__":
