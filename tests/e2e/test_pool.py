@@ -410,6 +410,12 @@ def refill_during_hook(ctx):
     check(r.code == 0, "exit %s: %s" % (r.code, r.stderr))
     check(spares(ctx) == ["lasuite-drive-spare-0", "lasuite-drive-spare-1"],
           "spares after the run: %s" % spares(ctx))
+    check("lasuite-drive-c3c3c3" not in realm_names(ctx), "the run's realm is left")
+    # the next run claims one of them, and its teardown deletes what it claimed
+    r = ctx.run(client_settings(ctx, run_id="c4c4c4", pool_size="2", hook=login_hook(ctx, "next")))
+    check(r.code == 0 and "claimed spare" in r.stderr, "exit %s: %s" % (r.code, r.stderr))
+    check(os.path.exists(ctx.path("login.next")), "the hook could not log in to the claimed realm")
+    check("lasuite-drive-c4c4c4" not in realm_names(ctx), "the claimed realm is left")
     check(not [c for c in before_hook(r) if c[0] == "POST" and c[1] == "/admin/realms" and c[2] == 201][1:],
           "spares were made before the hook: %s" % before_hook(r))
 
