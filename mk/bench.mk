@@ -9,11 +9,13 @@
 #                         per latency (default 50).
 #
 #   make bench-real       the same cycle on a real Keycloak (tools/keycloak.sh)
-#                         with 0, 50 and 200 other realms on it: its start time,
-#                         time to hook, teardown, CPU, requests and the admin
-#                         token's size, for drone-deps (static), curl+jq, the
-#                         Node admin client and python-keycloak. About 12
-#                         minutes (BENCH_REAL_ROUNDS, BENCH_REAL_COUNTS).
+#                         with 0 and 200 other realms on it: its start time,
+#                         time to hook, teardown, CPU, requests (before the
+#                         hook, and in all) and the admin token's size, for
+#                         drone-deps (static: admin password, CI client, claim
+#                         from the pool), curl+jq, the Node admin client and
+#                         python-keycloak. About 27 minutes
+#                         (BENCH_REAL_ROUNDS, default 20; BENCH_REAL_COUNTS).
 #
 # Needs curl, jq and Node (Debian packages, installed when missing) and
 # @keycloak/keycloak-admin-client from npm, installed on demand into

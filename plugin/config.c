@@ -68,8 +68,6 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 			"Log each HTTP call: method, path, status, milliseconds. Never a body or a secret." },
 	[SET_JSON] = { "json", "boolean", "false", false, false,
 		       "action status: print one JSON document instead of the table." },
-	[SET_KEYCLOAK_CLIENT_ID] = { "keycloak_client_id", "string", "drone-deps-ci", false, false,
-				     "The least-privilege CI client (master realm, service account with create-realm) that action warm creates." },
 	[SET_WARM_PUBLISH] = { "warm_publish", "integer", NULL, false, false,
 			       "action warm: host port on which to publish the warm instance's 8080 (swarm host mode) instead of Traefik labels on network." },
 	[SET_WARM_CI_CLIENT] = { "warm_ci_client", "boolean", "false", false, false,
@@ -77,6 +75,14 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_WARM_CI_SECRET_FILE] = { "warm_ci_secret_file", "path",
 				      "swarm secret <stack>_ci_client_secret", false, false,
 				      "action warm: write the CI client's secret to this file (mode 0600) instead of a swarm secret." },
+	[SET_KEYCLOAK_CLIENT_ID] = { "keycloak_client_id", "string", KEYCLOAK_CLIENT_ID_DEFAULT,
+				     false, false,
+				     "Confidential client of the master realm whose service account holds only create-realm; used instead of the admin password when keycloak_client_secret is set; action warm creates it with warm_ci_client." },
+	[SET_KEYCLOAK_CLIENT_SECRET] = { "keycloak_client_secret", "string", NULL, false, true,
+					 "Secret of keycloak_client_id (use from_secret): admin tokens by client_credentials, no admin password needed." },
+	[SET_POOL_SIZE] = { "pool_size", "integer", "2 with keycloak_client_secret, else 0", false,
+			    false,
+			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones." },
 };
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -481,9 +487,6 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		if (parse_bool(v[SET_WARM_CI_CLIENT], &cfg->warm_ci_client) < 0)
 			return fail(err, errsz, "warm_ci_client: must be true or false (got '%s')",
 				    v[SET_WARM_CI_CLIENT]);
-		if (!v[SET_KEYCLOAK_CLIENT_ID] &&
-		    set_value(cfg, SET_KEYCLOAK_CLIENT_ID, "drone-deps-ci") < 0)
-			return fail(err, errsz, "out of memory");
 	}
 
 	if (!v[SET_MODE] || !strcmp(v[SET_MODE], "auto"))
@@ -695,11 +698,34 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 
 	if (!v[SET_KEYCLOAK_ADMIN_USER] && set_value(cfg, SET_KEYCLOAK_ADMIN_USER, "admin") < 0)
 		return fail(err, errsz, "out of memory");
-	/* Without a password, the warm one is read from the warm container:
-	 * that needs the Docker socket. Cold deploys make their own. */
-	if (!v[SET_KEYCLOAK_ADMIN_PASSWORD] && cfg->mode != MODE_COLD &&
-	    cfg->action != ACTION_WATCH && cfg->action != ACTION_WARM && cfg->keycloak_url[0] &&
-	    access(cfg->docker_socket, R_OK | W_OK) != 0)
+	/* The CI client: a secret alone names the default client; an id
+	 * alone is a mistake that would silently fall back to the admin
+	 * password. The watchdog gets its secret as a file, not a setting. */
+	if (v[SET_KEYCLOAK_CLIENT_ID] && !v[SET_KEYCLOAK_CLIENT_SECRET] &&
+	    cfg->action != ACTION_WATCH && cfg->action != ACTION_WARM)
+		return fail(err, errsz,
+			    "keycloak_client_secret: required with keycloak_client_id ('%s')",
+			    v[SET_KEYCLOAK_CLIENT_ID]);
+	if (!v[SET_KEYCLOAK_CLIENT_ID] &&
+	    set_value(cfg, SET_KEYCLOAK_CLIENT_ID, KEYCLOAK_CLIENT_ID_DEFAULT) < 0)
+		return fail(err, errsz, "out of memory");
+	if (v[SET_POOL_SIZE]) {
+		long n;
+
+		if (parse_long(v[SET_POOL_SIZE], 0, POOL_SIZE_MAX, &n) < 0)
+			return fail(err, errsz,
+				    "pool_size: must be a whole number from 0 to %d (got '%s')",
+				    POOL_SIZE_MAX, v[SET_POOL_SIZE]);
+		cfg->pool_size = (int)n;
+	} else {
+		cfg->pool_size = v[SET_KEYCLOAK_CLIENT_SECRET] ? POOL_SIZE_CLIENT_DEFAULT : 0;
+	}
+	/* Without a password or a client, the warm password is read from the
+	 * warm container: that needs the Docker socket. Cold deploys make
+	 * their own. */
+	if (!v[SET_KEYCLOAK_ADMIN_PASSWORD] && !v[SET_KEYCLOAK_CLIENT_SECRET] &&
+	    cfg->mode != MODE_COLD && cfg->action != ACTION_WATCH && cfg->action != ACTION_WARM &&
+	    cfg->keycloak_url[0] && access(cfg->docker_socket, R_OK | W_OK) != 0)
 		return fail(
 			err, errsz,
 			"keycloak_admin_password: not set, and no Docker socket at %s to read it from the warm container",

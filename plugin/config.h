@@ -46,6 +46,8 @@ enum setting_id {
 	SET_WARM_PUBLISH,
 	SET_WARM_CI_CLIENT,
 	SET_WARM_CI_SECRET_FILE,
+	SET_KEYCLOAK_CLIENT_SECRET,
+	SET_POOL_SIZE,
 	SETTING_COUNT
 };
 
@@ -72,6 +74,11 @@ enum action {
 enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
 #define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.7"
+#define KEYCLOAK_CLIENT_ID_DEFAULT "drone-deps-ci"
+/* Spares kept by a run that uses the CI client; 0 with the admin password
+ * (its runs keep their two requests before the hook unless asked). */
+#define POOL_SIZE_CLIENT_DEFAULT 2
+#define POOL_SIZE_MAX 32
 
 struct config {
 	char *value[SETTING_COUNT]; /* owned copies; NULL: unset */
@@ -91,6 +98,7 @@ struct config {
 	long ttl;
 	long timeout;
 	int cold_publish; /* 0: none */
+	int pool_size;	  /* spare realms kept per parent; 0: no pool */
 	bool insecure;
 	bool debug;
 	bool json;	     /* action status: one JSON document */

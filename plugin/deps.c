@@ -8,11 +8,15 @@
 
 #include "http.h"
 #include "log.h"
+#include "pool.h"
 #include "realm.h"
 #include "signals.h"
 
 #define REAP_SOME_MS 2000
 #define REAP_SOME_MAX 5 /* deletions, not realms looked at */
+/* Making spares while a hook runs: a realm create takes 0.5-3 s on a real
+ * server, more with many realms; this bounds the pause in the hook loop. */
+#define REFILL_SOME_MS 15000
 #define TEARDOWN_MAX_MS 60000
 /* After a stop signal, teardown has this long in all: Woodpecker kills a
  * stopped step after 20 s (10 of them the hook's grace), docker stop
@@ -43,6 +47,31 @@ static int deps_set_password(struct deps *d, const char *password)
 		return -1;
 	log_secret_add(d->admin_password);
 	return 0;
+}
+
+static void deps_forget_client_secret(struct deps *d)
+{
+	if (d->client_secret) {
+		explicit_bzero(d->client_secret, strlen(d->client_secret));
+		free(d->client_secret);
+	}
+	d->client_secret = NULL;
+}
+
+int deps_use_client_secret(struct deps *d, const char *secret)
+{
+	deps_forget_client_secret(d);
+	d->client_secret = strdup(secret);
+	if (!d->client_secret)
+		return -1;
+	log_secret_add(d->client_secret);
+	return 0;
+}
+
+/* Whether admin tokens come from the CI client (warm instance only). */
+static bool deps_uses_client(const struct deps *d)
+{
+	return d->client_secret != NULL;
 }
 
 bool deps_docker_available(const struct deps *d)
@@ -119,8 +148,10 @@ out_free:
 	return rc;
 }
 
-/* A Keycloak client for url with the admin credentials. */
-static int deps_keycloak_client(struct deps *d, const char *url, const char *user)
+/* A Keycloak client for url with the admin credentials; on the warm
+ * instance the CI client's when there is one (a cold instance has only its
+ * own generated admin). */
+static int deps_keycloak_client(struct deps *d, const char *url, const char *user, bool warm)
 {
 	const struct config *cfg = d->cfg;
 
@@ -132,6 +163,8 @@ static int deps_keycloak_client(struct deps *d, const char *url, const char *use
 		log_error("cannot set up an HTTP client");
 		return EX_SOFTWARE;
 	}
+	if (warm && deps_uses_client(d))
+		keycloak_use_client(&d->kc, cfg->value[SET_KEYCLOAK_CLIENT_ID], d->client_secret);
 	d->kc_ready = true;
 	return 0;
 }
@@ -141,16 +174,22 @@ int deps_warm_client(struct deps *d)
 	const struct config *cfg = d->cfg;
 	int rc;
 
-	if (cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD])
+	if (cfg->value[SET_KEYCLOAK_CLIENT_SECRET])
+		rc = deps_use_client_secret(d, cfg->value[SET_KEYCLOAK_CLIENT_SECRET]) < 0
+			     ? EX_SOFTWARE
+			     : 0;
+	else if (d->client_secret ||
+		 (d->admin_password && !cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]))
+		rc = 0; /* handed over (the watchdog) */
+	else if (cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD])
 		rc = deps_set_password(d, cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD]) < 0 ? EX_SOFTWARE
 										       : 0;
-	else if (d->admin_password)
-		rc = 0; /* handed over (the watchdog) */
 	else
 		rc = deps_read_warm_password(d);
 	if (rc)
 		return rc;
-	return deps_keycloak_client(d, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	return deps_keycloak_client(d, cfg->keycloak_url, cfg->value[SET_KEYCLOAK_ADMIN_USER],
+				    true);
 }
 
 /* Probes the warm instance: its admin token request is the liveness
@@ -167,6 +206,14 @@ static int deps_probe_warm(struct deps *d)
 	rc = keycloak_login(&d->kc, true);
 	if (rc == KC_OK)
 		return 0;
+	if (rc == KC_AUTH && deps_uses_client(d)) {
+		/* Never a reason to deploy cold (see below), nor to try the
+		 * admin password: the client was asked for. */
+		log_error(
+			"warm Keycloak at %s refused the CI client: check keycloak_client_id ('%s') and keycloak_client_secret (%s)",
+			cfg->keycloak_url, cfg->value[SET_KEYCLOAK_CLIENT_ID], d->kc.error);
+		return EX_UNAVAILABLE;
+	}
 	if (rc == KC_AUTH) {
 		/* Never a reason to deploy cold: the instance is there, the
 		 * credentials are wrong, and a cold run would hide that. */
@@ -219,7 +266,7 @@ static int deps_bind_cold(struct deps *d)
 		return rc;
 	rc = deps_set_password(d, d->cold.password) < 0
 		     ? EX_SOFTWARE
-		     : deps_keycloak_client(d, cfg->cold_url, "admin");
+		     : deps_keycloak_client(d, cfg->cold_url, "admin", false);
 	if (rc)
 		return rc;
 	d->kc.deadline_ms = deadline;
@@ -256,7 +303,18 @@ int deps_bind(struct deps *d)
 		return rc;
 
 	d->kc.deadline_ms = http_now_ms() + cfg->timeout * 1000;
-	rc = realm_create(&d->kc, cfg, &d->binding, &d->realm_created);
+	/* A spare of the pool first (warm only: a cold instance is new);
+	 * without one, the realm is created as ever, in this same run. */
+	if (!strcmp(d->binding.mode, "warm") &&
+	    pool_claim(&d->kc, cfg, &d->binding, &d->realm_unsure)) {
+		d->realm_created = true;
+		rc = cfg->realm_json ? realm_apply_partial(&d->kc, cfg) : KC_OK;
+	} else if (signals_stop_signal()) {
+		log_info("stopped while claiming a spare for realm %s", cfg->realm);
+		return 0;
+	} else {
+		rc = realm_create(&d->kc, cfg, &d->binding, &d->realm_created);
+	}
 	if (rc != KC_OK) {
 		if (signals_stop_signal()) {
 			d->realm_unsure = !d->realm_created;
@@ -337,12 +395,26 @@ int deps_teardown(struct deps *d)
 	return rc;
 }
 
+/* Fills the pool of the run's parent (warm only), within budget_ms. */
+static void deps_refill(struct deps *d, long budget_ms)
+{
+	int made = 0;
+
+	if (!d->kc_ready || d->cfg->pool_size <= 0 || !d->cfg->parent[0])
+		return;
+	d->kc.deadline_ms = http_now_ms() + budget_ms;
+	if (pool_refill(&d->kc, d->cfg, &made) != KC_OK)
+		log_debug("refilling the pool: %s", d->kc.error);
+}
+
 void deps_reap_some(void *arg)
 {
 	struct deps *d = arg;
 	int deleted = 0;
 
-	if (d->kc_ready && d->kc.token && !strcmp(d->binding.mode, "warm")) {
+	if (d->kc_ready && !strcmp(d->binding.mode, "warm"))
+		deps_refill(d, REFILL_SOME_MS);
+	if (d->kc_ready && !strcmp(d->binding.mode, "warm")) {
 		d->kc.deadline_ms = http_now_ms() + REAP_SOME_MS;
 		if (realm_reap(&d->kc, REAP_SOME_MAX, &deleted) != KC_OK)
 			log_debug("reaping expired realms: %s", d->kc.error);
@@ -371,6 +443,8 @@ int deps_reap_all(struct deps *d)
 		}
 		log_info("reaped %d expired realm%s at %s", deleted, deleted == 1 ? "" : "s",
 			 cfg->keycloak_url);
+		/* with a parent, a scheduled reap also readies its pool */
+		deps_refill(d, cfg->timeout * 1000);
 		did = true;
 	}
 	if (deps_docker_available(d)) {
@@ -441,6 +515,7 @@ void deps_free(struct deps *d)
 	if (d->docker_ready)
 		docker_cleanup(&d->docker);
 	deps_forget_password(d);
+	deps_forget_client_secret(d);
 	binding_clear(&d->binding);
 	cold_clear(&d->cold);
 	d->kc_ready = false;

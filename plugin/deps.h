@@ -27,6 +27,7 @@ struct deps {
 	struct cold cold;  /* what a cold deploy created */
 	struct binding binding;
 	char *admin_password; /* owned copy; secret */
+	char *client_secret;  /* owned copy; secret: the CI client's (warm only) */
 	/* Called once a cold service exists, before its readiness wait. */
 	void (*on_cold_created)(struct deps *d, void *ctx);
 	void *on_cold_created_ctx;
@@ -39,12 +40,16 @@ int deps_bind(struct deps *d);
 void deps_renew(void *d);
 /* Deletes what the run created. Returns 0, or -1 after the retries. */
 int deps_teardown(struct deps *d);
-/* While the hook runs: deletes a few expired resources of other runs, in
+/* While the hook runs: makes the spares the parent's pool lacks (warm,
+ * pool_size > 0), then deletes a few expired resources of other runs, in
  * a couple of seconds at most. Failures are only logged. (void *: a hook
  * timer.) */
 void deps_reap_some(void *d);
 /* Uses password as the admin password (a copy is kept). 0 or -1. */
 int deps_use_admin_password(struct deps *d, const char *password);
+/* Uses secret as the CI client's secret on the warm instance (a copy is
+ * kept): tokens by client_credentials of keycloak_client_id. 0 or -1. */
+int deps_use_client_secret(struct deps *d, const char *secret);
 /* Whether the Docker socket can be used. */
 bool deps_docker_available(const struct deps *d);
 /* Makes d->docker usable (API version agreed) by deadline_ms. Returns 0

@@ -41,6 +41,12 @@ int keycloak_init(struct keycloak *kc, const char *url, const char *user, const 
 	return 0;
 }
 
+void keycloak_use_client(struct keycloak *kc, const char *id, const char *secret)
+{
+	kc->client_id = id;
+	kc->client_secret = secret;
+}
+
 long long keycloak_token_expiry(long long now_ms, long long expires_in)
 {
 	long long life = sat_mul(expires_in, 1000);
@@ -61,6 +67,16 @@ static void keycloak_forget_token(struct keycloak *kc)
 }
 
 static void keycloak_forget_refresh(struct keycloak *kc);
+
+void keycloak_token_predates(struct keycloak *kc)
+{
+	/* Measured on 26.4.7: the client's token from before a create is
+	 * refused (403) on the new realm; the next call gets a new one (no
+	 * hashing: one cheap request) instead of meeting that 403. An admin
+	 * password token keeps working: its user holds the admin role. */
+	if (kc->client_secret)
+		keycloak_forget_token(kc);
+}
 
 void keycloak_cleanup(struct keycloak *kc)
 {
@@ -148,8 +164,35 @@ static int keycloak_send_grant(struct keycloak *kc, struct http_request *req, bo
 	return http_send_retry(&kc->http, req, keycloak_deadline_within(kc, PROBE_MS), resp);
 }
 
-/* One token request: the password grant, or with refresh the session's
- * refresh token (no new session on the server, no password hashing). */
+/* The form of one token request: the CI client's client_credentials (no
+ * password hashing, no session: Keycloak gives no refresh token for it by
+ * default, so each renewal is another client_credentials request), or
+ * with refresh the admin session's refresh token, or the password grant. */
+static int keycloak_grant_form(const struct keycloak *kc, bool refresh, struct buf *form)
+{
+	if (kc->client_secret)
+		return buf_puts(form, "grant_type=client_credentials&client_id=") < 0 ||
+				       buf_form_value(form, kc->client_id) < 0 ||
+				       buf_puts(form, "&client_secret=") < 0 ||
+				       buf_form_value(form, kc->client_secret) < 0
+			       ? -1
+			       : 0;
+	if (refresh)
+		return buf_puts(form,
+				"grant_type=refresh_token&client_id=admin-cli&refresh_token=") <
+					       0 ||
+				       buf_form_value(form, kc->refresh) < 0
+			       ? -1
+			       : 0;
+	return buf_puts(form, "grant_type=password&client_id=admin-cli&username=") < 0 ||
+			       buf_form_value(form, kc->user) < 0 ||
+			       buf_puts(form, "&password=") < 0 ||
+			       buf_form_value(form, kc->password) < 0
+		       ? -1
+		       : 0;
+}
+
+/* One token request: see keycloak_grant_form. */
 static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 {
 	struct buf form = BUF_INIT;
@@ -169,13 +212,7 @@ static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 	int rc = KC_ERROR, token_len, refresh_len;
 
 	keycloak_forget_token(kc);
-	if (refresh ? buf_puts(&form,
-			       "grant_type=refresh_token&client_id=admin-cli&refresh_token=") < 0 ||
-			      buf_form_value(&form, kc->refresh) < 0
-		    : buf_puts(&form, "grant_type=password&client_id=admin-cli&username=") < 0 ||
-			      buf_form_value(&form, kc->user) < 0 ||
-			      buf_puts(&form, "&password=") < 0 ||
-			      buf_form_value(&form, kc->password) < 0) {
+	if (keycloak_grant_form(kc, refresh, &form) < 0) {
 		snprintf(kc->error, sizeof(kc->error), "admin token: out of memory");
 		goto out_free_form;
 	}
@@ -317,9 +354,13 @@ static int keycloak_admin(struct keycloak *kc, const char *what, struct http_req
 			http_response_free(resp);
 			return -1;
 		}
-		if (resp->status != 401 || attempt == 1)
+		/* The CI client's rights on a realm are roles its token
+		 * carries, issued before a realm it made since: a 403 may be
+		 * that, and is worth one renewal too. */
+		if (!(resp->status == 401 || (resp->status == 403 && kc->client_secret)) ||
+		    attempt == 1)
 			return 0;
-		log_debug("%s: token refused (401), renewing it once", what);
+		log_debug("%s: token refused (%ld), renewing it once", what, resp->status);
 		http_response_free(resp);
 		keycloak_forget_token(kc);
 	}
@@ -387,6 +428,8 @@ int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len)
 	 * already exists" instead of 409 (keycloak issue 39753). */
 	if (rc == KC_ERROR && strstr(kc->error, "HTTP 400") && strstr(kc->error, "already exists"))
 		rc = KC_CONFLICT;
+	if (rc == KC_OK)
+		keycloak_token_predates(kc);
 	return rc;
 }
 

@@ -34,8 +34,12 @@ struct keycloak {
 	struct http_client http;
 	const char *user;     /* borrowed */
 	const char *password; /* borrowed; secret */
-	char *token;	      /* owned; secret */
-	char *refresh;	      /* owned; secret: the admin session's refresh token */
+	/* With client_secret, tokens come from client_credentials of this
+	 * confidential client instead (no refresh token, no session). */
+	const char *client_id;	   /* borrowed */
+	const char *client_secret; /* borrowed; secret */
+	char *token;		   /* owned; secret */
+	char *refresh;		   /* owned; secret: the admin session's refresh token */
 	long long token_expires_ms;
 	long long deadline_ms; /* http_now_ms() clock; bounds every call */
 	char error[320];
@@ -45,12 +49,21 @@ struct keycloak {
 int keycloak_init(struct keycloak *kc, const char *url, const char *user, const char *password,
 		  const char *ca_cert, bool insecure);
 void keycloak_cleanup(struct keycloak *kc);
+/* Logs in as the confidential client id with secret (both borrowed) from
+ * now on, by client_credentials, instead of the admin password. */
+void keycloak_use_client(struct keycloak *kc, const char *id, const char *secret);
+
+/* A realm was made or renamed: with the CI client, the current token
+ * carries no rights on it yet (they are roles in the token), so the next
+ * call gets a new one. */
+void keycloak_token_predates(struct keycloak *kc);
 
 /* When a token that lives expires_in seconds (as the server says, any
  * value) should be renewed: a margin before its end, saturated. */
 long long keycloak_token_expiry(long long now_ms, long long expires_in);
 
-/* Gets an admin token (password grant, client admin-cli, master realm).
+/* Gets an admin token (password grant, client admin-cli, master realm;
+ * or client_credentials of the CI client, see keycloak_use_client).
  * With probe, it is also the liveness check: a short connect timeout, and
  * unreachable, DNS failure, TLS failure, 404 or 5xx return KC_UNREACHABLE.
  * Bad credentials return KC_AUTH. */

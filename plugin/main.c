@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 	if (rc < 0) {
 		/* a password read before the error must not appear in it */
 		log_secret_add(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD]);
+		log_secret_add(cfg.value[SET_KEYCLOAK_CLIENT_SECRET]);
 		log_error("%s", err);
 		code = EX_USAGE;
 		goto out_config;
@@ -156,6 +157,7 @@ int main(int argc, char **argv)
 	}
 	log_set_debug(cfg.debug);
 	log_secret_add(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD]);
+	log_secret_add(cfg.value[SET_KEYCLOAK_CLIENT_SECRET]);
 	if (cfg.insecure)
 		log_warn(
 			"insecure: TLS certificates are NOT checked. Never use this outside local tests.");

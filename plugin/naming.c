@@ -172,3 +172,35 @@ bool naming_realm_shape(const char *realm)
 			return false;
 	return true;
 }
+
+int naming_spare(const char *parent, int k, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s-spare-%d", parent, k);
+
+	if (n < 0 || (size_t)n >= outsz || k < 0) {
+		if (outsz)
+			out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+bool naming_spare_shape(const char *realm)
+{
+	static const char tag[] = "-spare-";
+	const char *end = realm + strlen(realm), *p = end;
+	size_t i;
+
+	while (p > realm && p[-1] >= '0' && p[-1] <= '9')
+		p--;
+	/* one to three digits: k < POOL_SIZE_MAX */
+	if (p == end || end - p > 3 || (size_t)(p - realm) < sizeof(tag))
+		return false;
+	p -= sizeof(tag) - 1;
+	if (strncmp(p, tag, sizeof(tag) - 1) != 0)
+		return false;
+	for (i = 0; realm + i < p; i++)
+		if (!is_lower_alnum(realm[i]) && realm[i] != '-')
+			return false;
+	return true;
+}

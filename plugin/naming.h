@@ -38,5 +38,12 @@ int naming_url_host(const char *url, char *out, size_t outsz);
 /* Whether a realm name has the shape drone-deps gives realms:
  * "<parent>-<6 hex>". Used to pick reaping candidates cheaply. */
 bool naming_realm_shape(const char *realm);
+/* A spare realm of the pool: "<parent>-spare-<k>". Its last label is
+ * decimal and short, never six hex digits: a spare and a run's realm can
+ * never have the same name. */
+#define SPARE_NAME_MAX (PARENT_MAX + 7 + 3)
+int naming_spare(const char *parent, int k, char *out, size_t outsz);
+/* Whether a realm name has the shape of a spare: "<parent>-spare-<k>". */
+bool naming_spare_shape(const char *realm);
 
 #endif

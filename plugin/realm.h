@@ -16,6 +16,11 @@
 /* The realm representation POSTed to /admin/realms. */
 int realm_body(struct buf *out, const struct config *cfg, const struct binding *b,
 	       long long expires);
+/* The partial import that puts the run's client and test user into an
+ * existing realm (a claimed spare), failing if either is there. */
+int realm_import_body(struct buf *out, const struct config *cfg, const struct binding *b);
+/* Applies keycloak_realm_json to the run's realm (cfg->realm_json set). */
+int realm_apply_partial(struct keycloak *kc, const struct config *cfg);
 /* Creates the run's realm (and applies keycloak_realm_json). Returns
  * KC_OK, or a kc_result with kc->error set. *created tells whether the
  * realm exists now because of this call, even when a later step failed. */

@@ -183,6 +183,8 @@ static int watchdog_create(struct watchdog *w, struct deps *d, const char *self,
 	env_entry(&body, "PLUGIN_KEYCLOAK_URL", cold ? NULL : cfg->keycloak_url);
 	env_entry(&body, "PLUGIN_COLD_URL", cfg->cold_url);
 	env_entry(&body, "PLUGIN_KEYCLOAK_ADMIN_USER", cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	env_entry(&body, "PLUGIN_KEYCLOAK_CLIENT_ID",
+		  d->client_secret && !cold ? cfg->value[SET_KEYCLOAK_CLIENT_ID] : NULL);
 	env_entry(&body, "PLUGIN_CA_CERT",
 		  cfg->value[SET_CA_CERT] ? WATCHDOG_SECRET_DIR "/ca.pem" : NULL);
 	env_entry(&body, "PLUGIN_INSECURE", cfg->insecure ? "true" : NULL);
@@ -235,6 +237,8 @@ static int watchdog_upload(struct watchdog *w, struct deps *d)
 	    tar_add(&tar, "run/drone-deps/", 0700, NULL, 0) < 0 ||
 	    (d->admin_password && tar_add(&tar, "run/drone-deps/admin_password", 0400,
 					  d->admin_password, strlen(d->admin_password)) < 0) ||
+	    (d->client_secret && tar_add(&tar, "run/drone-deps/client_secret", 0400,
+					 d->client_secret, strlen(d->client_secret)) < 0) ||
 	    (ca &&
 	     tar_add(&tar, "run/drone-deps/ca.pem", 0444, buf_str(&ca_text), ca_text.len) < 0) ||
 	    tar_finish(&tar) < 0)
@@ -390,7 +394,21 @@ int watchdog_run(struct deps *d)
 {
 	const char *target = getenv(WATCHDOG_ENV_TARGET);
 	char *password = take_secret_file(WATCHDOG_SECRET_DIR "/admin_password");
+	char *client_secret = take_secret_file(WATCHDOG_SECRET_DIR "/client_secret");
 	int rc, tries, stop;
+
+	/* Both files go at once: neither must linger in the container. */
+	if (client_secret) {
+		rc = deps_use_client_secret(d, client_secret);
+		explicit_bzero(client_secret, strlen(client_secret));
+		free(client_secret);
+		if (rc < 0) {
+			if (password)
+				explicit_bzero(password, strlen(password));
+			free(password);
+			return EX_SOFTWARE;
+		}
+	}
 
 	if (!target || strspn(target, "0123456789abcdef") != strlen(target)) {
 		log_error("watch: %s is not set to a container id", WATCHDOG_ENV_TARGET);

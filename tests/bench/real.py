@@ -3,10 +3,15 @@
 
 Starts a real Keycloak (tools/keycloak.sh: Maven Central's distribution,
 cached, on loopback, in-memory database) and prints its start time. Then,
-with 0, 50 and 200 other realms on the server, one CI realm cycle (an admin
+with 0 and 200 other realms on the server, one CI realm cycle (an admin
 token, a realm with a confidential client and a test user, a command, the
 realm deleted) by
-  - drone-deps (the static release build): `drone-deps -- CMD`;
+  - drone-deps (the static release build): `drone-deps -- CMD`, three ways:
+    a fresh realm with the master admin password; a fresh realm with the
+    least-privilege CI client (keycloak_client_id/secret, pool_size 0); and
+    a spare claimed from the pool with the CI client (pool_size 1; the
+    spare is made before each cycle, untimed, by `action: reap`, as a
+    previous run's hook or a scheduled reap would have);
   - tests/bench/compare/curl-jq.sh: curl and jq, one process per call;
   - tests/bench/compare/admin-client.mjs: Node and the official
     @keycloak/keycloak-admin-client;
@@ -19,15 +24,16 @@ interleaved, ROUNDS cycles each per realm count. Measured per cycle:
   - CPU: user + system of the tool and the processes it waited for
     (build/bench/launch, see tests/bench/compare/launch.c);
   - requests: counted in one more cycle per tool and realm count, sent
-    through a counting proxy (untimed); that cycle's command logs the test
-    user in (tests/e2e/login.py), which proves the binding works; its own
-    token request is not counted.
+    through a counting proxy (untimed); that cycle's command writes the
+    clock, then logs the test user in (tests/e2e/login.py), which proves
+    the binding works; its own token request is not counted. "before" is
+    the requests the proxy received before the command started.
 And per realm count: the size of the master admin token (admin-cli password
 grant), and how long the server took to create the other realms.
 
 Every cycle is checked: exit 0 and no realm left but the others. Figures,
-not assertions. BENCH_REAL_ROUNDS (default 5) and BENCH_REAL_COUNTS
-(default 0,50,200) change the run; it takes about 12 minutes on 2 cores.
+not assertions. BENCH_REAL_ROUNDS (default 20) and BENCH_REAL_COUNTS
+(default 0,200) change the run; it takes about 30 minutes on 2 cores.
 """
 import http.client
 import http.server
@@ -75,6 +81,7 @@ class CountingProxy:
                 self.up = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=300)
 
             def relay(self):
+                received = time.time_ns()
                 n = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(n) if n else None
                 headers = {k: v for k, v in self.headers.items()
@@ -83,7 +90,7 @@ class CountingProxy:
                 r = self.up.getresponse()
                 data = r.read()
                 with lock:
-                    log.append((self.command, self.path, self.conn_no, r.status))
+                    log.append((self.command, self.path, self.conn_no, r.status, received))
                 self.send_response(r.status)
                 for k, v in r.getheaders():
                     if k.lower() not in ("connection", "keep-alive", "transfer-encoding",
@@ -129,9 +136,53 @@ def script_env(url, password):
     return e
 
 
+CI_CLIENT_ID = "drone-deps-ci"
+CI_CLIENT_SECRET = secrets.token_urlsafe(24)
+
+
+def make_ci_client(admin):
+    """The CI client as README.md makes it: confidential, service account
+    only, holding the master realm role create-realm and nothing else."""
+    rep = {"clientId": CI_CLIENT_ID, "enabled": True, "publicClient": False,
+           "serviceAccountsEnabled": True, "standardFlowEnabled": False,
+           "directAccessGrantsEnabled": False, "secret": CI_CLIENT_SECRET}
+    found = admin.call("GET", "/admin/realms/master/clients?clientId=" + CI_CLIENT_ID)
+    if found:  # a server we did not start: its secret is set to ours
+        admin.call("PUT", "/admin/realms/master/clients/" + found[0]["id"], dict(found[0], **rep))
+    else:
+        admin.call("POST", "/admin/realms/master/clients", rep, ok=(201,))
+    cid = admin.call("GET", "/admin/realms/master/clients?clientId=" + CI_CLIENT_ID)[0]["id"]
+    user = admin.call("GET", "/admin/realms/master/clients/%s/service-account-user" % cid)
+    role = admin.call("GET", "/admin/realms/master/roles/create-realm")
+    admin.call("POST", "/admin/realms/master/users/%s/role-mappings/realm" % user["id"], [role])
+
+
+def client_env(pool_size):
+    def env_fn(url, password):
+        e = drone_deps_env(url, password)
+        del e["PLUGIN_KEYCLOAK_ADMIN_PASSWORD"]
+        e.update({"PLUGIN_KEYCLOAK_CLIENT_ID": CI_CLIENT_ID,
+                  "PLUGIN_KEYCLOAK_CLIENT_SECRET": CI_CLIENT_SECRET,
+                  "PLUGIN_POOL_SIZE": str(pool_size)})
+        return e
+    return env_fn
+
+
+def refill(binary, url):
+    """The spare a claim takes, made untimed before the cycle."""
+    e = client_env(1)(url, None)
+    e["PLUGIN_ACTION"] = "reap"
+    p = subprocess.run([os.path.abspath(binary)], env=e, capture_output=True, text=True)
+    if p.returncode != 0 or "pool: made spare" not in p.stderr:
+        raise Failed("refill: exit %d: %s" % (p.returncode, p.stderr[-1500:]))
+
+
 def tools(binary):
     return [
-        ("drone-deps (static)", [os.path.abspath(binary), "--"], drone_deps_env),
+        ("drone-deps password", [os.path.abspath(binary), "--"], drone_deps_env),
+        ("drone-deps client", [os.path.abspath(binary), "--"], client_env(0)),
+        ("drone-deps claim", [os.path.abspath(binary), "--"], client_env(1),
+         lambda url: refill(binary, url)),
         ("curl+jq (sh)", ["/bin/sh", os.path.join(COMPARE, "curl-jq.sh")], script_env),
         ("admin-client (node)", ["node", os.path.join(COMPARE, "admin-client.mjs")], script_env),
         ("python-keycloak", [PYKC, os.path.join(COMPARE, "python-keycloak.py")], script_env),
@@ -142,15 +193,20 @@ def others(admin):
     return {r["realm"] for r in admin.call("GET", "/admin/realms?briefRepresentation=true")}
 
 
-def cycle(tool, url, password, workdir, expect_realms, admin, hook=None):
-    """One cycle; returns (to hook ms, teardown ms, cpu ms)."""
-    name, argv, env_fn = tool
+def cycle(tool, url, password, workdir, expect_realms, admin, hook=None, direct=None):
+    """One cycle; returns (to hook ms, teardown ms, cpu ms). A tool's
+    prepare step (the claim's spare) talks to the server directly."""
+    name, argv, env_fn = tool[:3]
+    if len(tool) > 3:
+        tool[3](direct or url)
     stamp = os.path.join(workdir, "hook.ns")
     res = os.path.join(workdir, "result")
     for p in (stamp, res):
         if os.path.exists(p):
             os.unlink(p)
-    cmd = hook or ["/bin/sh", "-c", "date +%%s%%N > %s" % stamp]
+    cmd = ["/bin/sh", "-c", "date +%%s%%N > %s" % stamp]
+    if hook:  # the clock first, then the counted cycle's login
+        cmd = ["/bin/sh", "-c", 'date +%%s%%N > %s && exec "$@"' % stamp, "sh"] + hook
     with open(os.path.join(workdir, "log"), "w") as out:
         t0 = time.time_ns()
         subprocess.run([LAUNCH, res] + argv + cmd, env=env_fn(url, password), stdout=out,
@@ -159,12 +215,14 @@ def cycle(tool, url, password, workdir, expect_realms, admin, hook=None):
     status, _, user, sys_, _ = open(res).read().split()
     if int(status) != 0:
         raise Failed("%s exited %s:\n%s" % (name, status, open(os.path.join(workdir, "log")).read()[-3000:]))
+    if len(tool) > 3 and "claimed spare" not in open(os.path.join(workdir, "log")).read():
+        raise Failed("%s did not claim the spare:\n%s" % (name, open(os.path.join(workdir, "log")).read()[-3000:]))
     left = others(admin) - expect_realms
     if left:
         raise Failed("%s left realms behind: %s" % (name, sorted(left)))
-    if hook:
-        return None
     th = int(open(stamp).read())
+    if hook:
+        return th
     return (th - t0) / 1e6, (t1 - th) / 1e6, (int(user) + int(sys_)) / 1000.0
 
 
@@ -180,8 +238,8 @@ def fill(admin, have, want):
 
 def main():
     binary = sys.argv[1] if len(sys.argv) > 1 else "build/static/drone-deps"
-    rounds = int(os.environ.get("BENCH_REAL_ROUNDS", "5"))
-    counts = [int(x) for x in os.environ.get("BENCH_REAL_COUNTS", "0,50,200").split(",")]
+    rounds = int(os.environ.get("BENCH_REAL_ROUNDS", "20"))
+    counts = [int(x) for x in os.environ.get("BENCH_REAL_COUNTS", "0,200").split(",")]
     for path in (binary, LAUNCH, PYKC):
         if not os.access(path, os.X_OK):
             sys.exit("bench-real: %s is missing (make bench-real builds it)" % path)
@@ -208,6 +266,7 @@ def main():
             print("Keycloak start to ready (health/ready): %d ms" % kc.start_ms)
         print()
         admin = Admin(kc.url, kc.password)
+        make_ci_client(admin)
         proxy = CountingProxy(int(kc.url.rsplit(":", 1)[1]))
         have = 0
         for count in counts:
@@ -222,8 +281,9 @@ def main():
             for t in ts:  # the counted, untimed login cycle (also a warm-up)
                 del proxy.log[:]
                 try:
-                    cycle(t, proxy.url, kc.password, workdir, expect, admin,
-                          hook=[sys.executable, LOGIN, os.path.join(workdir, "login.ok")])
+                    hook_ns = cycle(t, proxy.url, kc.password, workdir, expect, admin,
+                                    hook=[sys.executable, LOGIN, os.path.join(workdir, "login.ok")],
+                                    direct=kc.url)
                 except Failed as e:  # a tool that fails here is reported, the others go on
                     failures.append((count, t[0], str(e)))
                     for left in others(admin) - expect:
@@ -232,7 +292,8 @@ def main():
                 admin_reqs = [q for q in proxy.log if not (
                     q[1].endswith("/protocol/openid-connect/token") and not q[1].startswith("/realms/master/"))]
                 reqs[t[0]] = (len(admin_reqs), len({q[2] for q in admin_reqs}),
-                              sum(1 for q in proxy.log if q[3] >= 400))
+                              sum(1 for q in proxy.log if q[3] >= 400),
+                              sum(1 for q in admin_reqs if q[4] < hook_ns))
             ts = [t for t in ts if t[0] in reqs]
             samples = {t[0]: [] for t in ts}
             for _ in range(rounds):
@@ -245,7 +306,8 @@ def main():
                              statistics.median(x[2] for x in s)))
             print("... %d other realms measured (%.0f s so far): token %d bytes; %s" % (
                 count, time.time() - began, len(tok["access_token"]), "; ".join(
-                    "%s %d req, to hook %.0f ms, teardown %.0f ms, CPU %.0f ms" % (r[1], r[2][0], r[3], r[5], r[6])
+                    "%s %d req (%d before), to hook %.0f ms, teardown %.0f ms, CPU %.0f ms" % (
+                        r[1], r[2][0], r[2][3], r[3], r[5], r[6])
                     for r in rows if r[0] == count)), flush=True)
         report(rows, summary, failures, rounds)  # before the cleanup, which may be long
     except Failed as e:
@@ -272,12 +334,21 @@ def report(rows, summary, failures, rounds):
     print()
     print("one cycle, median of %d interleaved rounds (max for to-hook); requests from one counted "
           "login cycle" % rounds)
-    print("%7s %-20s %5s %5s %10s %10s %10s %8s" % ("others", "tool", "req", "conn", "to hook ms",
-                                                      "(max)", "teardown", "CPU ms"))
-    for count, name, (nreq, nconn, nbad), hook, hook_max, down, cpu in rows:
-        print("%7d %-20s %5d %5d %10.0f %10.0f %10.0f %8.0f%s" % (
-            count, name, nreq, nconn, hook, hook_max, down, cpu,
+    print("%7s %-20s %6s %5s %5s %10s %10s %10s %8s" % ("others", "tool", "before", "req", "conn",
+                                                           "to hook ms", "(max)", "teardown", "CPU ms"))
+    for count, name, (nreq, nconn, nbad, nbefore), hook, hook_max, down, cpu in rows:
+        print("%7d %-20s %6d %5d %5d %10.0f %10.0f %10.0f %8.0f%s" % (
+            count, name, nbefore, nreq, nconn, hook, hook_max, down, cpu,
             "  (%d answers >= 400)" % nbad if nbad else ""))
+    print()
+    print("to hook, against today's fresh create with the admin password (drone-deps password)")
+    for count in sorted({r[0] for r in rows}):
+        at = {r[1]: r[3] for r in rows if r[0] == count}
+        base = at.get("drone-deps password")
+        if not base:
+            continue
+        print("%7d  %s" % (count, "  ".join("%s %.0f%%" % (n, 100.0 * v / base)
+                                             for n, v in at.items() if n != "drone-deps password")))
     for count, name, why in failures:
         print("%7d %-20s FAILED: %s" % (count, name, " | ".join(why.splitlines()[-4:])))
 

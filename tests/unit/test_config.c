@@ -502,6 +502,38 @@ static void only_secret_settings_are_secret(void **state)
 	assert_false(config_env_is_secret("PLUGIN_KEYCLOAK_ADMIN_PASSWORDX=x"));
 	assert_false(config_env_is_secret("PLUGIN_KEYCLOAK_ADMIN_USER=admin"));
 	assert_false(config_env_is_secret("HOME=/root"));
+	assert_true(config_env_is_secret("PLUGIN_KEYCLOAK_CLIENT_SECRET=x"));
+	assert_false(config_env_is_secret("PLUGIN_KEYCLOAK_CLIENT_ID=drone-deps-ci"));
+}
+
+static void ci_client_and_pool_settings(void **state)
+{
+	char *id_alone[] = { "PLUGIN_KEYCLOAK_CLIENT_ID=ci", BASE_ENV, NULL };
+	char *bad_pool[] = { "PLUGIN_POOL_SIZE=33", BASE_ENV, NULL };
+	char *client[] = { "PLUGIN_KEYCLOAK_CLIENT_SECRET=c-s3cret",
+			   "PLUGIN_DEPS=keycloak",
+			   "PLUGIN_PARENT=p",
+			   "PLUGIN_DOMAIN=ci.example.org",
+			   "PLUGIN_HOOK=true",
+			   NO_SOCKET,
+			   NULL };
+	char *password[] = { BASE_ENV, NULL };
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	expect_error(id_alone, 0, NULL, "keycloak_client_secret");
+	expect_error(bad_pool, 0, NULL, "pool_size");
+	/* a secret alone: the default client, no password or socket needed,
+	 * and the pool on */
+	assert_int_equal(load(&cfg, client, 0, NULL, err), 0);
+	assert_string_equal(cfg.value[SET_KEYCLOAK_CLIENT_ID], KEYCLOAK_CLIENT_ID_DEFAULT);
+	assert_int_equal(cfg.pool_size, POOL_SIZE_CLIENT_DEFAULT);
+	config_free(&cfg);
+	/* the admin password keeps its two requests: no pool unless asked */
+	assert_int_equal(load(&cfg, password, 0, NULL, err), 0);
+	assert_int_equal(cfg.pool_size, 0);
+	config_free(&cfg);
 }
 
 static void help_and_plugin_docs_list_every_setting(void **state)
@@ -552,6 +584,7 @@ int main(void)
 		cmocka_unit_test(quoted_values_cannot_forge_log_lines),
 		cmocka_unit_test(secret_flag_is_wiped_from_argv),
 		cmocka_unit_test(only_secret_settings_are_secret),
+		cmocka_unit_test(ci_client_and_pool_settings),
 		cmocka_unit_test(help_and_plugin_docs_list_every_setting),
 	};
 

@@ -117,6 +117,26 @@ static void only_our_realm_shape_is_a_reap_candidate(void **state)
 	assert_false(naming_realm_shape("la suite-0a6fb2"));
 }
 
+static void spare_names_never_collide_with_run_realms(void **state)
+{
+	char name[SPARE_NAME_MAX + 1];
+
+	(void)state;
+	assert_int_equal(naming_spare("lasuite-drive", 3, name, sizeof(name)), 0);
+	assert_string_equal(name, "lasuite-drive-spare-3");
+	assert_true(naming_spare_shape(name));
+	assert_false(naming_realm_shape(name));
+	assert_false(naming_spare_shape("lasuite-drive-0a6fb2"));
+	/* a parent ending in "-spare" still gives a run realm, not a spare */
+	assert_false(naming_spare_shape("x-spare-0a6fb2"));
+	assert_true(naming_realm_shape("x-spare-0a6fb2"));
+	assert_false(naming_spare_shape("lasuite-drive-spare-"));
+	assert_false(naming_spare_shape("-spare-1"));
+	assert_false(naming_spare_shape("Lasuite-spare-1"));
+	assert_false(naming_spare_shape("master"));
+	assert_int_equal(naming_spare("lasuite", -1, name, sizeof(name)), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -127,6 +147,7 @@ int main(void)
 		cmocka_unit_test(repo_names_are_normalised_into_parents),
 		cmocka_unit_test(names_follow_the_design),
 		cmocka_unit_test(only_our_realm_shape_is_a_reap_candidate),
+		cmocka_unit_test(spare_names_never_collide_with_run_realms),
 	};
 
 	cmocka_set_message_output(CM_OUTPUT_TAP);
