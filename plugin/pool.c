@@ -130,7 +130,8 @@ int pool_refill(struct keycloak *kc, const struct config *cfg, int *made)
 		 * the claiming run's, with fresh secrets. */
 		if (naming_spare(cfg->parent, k, spare, sizeof(spare)) < 0 ||
 		    buf_puts(&body, "{\"realm\":") < 0 || buf_json_string(&body, spare) < 0 ||
-		    buf_puts(&body, ",\"enabled\":true,\"attributes\":{") < 0 ||
+		    buf_puts(&body, ",\"enabled\":true,\"passwordPolicy\":\"" REALM_PASSWORD_POLICY
+				    "\",\"attributes\":{") < 0 ||
 		    lease_json_members(&body, POOL_RUN, POOL_JOB,
 				       (long long)time(NULL) + POOL_LEASE_TTLS * cfg->ttl) < 0 ||
 		    buf_puts(&body, "}}") < 0) {

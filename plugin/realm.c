@@ -81,7 +81,8 @@ int realm_body(struct buf *out, const struct config *cfg, const struct binding *
 	/* One representation: realm, lease marks, client and test user. */
 	rc |= buf_puts(out, "{\"realm\":");
 	rc |= buf_json_string(out, b->realm);
-	rc |= buf_puts(out, ",\"enabled\":true,\"attributes\":{");
+	rc |= buf_puts(out, ",\"enabled\":true,\"passwordPolicy\":\"" REALM_PASSWORD_POLICY
+			    "\",\"attributes\":{");
 	rc |= lease_json_members(out, cfg->run_id, cfg->job, expires);
 	rc |= buf_puts(out, "},\"clients\":[");
 	rc |= realm_client_json(out, cfg, b);

@@ -27,6 +27,8 @@ LOGIN = os.path.join(ROOT, "tests", "e2e", "login.py")
 TOKEN_PATH = "/realms/master/protocol/openid-connect/token"
 CLIENT_ID = "drone-deps-ci-e2e"  # not the default id: a server may have that one
 CLIENT_SECRET = "ci-Cl1ent-s3cret-for-the-pool-suite-0123"
+# plugin/realm.h: the test user's password, random and one run long, is hashed once
+PASSWORD_POLICY = "hashAlgorithm(pbkdf2-sha256) and hashIterations(1)"
 DEBUG_LINE = re.compile(r"^drone-deps: debug: http: (GET|POST|PUT|DELETE) (\S+) (\d+) \d+ ms$", re.M)
 
 
@@ -302,6 +304,8 @@ def claim(ctx):
     check(attrs.get("drone-deps.run") == "a1a1a1" and attrs.get("drone-deps.owner") == "drone-deps"
           and int(attrs.get("drone-deps.expires", 0)) > time.time(),
           "the claimed realm carries the run's lease: %s" % attrs)
+    check(rep.get("passwordPolicy") == PASSWORD_POLICY,
+          "the spare's password policy: %r" % rep.get("passwordPolicy"))
     master_clients = {c["clientId"] for c in ctx.stub.admin.call("GET", "/admin/realms/master/clients")}
     check("lasuite-drive-a1a1a1-realm" in master_clients and
           "lasuite-drive-spare-0-realm" not in master_clients,
@@ -312,6 +316,22 @@ def claim(ctx):
     r = ctx.run(client_settings(ctx, action="down", run_id="a1a1a1", pool_size="1"))
     check(r.code == 0, "down: exit %s: %s" % (r.code, r.stderr))
     check("lasuite-drive-a1a1a1" not in realm_names(ctx), "down left the claimed realm")
+
+
+@test("a fresh realm hashes its test user's password once (PBKDF2, 1 iteration), and the user logs in")
+def fresh_policy(ctx):
+    real_only(ctx)
+    ensure_client(ctx)
+    env_file = ctx.path("fresh.env")
+    r = ctx.run(client_settings(ctx, action="up", run_id="f3f3f3", env_file=env_file, pool_size="0"))
+    check(r.code == 0, "up: exit %s: %s" % (r.code, r.stderr))
+    try:
+        rep = ctx.stub.admin.call("GET", "/admin/realms/lasuite-drive-f3f3f3")
+        check(rep.get("passwordPolicy") == PASSWORD_POLICY, "password policy: %r" % rep.get("passwordPolicy"))
+        login_with(ctx, env_file, "fresh-policy")
+    finally:
+        r = ctx.run(client_settings(ctx, action="down", run_id="f3f3f3", pool_size="0"))
+    check(r.code == 0, "down: exit %s: %s" % (r.code, r.stderr))
 
 
 @test("no spare: the run falls back to creating its realm, in the same run, and its user logs in")
