@@ -128,11 +128,7 @@ static int cold_service_spec(struct buf *b, const struct cold *c, const struct c
 	rc |= buf_json_string(b, cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy");
 	rc |= buf_puts(b, "}]},\"Mode\":{\"Replicated\":{\"Replicas\":1}}");
 	if (cfg->cold_publish)
-		rc |= buf_printf(b,
-				 ",\"EndpointSpec\":{\"Ports\":[{\"Protocol\":\"tcp\","
-				 "\"TargetPort\":8080,\"PublishedPort\":%d,"
-				 "\"PublishMode\":\"host\"}]}",
-				 cfg->cold_publish);
+		rc |= docker_spec_host_port(b, cfg->cold_publish);
 	rc |= buf_puts(b, "}");
 	return rc ? -1 : 0;
 }

@@ -343,3 +343,13 @@ out_free:
 	buf_free(&resp);
 	return rc;
 }
+
+int docker_spec_host_port(struct buf *spec, int port)
+{
+	return buf_printf(spec,
+			  ",\"EndpointSpec\":{\"Ports\":[{\"Protocol\":\"tcp\","
+			  "\"TargetPort\":8080,\"PublishedPort\":%d,\"PublishMode\":\"host\"}]}",
+			  port) < 0
+		       ? -1
+		       : 0;
+}

@@ -78,4 +78,9 @@ int docker_secret_create(struct docker *d, const char *name, const char *labels,
 /* Percent-encodes s into out for a query string. */
 int docker_query_escape(struct buf *out, const char *s);
 
+/* Appends to a service spec the publication of the container's 8080 on
+ * host port `port` in host mode (the routing mesh may be absent), as
+ * ,"EndpointSpec":{...}. 0, or -1 when out of memory. */
+int docker_spec_host_port(struct buf *spec, int port);
+
 #endif

@@ -367,9 +367,8 @@ static int keycloak_admin(struct keycloak *kc, const char *what, struct http_req
 	return 0;
 }
 
-static int keycloak_call(struct keycloak *kc, const char *what, const char *method,
-			 const char *path, const char *body, size_t len, bool retry, long ok_status,
-			 struct buf *out)
+int keycloak_call(struct keycloak *kc, const char *what, const char *method, const char *path,
+		  const char *body, size_t len, bool retry, long ok_status, struct buf *out)
 {
 	struct http_request req = {
 		.method = method,

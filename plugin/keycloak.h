@@ -76,6 +76,13 @@ int keycloak_logout(struct keycloak *kc);
  * fresh instance says it is ready). */
 int keycloak_ready(struct keycloak *kc, long timeout_ms);
 /* POST /admin/realms: KC_OK on 201, KC_CONFLICT on 409. */
+/* One admin REST call with a valid token (renewed as needed); body is
+ * JSON or NULL; retry only what may be sent twice. KC_OK when the answer
+ * is ok_status (its body then handed to out, which may be NULL), else a
+ * KC_ code with kc->error naming what. */
+int keycloak_call(struct keycloak *kc, const char *what, const char *method, const char *path,
+		  const char *body, size_t len, bool retry, long ok_status, struct buf *out);
+
 int keycloak_realm_create(struct keycloak *kc, const char *body, size_t len);
 /* GET /admin/realms/{realm} into out: KC_OK or KC_NOT_FOUND. */
 int keycloak_realm_get(struct keycloak *kc, const char *realm, struct buf *out);

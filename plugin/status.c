@@ -279,9 +279,33 @@ static void status_format_time(long long t, char *out, size_t outsz)
 		snprintf(out, outsz, "-");
 }
 
+/* The counts both outputs end with. */
+struct status_counts {
+	size_t live, expired, realms, services, secrets;
+};
+
+static void status_count(const struct status_report *r, struct status_counts *c)
+{
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	for (i = 0; i < r->n; i++) {
+		const struct status_item *it = &r->items[i];
+
+		if (lease_expired(&it->lease, r->now))
+			c->expired++;
+		else
+			c->live++;
+		c->realms += !strcmp(it->kind, "realm");
+		c->services += !strcmp(it->kind, "service");
+		c->secrets += !strcmp(it->kind, "secret");
+	}
+}
+
 static void status_print_text(const struct status_report *r, FILE *out)
 {
-	size_t i, live = 0, expired = 0, realms = 0, services = 0, secrets = 0;
+	struct status_counts c;
+	size_t i;
 
 	fprintf(out, "%-8s %-40s %-6s %-32s %-20s %-24s %s\n", "KIND", "NAME", "RUN", "JOB",
 		"CREATED", "LEASE", "STATE");
@@ -300,17 +324,11 @@ static void status_print_text(const struct status_report *r, FILE *out)
 			it->lease.run[0] ? it->lease.run : "-",
 			it->lease.job[0] ? it->lease.job : "-", created, lease,
 			ended ? "expired" : "live");
-		if (ended)
-			expired++;
-		else
-			live++;
-		realms += !strcmp(it->kind, "realm");
-		services += !strcmp(it->kind, "service");
-		secrets += !strcmp(it->kind, "secret");
 	}
-	fprintf(out, "%zu live, %zu expired: %zu realm%s, %zu service%s, %zu secret%s\n", live,
-		expired, realms, realms == 1 ? "" : "s", services, services == 1 ? "" : "s",
-		secrets, secrets == 1 ? "" : "s");
+	status_count(r, &c);
+	fprintf(out, "%zu live, %zu expired: %zu realm%s, %zu service%s, %zu secret%s\n", c.live,
+		c.expired, c.realms, c.realms == 1 ? "" : "s", c.services,
+		c.services == 1 ? "" : "s", c.secrets, c.secrets == 1 ? "" : "s");
 }
 
 static void status_json_source(struct buf *b, const char *key, const struct status_source *s)
@@ -328,7 +346,8 @@ static void status_json_source(struct buf *b, const char *key, const struct stat
 static int status_print_json(const struct status_report *r, const struct config *cfg, FILE *out)
 {
 	struct buf b = BUF_INIT;
-	size_t i, live = 0, expired = 0, realms = 0, services = 0, secrets = 0;
+	struct status_counts c;
+	size_t i;
 	int rc = -1;
 
 	buf_printf(&b, "{\"now\":%lld,\"keycloak_url\":", r->now);
@@ -343,13 +362,6 @@ static int status_print_json(const struct status_report *r, const struct config 
 		const struct status_item *it = &r->items[i];
 		bool ended = lease_expired(&it->lease, r->now);
 
-		if (ended)
-			expired++;
-		else
-			live++;
-		realms += !strcmp(it->kind, "realm");
-		services += !strcmp(it->kind, "service");
-		secrets += !strcmp(it->kind, "secret");
 		buf_printf(&b, "%s{\"kind\":\"%s\",\"name\":", i ? "," : "", it->kind);
 		buf_json_string(&b, it->name);
 		buf_puts(&b, ",\"run\":");
@@ -364,10 +376,11 @@ static int status_print_json(const struct status_report *r, const struct config 
 			   it->lease.expires, sat_sub(it->lease.expires, r->now),
 			   ended ? "expired" : "live");
 	}
+	status_count(r, &c);
 	if (buf_printf(&b,
 		       "],\"counts\":{\"live\":%zu,\"expired\":%zu,\"realms\":%zu,"
 		       "\"services\":%zu,\"secrets\":%zu}}\n",
-		       live, expired, realms, services, secrets) < 0)
+		       c.live, c.expired, c.realms, c.services, c.secrets) < 0)
 		goto out_free;
 	fputs(b.data, out);
 	rc = 0;

@@ -297,11 +297,7 @@ static int warm_spec(struct buf *b, const struct warm *w, const struct config *c
 	rc |= buf_puts(b, "},\"Mode\":{\"Replicated\":{\"Replicas\":1}},"
 			  "\"UpdateConfig\":{\"Parallelism\":1,\"Order\":\"stop-first\"}");
 	if (cfg->warm_publish)
-		rc |= buf_printf(b,
-				 ",\"EndpointSpec\":{\"Ports\":[{\"Protocol\":\"tcp\","
-				 "\"TargetPort\":8080,\"PublishedPort\":%d,"
-				 "\"PublishMode\":\"host\"}]}",
-				 cfg->warm_publish);
+		rc |= docker_spec_host_port(b, cfg->warm_publish);
 	rc |= buf_puts(b, "}");
 	return rc ? -1 : 0;
 }
@@ -573,39 +569,14 @@ out_free:
 	return rc;
 }
 
-/* One admin REST call on kc's connection with its current token (fresh:
- * the whole client set-up takes seconds of its 60). Returns the status,
- * or -1 on a transport error (kc->error). out may be NULL. */
-static long warm_admin(struct keycloak *kc, const char *method, const char *path, const char *body,
-		       struct buf *out)
+/* One admin call of the CI client's set-up: KC_OK when Keycloak answers
+ * ok (kc->error says what went wrong otherwise). Only reads are retried:
+ * a create sent twice would meet itself (409). */
+static int warm_admin(struct keycloak *kc, const char *method, const char *path, const char *body,
+		      long ok, struct buf *out)
 {
-	struct http_request req = {
-		.method = method,
-		.path = path,
-		.content_type = body ? "application/json" : NULL,
-		.body = body,
-		.body_len = body ? strlen(body) : 0,
-		.bearer = kc->token,
-		.retry = strcmp(method, "GET") == 0,
-	};
-	struct http_response resp;
-	long status = -1;
-
-	if (http_send_retry(&kc->http, &req, kc->deadline_ms, &resp) < 0) {
-		snprintf(kc->error, sizeof(kc->error), "%s %s: %s", method, path, resp.error);
-		goto out_free;
-	}
-	status = resp.status;
-	if (status >= 300)
-		snprintf(kc->error, sizeof(kc->error), "%s %s: HTTP %ld", method, path, status);
-	if (out) {
-		buf_free_secret(out);
-		*out = resp.body;
-		resp.body = (struct buf)BUF_INIT;
-	}
-out_free:
-	http_response_free(&resp);
-	return status;
+	return keycloak_call(kc, "CI client", method, path, body, body ? strlen(body) : 0,
+			     strcmp(method, "GET") == 0, ok, out);
 }
 
 /* The string member key of the first object of a JSON array (or of the
@@ -700,7 +671,7 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 
 	buf_puts(&path, "/admin/realms/master/clients?clientId=");
 	buf_form_value(&path, client_id);
-	if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200)
+	if (warm_admin(kc, "GET", path.data, NULL, 200, &resp) != KC_OK)
 		goto out_free;
 	exists = first_string(&resp, "id", id, sizeof(id)) == 0;
 	if (!exists) {
@@ -718,9 +689,9 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 				"\"serviceAccountsEnabled\":true,\"standardFlowEnabled\":false,"
 				"\"directAccessGrantsEnabled\":false,\"secret\":");
 		if (buf_json_string(&body, secret) < 0 || buf_puts(&body, "}") < 0 ||
-		    warm_admin(kc, "POST", "/admin/realms/master/clients", body.data, NULL) !=
-			    201 ||
-		    warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
+		    warm_admin(kc, "POST", "/admin/realms/master/clients", body.data, 201, NULL) !=
+			    KC_OK ||
+		    warm_admin(kc, "GET", path.data, NULL, 200, &resp) != KC_OK ||
 		    first_string(&resp, "id", id, sizeof(id)) < 0)
 			goto out_free;
 	}
@@ -728,15 +699,16 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 	 * Keycloak gives a realm's creator that realm's admin roles. */
 	buf_reset(&path);
 	buf_printf(&path, "/admin/realms/master/clients/%s/service-account-user", id);
-	if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
+	if (warm_admin(kc, "GET", path.data, NULL, 200, &resp) != KC_OK ||
 	    first_string(&resp, "id", user, sizeof(user)) < 0 ||
-	    warm_admin(kc, "GET", "/admin/realms/master/roles/create-realm", NULL, &resp) != 200)
+	    warm_admin(kc, "GET", "/admin/realms/master/roles/create-realm", NULL, 200, &resp) !=
+		    KC_OK)
 		goto out_free;
 	buf_reset(&body);
 	buf_printf(&body, "[%s]", buf_str(&resp));
 	buf_reset(&path);
 	buf_printf(&path, "/admin/realms/master/users/%s/role-mappings/realm", user);
-	if (warm_admin(kc, "POST", path.data, body.data, NULL) != 204)
+	if (warm_admin(kc, "POST", path.data, body.data, 204, NULL) != KC_OK)
 		goto out_free;
 
 	if (exists && warm_ci_secret_exists(d, w, file)) {
@@ -752,7 +724,7 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 		 * goes: store the current one again, unchanged */
 		buf_reset(&path);
 		buf_printf(&path, "/admin/realms/master/clients/%s/client-secret", id);
-		if (warm_admin(kc, "GET", path.data, NULL, &resp) != 200 ||
+		if (warm_admin(kc, "GET", path.data, NULL, 200, &resp) != KC_OK ||
 		    first_string(&resp, "value", secret, sizeof(secret)) < 0)
 			goto out_free;
 		log_secret_add(secret);
