@@ -88,21 +88,11 @@ static int cold_service_spec(struct buf *b, const struct cold *c, const struct c
 	rc |= buf_puts(b, ",\"Labels\":{");
 	rc |= lease_json_members(b, cfg->run_id, cfg->job, expires);
 	if (cfg->cold_domain[0]) {
-		rc |= buf_puts(b, ",\"traefik.enable\":\"true\"");
-		snprintf(label, sizeof(label), "Host(`%s`)", cfg->cold_domain);
-		rc |= buf_printf(b, ",\"traefik.http.routers.%s.rule\":", name);
-		rc |= buf_json_string(b, label);
-		rc |= buf_printf(b, ",\"traefik.http.routers.%s.entrypoints\":\"web-secure\"",
-				 name);
-		rc |= buf_printf(b, ",\"traefik.http.routers.%s.tls.certresolver\":", name);
-		rc |= buf_json_string(b, cfg->value[SET_CERT_RESOLVER]
-						 ? cfg->value[SET_CERT_RESOLVER]
-						 : "production");
-		rc |= buf_printf(
-			b, ",\"traefik.http.services.%s.loadbalancer.server.port\":\"8080\"", name);
-		rc |= buf_printf(b, ",\"traefik.docker.network\":");
-		rc |= buf_json_string(b,
-				      cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy");
+		rc |= docker_spec_traefik_labels(
+			b, name, cfg->cold_domain,
+			cfg->value[SET_NETWORK] ? cfg->value[SET_NETWORK] : "proxy",
+			cfg->value[SET_CERT_RESOLVER] ? cfg->value[SET_CERT_RESOLVER]
+						      : "production");
 	}
 	rc |= buf_puts(b, "},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":");
 	rc |= buf_json_string(b, cfg->value[SET_KEYCLOAK_IMAGE] ? cfg->value[SET_KEYCLOAK_IMAGE]

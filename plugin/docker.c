@@ -353,3 +353,23 @@ int docker_spec_host_port(struct buf *spec, int port)
 		       ? -1
 		       : 0;
 }
+
+int docker_spec_traefik_labels(struct buf *labels, const char *router, const char *host,
+			       const char *network, const char *resolver)
+{
+	char rule[300];
+	int rc = 0;
+
+	snprintf(rule, sizeof(rule), "Host(`%s`)", host);
+	rc |= buf_printf(labels,
+			 ",\"traefik.enable\":\"true\",\"traefik.http.routers.%s.rule\":", router);
+	rc |= buf_json_string(labels, rule);
+	rc |= buf_printf(labels, ",\"traefik.http.routers.%s.entrypoints\":\"web-secure\"", router);
+	rc |= buf_printf(labels, ",\"traefik.http.routers.%s.tls.certresolver\":", router);
+	rc |= buf_json_string(labels, resolver);
+	rc |= buf_printf(labels, ",\"traefik.http.services.%s.loadbalancer.server.port\":\"8080\"",
+			 router);
+	rc |= buf_puts(labels, ",\"traefik.docker.network\":");
+	rc |= buf_json_string(labels, network);
+	return rc ? -1 : 0;
+}

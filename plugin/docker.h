@@ -83,4 +83,10 @@ int docker_query_escape(struct buf *out, const char *s);
  * ,"EndpointSpec":{...}. 0, or -1 when out of memory. */
 int docker_spec_host_port(struct buf *spec, int port);
 
+/* Appends to a service's labels the Traefik routing of https://host to the
+ * container's 8080 (router and service named router, TLS by resolver,
+ * through network), each as ,"key":"value". 0, or -1 when out of memory. */
+int docker_spec_traefik_labels(struct buf *labels, const char *router, const char *host,
+			       const char *network, const char *resolver);
+
 #endif

@@ -237,19 +237,10 @@ static int warm_spec(struct buf *b, const struct warm *w, const struct config *c
 	rc |= buf_printf(b, ",\"" WARM_LABEL "\":\"%s\"", w->host);
 	if (!cfg->warm_publish) {
 		/* Co-op Cloud's router and service names: the stack name */
-		snprintf(label, sizeof(label), "Host(`%s`)", w->host);
-		rc |= buf_printf(
-			b, ",\"traefik.enable\":\"true\",\"traefik.http.routers.%s.rule\":", s);
-		rc |= buf_json_string(b, label);
-		rc |= buf_printf(b, ",\"traefik.http.routers.%s.entrypoints\":\"web-secure\"", s);
-		rc |= buf_printf(b, ",\"traefik.http.routers.%s.tls.certresolver\":", s);
-		rc |= buf_json_string(b, cfg->value[SET_CERT_RESOLVER]
-						 ? cfg->value[SET_CERT_RESOLVER]
-						 : "production");
-		rc |= buf_printf(
-			b, ",\"traefik.http.services.%s.loadbalancer.server.port\":\"8080\"", s);
-		rc |= buf_puts(b, ",\"traefik.docker.network\":");
-		rc |= buf_json_string(b, w->network);
+		rc |= docker_spec_traefik_labels(b, s, w->host, w->network,
+						 cfg->value[SET_CERT_RESOLVER]
+							 ? cfg->value[SET_CERT_RESOLVER]
+							 : "production");
 	}
 	if (hash)
 		rc |= buf_printf(b, ",\"" WARM_SPEC_LABEL "\":\"%s\"", hash);

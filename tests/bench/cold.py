@@ -6,13 +6,14 @@ read from drone-deps' own log lines as they arrive, and the requests sent to
 the Docker engine and to Keycloak (from --debug lines: method and path
 only). Needs make docker-up and the stand-in image (built if missing)."""
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from harness import free_port  # noqa: E402
 IMAGE = os.environ.get("KCSTUB_IMAGE", "drone-deps-kcstub:test")
 NETWORK = "drone-deps-bench-%d" % os.getpid()
 CYCLES = int(os.environ.get("BENCH_COLD_CYCLES", "3"))
@@ -20,14 +21,6 @@ CYCLES = int(os.environ.get("BENCH_COLD_CYCLES", "3"))
 
 def docker(*args):
     return subprocess.run(["docker"] + list(args), capture_output=True, text=True)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def cycle(binary):

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -53,6 +54,15 @@ class Failure(Exception):
 class NotRun(Exception):
     """Raised by a test that cannot run on this server; reported as a
     comment, neither passed nor failed."""
+
+
+def free_port():
+    """A loopback port free now (the kernel's pick; closed again at once)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
 
 
 def check(cond, msg):

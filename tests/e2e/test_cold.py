@@ -10,14 +10,14 @@ import json
 import re
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import ADMIN_PASSWORD, PYTHON, ROOT, Failure, check, main, read_env_file, test  # noqa: E402
+from harness import (ADMIN_PASSWORD, PYTHON, ROOT, Failure, check, free_port, main,  # noqa: E402
+                     read_env_file, test)
 
 DOCKER = os.environ.get("DOCKER", "docker")
 IMAGE = os.environ.get("KCSTUB_IMAGE", "drone-deps-kcstub:test")
@@ -32,14 +32,6 @@ def docker(*args, check_rc=True, timeout=60):
     if check_rc and p.returncode != 0:
         raise Failure("docker %s: %s" % (" ".join(args), p.stderr.strip()))
     return p.stdout
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def run_id():

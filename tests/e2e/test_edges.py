@@ -7,13 +7,12 @@ The real drone-deps binary against the stand-in (or a real Keycloak with
 KEYCLOAK_BACKEND=real) and, for the cold cases, the local swarm."""
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NotRun, check, main, test  # noqa: E402
+from harness import NotRun, check, free_port, main, test  # noqa: E402
 
 DOCKER = os.environ.get("DOCKER", "docker")
 SOCKET = "/var/run/docker.sock"
@@ -117,14 +116,6 @@ def need_swarm():
                        capture_output=True, text=True)
     if not os.access(SOCKET, os.W_OK) or p.stdout.strip() != "active":
         raise NotRun("no active swarm at %s" % SOCKET)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def remove_run(rid):

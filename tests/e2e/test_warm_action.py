@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 import time
@@ -170,6 +171,41 @@ def not_ours(ctx):
 
 
 # ---- the warm instance's life, in order ----
+
+@test("warm action: on a proxy network, Traefik labels route warm-keycloak.<domain> to port 8080 with TLS")
+def traefik_labels(ctx):
+    domain = "tr" + DOMAIN
+    svc = ("warm-keycloak." + domain).replace(".", "_") + "_app"
+    net = "drone-deps-wa-net-%d" % os.getpid()
+    docker("network", "create", "--driver", "overlay", "--attachable", net)
+    try:
+        # Keycloak cannot be healthy in 10 s: only the spec matters here
+        r = warm(ctx, domain=domain, warm_publish=None, network=net, cert_resolver="le", timeout=10)
+        check(r.code in (0, 69), "exit %s: %s" % (r.code, r.stderr[-800:]))
+        s = json.loads(docker("service", "inspect", svc))[0]["Spec"]
+        labels, router = s["Labels"], ("warm-keycloak." + domain).replace(".", "_")
+        want = {
+            "traefik.enable": "true",
+            "traefik.http.routers.%s.rule" % router: "Host(`warm-keycloak.%s`)" % domain,
+            "traefik.http.routers.%s.entrypoints" % router: "web-secure",
+            "traefik.http.routers.%s.tls.certresolver" % router: "le",
+            "traefik.http.services.%s.loadbalancer.server.port" % router: "8080",
+            "traefik.docker.network": net,
+        }
+        got = {k: labels.get(k) for k in want}
+        check(got == want, "labels %s, want %s" % (got, want))
+        targets = [n["Target"] for n in s["TaskTemplate"].get("Networks", [])]
+        net_id = json.loads(docker("network", "inspect", net))[0]["Id"]
+        check(targets in ([net_id], [net]), "networks %s, want %s" % (targets, net))
+        check(not s.get("EndpointSpec", {}).get("Ports"), "a published port: %s" % s.get("EndpointSpec"))
+    finally:
+        docker("service", "rm", svc, check_rc=False)
+        # the swarm refuses the removal while the service's task still goes
+        for _ in range(120):
+            if subprocess.run([cs.DOCKER, "network", "rm", net], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.5)
+
 
 @test("warm action: deploys the warm Keycloak as a Co-op Cloud app, waits for health, says what it waits for")
 def deploy(ctx):
