@@ -496,20 +496,14 @@ static void cold_reap_kind(struct docker *d, const char *kind, const char *noun,
 	for (i = 0; i < n && *deleted < max && http_now_ms() < d->deadline_ms; i++) {
 		int item = json_array_get(&j, 0, i);
 		int spec = json_object_get(&j, item, "Spec");
-		char id[96], name[160], del[200], owner[32];
+		char id[96], name[160], del[200];
 		struct lease l;
-		int lab;
 
 		if (json_get_string(&j, item, "ID", id, sizeof(id)) <= 0 ||
 		    json_get_string(&j, spec, "Name", name, sizeof(name)) <= 0)
 			continue;
 		/* the filter asked for our owner label; the lease decides */
-		lab = json_object_get(&j, spec, "Labels");
-		memset(&l, 0, sizeof(l));
-		l.owned = json_get_string(&j, lab, LEASE_KEY_OWNER, owner, sizeof(owner)) > 0 &&
-			  !strcmp(owner, LEASE_OWNER);
-		if (json_get_long(&j, lab, LEASE_KEY_EXPIRES, &l.expires) < 0)
-			l.expires = 0;
+		lease_from_object(&j, json_object_get(&j, spec, "Labels"), &l);
 		if (!lease_expired(&l, now))
 			continue;
 		snprintf(del, sizeof(del), "/%s/%s", kind, id);

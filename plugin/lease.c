@@ -16,6 +16,23 @@ int lease_json_members(struct buf *out, const char *run_id, const char *job, lon
 	return 0;
 }
 
+void lease_from_object(const struct json *j, int obj, struct lease *out)
+{
+	char owner[32];
+
+	memset(out, 0, sizeof(*out));
+	if (!json_is_object(j, obj))
+		return;
+	out->owned = json_get_string(j, obj, LEASE_KEY_OWNER, owner, sizeof(owner)) >= 0 &&
+		     strcmp(owner, LEASE_OWNER) == 0;
+	if (json_get_string(j, obj, LEASE_KEY_RUN, out->run, sizeof(out->run)) < 0)
+		out->run[0] = '\0';
+	if (json_get_string(j, obj, LEASE_KEY_JOB, out->job, sizeof(out->job)) < 0)
+		out->job[0] = '\0';
+	if (json_get_long(j, obj, LEASE_KEY_EXPIRES, &out->expires) < 0)
+		out->expires = 0;
+}
+
 int lease_from_json(const char *text, size_t len, const char *const path[], struct lease *out)
 {
 	struct json j;
@@ -28,18 +45,7 @@ int lease_from_json(const char *text, size_t len, const char *const path[], stru
 	}
 	for (i = 0; path[i] && idx >= 0; i++)
 		idx = json_object_get(&j, idx, path[i]);
-	if (json_is_object(&j, idx)) {
-		char owner[32];
-
-		out->owned = json_get_string(&j, idx, LEASE_KEY_OWNER, owner, sizeof(owner)) >= 0 &&
-			     strcmp(owner, LEASE_OWNER) == 0;
-		if (json_get_string(&j, idx, LEASE_KEY_RUN, out->run, sizeof(out->run)) < 0)
-			out->run[0] = '\0';
-		if (json_get_string(&j, idx, LEASE_KEY_JOB, out->job, sizeof(out->job)) < 0)
-			out->job[0] = '\0';
-		if (json_get_long(&j, idx, LEASE_KEY_EXPIRES, &out->expires) < 0)
-			out->expires = 0;
-	}
+	lease_from_object(&j, idx, out);
 	json_free(&j);
 	return 0;
 }

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "json.h"
 
 #define LEASE_OWNER "drone-deps"
 #define LEASE_KEY_OWNER "drone-deps.owner"
@@ -31,6 +32,9 @@ int lease_json_members(struct buf *out, const char *run_id, const char *job, lon
  * service's "Labels") of a JSON document. A missing map gives an unowned
  * lease. Returns 0, or -1 when text is not JSON. */
 int lease_from_json(const char *text, size_t len, const char *const path[], struct lease *out);
+/* The same from the object obj of a parsed document (a list's item): an
+ * unowned lease when obj is not an object. */
+void lease_from_object(const struct json *j, int obj, struct lease *out);
 bool lease_expired(const struct lease *l, long long now);
 /* Whether drone-deps may delete the resource now on behalf of the run
  * (run_id, job): it is ours and either this same job's or expired. */

@@ -217,13 +217,13 @@ static int status_read_kind(struct docker *dk, const char *kind, const char *nou
 	n = json_array_len(&j, 0);
 	for (i = 0; i < n; i++) {
 		int item = json_array_get(&j, 0, i), spec = json_object_get(&j, item, "Spec");
-		int labels = json_object_get(&j, spec, "Labels");
-		char owner[32], created[64];
+		char created[64];
 		struct status_item *it;
+		struct lease l;
 
 		/* the filter asked for the label; check its value anyway */
-		if (json_get_string(&j, labels, LEASE_KEY_OWNER, owner, sizeof(owner)) < 0 ||
-		    strcmp(owner, LEASE_OWNER) != 0)
+		lease_from_object(&j, json_object_get(&j, spec, "Labels"), &l);
+		if (!l.owned)
 			continue;
 		it = status_add(r);
 		if (!it)
@@ -231,15 +231,7 @@ static int status_read_kind(struct docker *dk, const char *kind, const char *nou
 		it->kind = noun;
 		if (json_get_string(&j, spec, "Name", it->name, sizeof(it->name)) < 0)
 			snprintf(it->name, sizeof(it->name), "?");
-		it->lease.owned = true;
-		if (json_get_string(&j, labels, LEASE_KEY_RUN, it->lease.run,
-				    sizeof(it->lease.run)) < 0)
-			it->lease.run[0] = '\0';
-		if (json_get_string(&j, labels, LEASE_KEY_JOB, it->lease.job,
-				    sizeof(it->lease.job)) < 0)
-			it->lease.job[0] = '\0';
-		if (json_get_long(&j, labels, LEASE_KEY_EXPIRES, &it->lease.expires) < 0)
-			it->lease.expires = 0;
+		it->lease = l;
 		if (json_get_string(&j, item, "CreatedAt", created, sizeof(created)) >= 0)
 			it->created = status_parse_time(created);
 	}
