@@ -73,6 +73,20 @@ static int realm_user_json(struct buf *out, const struct binding *b)
 	return rc ? -1 : 0;
 }
 
+/* The run's client and test user as the members "clients" and "users",
+ * without braces: a fresh realm's and a claimed spare's are the same. */
+static int realm_run_members(struct buf *out, const struct config *cfg, const struct binding *b)
+{
+	int rc = 0;
+
+	rc |= buf_puts(out, "\"clients\":[");
+	rc |= realm_client_json(out, cfg, b);
+	rc |= buf_puts(out, "],\"users\":[");
+	rc |= realm_user_json(out, b);
+	rc |= buf_puts(out, "]");
+	return rc ? -1 : 0;
+}
+
 int realm_body(struct buf *out, const struct config *cfg, const struct binding *b,
 	       long long expires)
 {
@@ -84,11 +98,9 @@ int realm_body(struct buf *out, const struct config *cfg, const struct binding *
 	rc |= buf_puts(out, ",\"enabled\":true,\"passwordPolicy\":\"" REALM_PASSWORD_POLICY
 			    "\",\"attributes\":{");
 	rc |= lease_json_members(out, cfg->run_id, cfg->job, expires);
-	rc |= buf_puts(out, "},\"clients\":[");
-	rc |= realm_client_json(out, cfg, b);
-	rc |= buf_puts(out, "],\"users\":[");
-	rc |= realm_user_json(out, b);
-	rc |= buf_puts(out, "]}");
+	rc |= buf_puts(out, "},");
+	rc |= realm_run_members(out, cfg, b);
+	rc |= buf_puts(out, "}");
 	return rc ? -1 : 0;
 }
 
@@ -97,11 +109,9 @@ int realm_import_body(struct buf *out, const struct config *cfg, const struct bi
 	int rc = 0;
 
 	/* FAIL: a realm that has them already is another run's. */
-	rc |= buf_puts(out, "{\"ifResourceExists\":\"FAIL\",\"clients\":[");
-	rc |= realm_client_json(out, cfg, b);
-	rc |= buf_puts(out, "],\"users\":[");
-	rc |= realm_user_json(out, b);
-	rc |= buf_puts(out, "]}");
+	rc |= buf_puts(out, "{\"ifResourceExists\":\"FAIL\",");
+	rc |= realm_run_members(out, cfg, b);
+	rc |= buf_puts(out, "}");
 	return rc ? -1 : 0;
 }
 
