@@ -30,42 +30,35 @@ void deps_init(struct deps *d, const struct config *cfg)
 	d->cfg = cfg;
 }
 
-static void deps_forget_password(struct deps *d)
+/* A secret slot of deps (the admin password, the CI client's secret):
+ * wiped before it is freed, a copy taken with its value masked in logs. */
+static void secret_forget(char **slot)
 {
-	if (d->admin_password) {
-		explicit_bzero(d->admin_password, strlen(d->admin_password));
-		free(d->admin_password);
+	if (*slot) {
+		explicit_bzero(*slot, strlen(*slot));
+		free(*slot);
 	}
-	d->admin_password = NULL;
+	*slot = NULL;
+}
+
+static int secret_keep(char **slot, const char *value)
+{
+	secret_forget(slot);
+	*slot = strdup(value);
+	if (!*slot)
+		return -1;
+	log_secret_add(*slot);
+	return 0;
 }
 
 static int deps_set_password(struct deps *d, const char *password)
 {
-	deps_forget_password(d);
-	d->admin_password = strdup(password);
-	if (!d->admin_password)
-		return -1;
-	log_secret_add(d->admin_password);
-	return 0;
-}
-
-static void deps_forget_client_secret(struct deps *d)
-{
-	if (d->client_secret) {
-		explicit_bzero(d->client_secret, strlen(d->client_secret));
-		free(d->client_secret);
-	}
-	d->client_secret = NULL;
+	return secret_keep(&d->admin_password, password);
 }
 
 int deps_use_client_secret(struct deps *d, const char *secret)
 {
-	deps_forget_client_secret(d);
-	d->client_secret = strdup(secret);
-	if (!d->client_secret)
-		return -1;
-	log_secret_add(d->client_secret);
-	return 0;
+	return secret_keep(&d->client_secret, secret);
 }
 
 /* Whether admin tokens come from the CI client (warm instance only). */
@@ -412,9 +405,8 @@ void deps_reap_some(void *arg)
 	struct deps *d = arg;
 	int deleted = 0;
 
-	if (d->kc_ready && !strcmp(d->binding.mode, "warm"))
-		deps_refill(d, REFILL_SOME_MS);
 	if (d->kc_ready && !strcmp(d->binding.mode, "warm")) {
+		deps_refill(d, REFILL_SOME_MS);
 		d->kc.deadline_ms = http_now_ms() + REAP_SOME_MS;
 		if (realm_reap(&d->kc, REAP_SOME_MAX, &deleted) != KC_OK)
 			log_debug("reaping expired realms: %s", d->kc.error);
@@ -514,8 +506,8 @@ void deps_free(struct deps *d)
 		keycloak_cleanup(&d->kc);
 	if (d->docker_ready)
 		docker_cleanup(&d->docker);
-	deps_forget_password(d);
-	deps_forget_client_secret(d);
+	secret_forget(&d->admin_password);
+	secret_forget(&d->client_secret);
 	binding_clear(&d->binding);
 	cold_clear(&d->cold);
 	d->kc_ready = false;
