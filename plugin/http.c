@@ -65,10 +65,13 @@ void http_client_cleanup(struct http_client *c)
 /* curl_easy_perform, but a stop signal ends the transfer at once: the
  * multi interface polls the stop signal's descriptor beside the socket.
  * The connection cache lives in the multi handle, so connections are
- * reused across requests as with the easy interface. */
-static CURLcode http_perform(struct http_client *c)
+ * reused across requests as with the easy interface. With wait_note_ms,
+ * a long wait says so every wait_note_ms: a silent minute in a CI log
+ * looks like a hang. */
+static CURLcode http_perform(struct http_client *c, const struct http_request *req)
 {
 	struct curl_waitfd stop = { .fd = signals_stop_fd(), .events = CURL_WAIT_POLLIN };
+	long long start = http_now_ms(), note = start + c->wait_note_ms;
 	CURLcode rc = CURLE_OK;
 	CURLMsg *msg;
 	int running = 1, left;
@@ -90,6 +93,11 @@ static CURLcode http_perform(struct http_client *c)
 		    CURLM_OK) {
 			rc = CURLE_FAILED_INIT;
 			break;
+		}
+		if (c->wait_note_ms > 0 && http_now_ms() >= note) {
+			log_info("still waiting for the answer to %s %s%s (%lld s)", req->method,
+				 c->base_url, req->path, (http_now_ms() - start) / 1000);
+			note += c->wait_note_ms;
 		}
 	}
 	if (!running) {
@@ -250,7 +258,7 @@ int http_send(struct http_client *c, const struct http_request *req, long timeou
 	}
 
 	c->requests++;
-	rc = http_perform(c);
+	rc = http_perform(c, req);
 	curl_easy_getinfo(curl, CURLINFO_TOTAL_TIME_T, &total_us);
 	if (curl_easy_getinfo(curl, CURLINFO_REQUEST_SIZE, &request_size) == CURLE_OK)
 		resp->sent = request_size > 0;

@@ -22,6 +22,7 @@ struct http_client {
 	const char *ca_cert;   /* borrowed; NULL: system bundle */
 	bool insecure;
 	long connect_timeout_ms;
+	long wait_note_ms; /* > 0: a line each this long a request waits */
 	unsigned requests; /* requests sent, retries included */
 };
 

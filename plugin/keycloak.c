@@ -23,6 +23,8 @@
  * machine; 16 concurrent logins queue behind each other's hashing) is
  * there, and gets this long before mode auto gives up on it. */
 #define PROBE_SLOW_MS 60000
+/* While it waits that long, a line this often says so. */
+#define PROBE_NOTE_MS 5000
 /* Renew this long before the token's own expiry, for clock skew and the
  * time a request spends in flight. */
 #define TOKEN_MARGIN_MS 5000
@@ -139,18 +141,23 @@ static long long keycloak_deadline_within(const struct keycloak *kc, long ms)
  * of a refused connection, transient answers retried for PROBE_MS at most.
  * But a request the server took may take its time (PROBE_SLOW_MS, within
  * the bind's timeout): a busy Keycloak is not an absent one, and sending
- * the login again would only queue one more Argon2 hash behind it. */
+ * the login again would only queue one more Argon2 hash behind it. That
+ * wait prints a line every PROBE_NOTE_MS. */
 static int keycloak_send_grant(struct keycloak *kc, struct http_request *req, bool probe,
 			       struct http_response *resp)
 {
 	long long slow;
+	int rc;
 
 	if (!probe)
 		return http_send_retry(&kc->http, req, kc->deadline_ms, resp);
 	kc->http.connect_timeout_ms = PROBE_CONNECT_MS;
 	req->probe = true;
 	slow = keycloak_deadline_within(kc, PROBE_SLOW_MS);
-	if (http_send(&kc->http, req, (long)(slow - http_now_ms()), resp) == 0) {
+	kc->http.wait_note_ms = PROBE_NOTE_MS;
+	rc = http_send(&kc->http, req, (long)(slow - http_now_ms()), resp);
+	kc->http.wait_note_ms = 0;
+	if (rc == 0) {
 		if (!http_status_is_transient(resp->status))
 			return 0;
 	} else if (http_error_is_stopped(resp->transport_error) ||

@@ -5,6 +5,7 @@ Keycloak with KEYCLOAK_BACKEND=real (tests needing a fault knob or the
 request log are stand-in only)."""
 import json
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -568,7 +569,7 @@ def no_warm(ctx):
         check(r.stderr.count("retrying") == 0, "a refused connection was retried")
 
 
-@test("a warm Keycloak slow to answer its first login (10 s) is waited for, not taken for absent, nor asked twice",
+@test("a warm Keycloak slow to answer its first login (10 s) is waited for, not taken for absent, nor asked twice, and the wait says so",
       stub_only="needs the hold knob and the request log")
 def slow_first_login(ctx):
     # A freshly started Keycloak took 7-15 s for its first admin login on a
@@ -586,6 +587,10 @@ def slow_first_login(ctx):
     check(time.time() - t0 >= 10, "the held answer was not waited for")
     logins = [q for q in ctx.stub.requests() if q["path"] == token]
     check(len(logins) == 1, "%d admin logins, want 1: %s" % (len(logins), logins))
+    # a line every 5 s of the wait: 10 s held gives one at 5 s, maybe one at 10
+    notes = re.findall(r"^drone-deps: still waiting for the answer to POST (\S+) \((\d+) s\)$", r.stderr, re.M)
+    check(1 <= len(notes) <= 2 and notes[0] == (ctx.stub.url + token, "5"),
+          "the wait said nothing, or not once per 5 s: %s\n%s" % (notes, r.stderr))
     only_master(ctx)
 
 
