@@ -18,7 +18,7 @@
 #   as the official image has them
 #
 # The image is augmented for what cold deploys run, `kc.sh start-dev` with
-# the fixed build options in conf/keycloak.conf (db=dev-mem,
+# the fixed build options in conf/keycloak.conf (db=dev-file,
 # health-enabled=true), so a container start skips Quarkus' re-augmentation.
 # `kc.sh build` cannot do that: it refuses the dev profile ("You can not
 # 'build' the server in development mode") and a production build is
@@ -47,8 +47,9 @@ JAVA_PACKAGES=openjdk-17-jre-headless
 JAVA_TAG=drone-deps-base/$SUITE-java:17
 JAVA_RECIPE="debootstrap $SUITE minbase $JAVA_PACKAGES"
 # Build options: the same in the build and at every start, or start-dev
-# re-augments.
-KC_CONF='db=dev-mem
+# re-augments. dev-file is start-dev's own default (the official image's):
+# an H2 file under data/h2, which the warm instance keeps on a volume.
+KC_CONF='db=dev-file
 health-enabled=true'
 # start-dev's first phase augments and exits 10; kc.sh then relaunches the
 # same java with -Dkc.config.built=true to start the server: this stand-in
@@ -62,6 +63,8 @@ exec java "$@"'
 # image is.
 DOCKERFILE='ARG JAVA_IMAGE
 FROM ${JAVA_IMAGE}
+# data/ comes empty, the keycloak user'"'"'s and group-writable, as in the
+# official image: a new volume mounted there takes its owner.
 COPY --chown=1000:0 keycloak /opt/keycloak
 RUN echo "keycloak:x:1000:0:keycloak user:/opt/keycloak:/sbin/nologin" >>/etc/passwd
 ENV LANG=C.UTF-8 KC_RUN_IN_CONTAINER=true
@@ -183,6 +186,8 @@ else
 	mv "$augmented.tmp" "$augmented"
 fi
 
+mkdir -p "$ctx/keycloak/data"
+chmod 775 "$ctx/keycloak/data"
 printf '%s\n' "$DOCKERFILE" >"$ctx/Dockerfile"
 log "building $TAG"
 DOCKER_BUILDKIT=0 "$DOCKER" build -q --force-rm \
