@@ -33,6 +33,8 @@ struct warm {
 	char service[256];	  /* <stack>_app */
 	char secret_name[256];	  /* <stack>_admin_password */
 	char ci_secret_name[256]; /* <stack>_ci_client_secret */
+	char volume[256];	  /* <stack>_data: Keycloak's database */
+	char node_id[96];	  /* the node the instance and its volume are on */
 	char secret_id[96];
 	char password[256]; /* the admin password, when this run knows it */
 	const char *image;
@@ -83,6 +85,7 @@ static int warm_names(struct warm *w, const struct config *cfg)
 	snprintf(w->service, sizeof(w->service), "%s_app", w->stack);
 	snprintf(w->secret_name, sizeof(w->secret_name), "%s_admin_password", w->stack);
 	snprintf(w->ci_secret_name, sizeof(w->ci_secret_name), "%s_ci_client_secret", w->stack);
+	snprintf(w->volume, sizeof(w->volume), "%s_data", w->stack);
 	if (strlen(w->service) > SERVICE_NAME_MAX)
 		return warm_fail_name(domain, "service name", w->service, SERVICE_NAME_MAX);
 	if (strlen(w->secret_name) > SECRET_NAME_MAX)
@@ -96,14 +99,43 @@ static int warm_names(struct warm *w, const struct config *cfg)
 	return 0;
 }
 
+/* The swarm node of this engine: the instance is pinned to it, as its
+ * database lives in a volume of that node. 0 or EX_UNAVAILABLE (logged). */
+static int warm_node(struct docker *d, struct warm *w)
+{
+	struct buf resp = BUF_INIT;
+	struct json j = { 0 };
+	int rc = EX_UNAVAILABLE;
+
+	if (docker_call(d, "GET", "/info", NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0) {
+		log_error("docker_host: cannot ask the engine for its swarm node: %s", d->error);
+		goto out_free;
+	}
+	if (json_get_string(&j, json_object_get(&j, 0, "Swarm"), "NodeID", w->node_id,
+			    sizeof(w->node_id)) <= 0) {
+		log_error(
+			"docker_host: this Docker engine is not in a swarm: run docker swarm init (or join it to the swarm) first");
+		goto out_free;
+	}
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&resp);
+	return rc;
+}
+
 /* What the deploy needs from the node, checked before anything is made:
- * the image (the swarm would only report a rejected task, over and over)
- * and the proxy network. Returns 0 or EX_UNAVAILABLE (logged). */
-static int warm_check_node(struct docker *d, const struct warm *w, const struct config *cfg)
+ * its swarm node, the image (the swarm would only report a rejected task,
+ * over and over) and the proxy network. Returns 0 or EX_UNAVAILABLE
+ * (logged). */
+static int warm_check_node(struct docker *d, struct warm *w, const struct config *cfg)
 {
 	char path[640];
 	long status;
 
+	if (warm_node(d, w))
+		return EX_UNAVAILABLE;
 	snprintf(path, sizeof(path), "/images/%s/json", w->image);
 	status = docker_call(d, "GET", path, NULL, 0, NULL);
 	if (status == 404) {
@@ -256,8 +288,10 @@ static int warm_spec(struct buf *b, const struct warm *w, const struct config *c
 	rc |= buf_puts(b, ",");
 	rc |= buf_json_string(b, label);
 	snprintf(label, sizeof(label), "KC_HOSTNAME=%s", cfg->keycloak_url);
+	/* KC_DB: start-dev's default, said so that an image built with
+	 * another database re-augments rather than keep nothing on the volume */
 	rc |= buf_puts(b, ",\"KC_PROXY_HEADERS=xforwarded\",\"KC_HTTP_ENABLED=true\","
-			  "\"KC_HEALTH_ENABLED=true\",");
+			  "\"KC_HEALTH_ENABLED=true\",\"KC_DB=dev-file\",");
 	rc |= buf_json_string(b, label);
 	/* Health: every 5 s; failures in the first 5 minutes (a start on a
 	 * loaded node) do not count. The swarm calls the task running only
@@ -271,8 +305,17 @@ static int warm_spec(struct buf *b, const struct warm *w, const struct config *c
 	rc |= buf_json_string(b, w->secret_id);
 	rc |= buf_puts(b, ",\"SecretName\":");
 	rc |= buf_json_string(b, w->secret_name);
+	/* start-dev keeps its H2 database under data/: on a volume, the
+	 * realms and the CI client outlive a restarted or replaced task */
+	rc |= buf_puts(b, "}],\"Mounts\":[{\"Type\":\"volume\",\"Source\":");
+	rc |= buf_json_string(b, w->volume);
 	rc |= buf_printf(b,
-			 "}]},\"Resources\":{\"Limits\":{\"MemoryBytes\":%lld},"
+			 ",\"Target\":\"" WARM_DATA_DIR "\",\"VolumeOptions\":{\"Labels\":"
+			 "{\"com.docker.stack.namespace\":\"%s\"}}}]},"
+			 "\"Placement\":{\"Constraints\":[\"node.id==%s\"]}",
+			 s, w->node_id);
+	rc |= buf_printf(b,
+			 ",\"Resources\":{\"Limits\":{\"MemoryBytes\":%lld},"
 			 "\"Reservations\":{\"MemoryBytes\":%lld}}",
 			 WARM_MEMORY_LIMIT, WARM_MEMORY_RESERVATION);
 	/* Infrastructure: back after any exit, a node reboot included. */
@@ -392,7 +435,8 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 		goto out_free;
 	}
 	if (got == 1) {
-		log_info("deploying service %s (%s) for %s", w->service, w->image, w->host);
+		log_info("deploying service %s (%s) for %s; its database on volume %s, node %s",
+			 w->service, w->image, w->host, w->volume, w->node_id);
 	} else if (strcmp(cur.hash, hash) != 0) {
 		if (strcmp(cur.image, w->image) != 0)
 			log_info("updating service %s: image %s -> %s", w->service, cur.image,
@@ -598,6 +642,39 @@ static bool warm_ci_secret_exists(struct docker *d, const struct warm *w, const 
 	return docker_call(d, "GET", path, NULL, 0, NULL) == 200;
 }
 
+/* The secret a lost CI client had, from warm_ci_secret_file: what Drone
+ * holds, so a client made again takes it and Drone's copy stays good. 0,
+ * or -1 when there is no file or it holds no secret of ours (out "").
+ * A swarm secret's value cannot be read back through the API. */
+static int warm_ci_secret_read(const char *file, char *out, size_t outsz)
+{
+	ssize_t n = -1;
+	size_t i;
+	int fd;
+
+	out[0] = '\0';
+	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, out, outsz - 1);
+		close(fd);
+	}
+	if (n <= 0)
+		goto out_none;
+	out[n] = '\0';
+	if (out[n - 1] == '\n')
+		out[--n] = '\0';
+	/* what warm_ci_secret_store writes: CI_SECRET_LEN letters and digits */
+	if ((size_t)n != CI_SECRET_LEN)
+		goto out_none;
+	for (i = 0; i < (size_t)n; i++)
+		if (!isalnum((unsigned char)out[i]))
+			goto out_none;
+	return 0;
+out_none:
+	explicit_bzero(out, outsz);
+	return -1;
+}
+
 /* Puts the CI client's secret where it goes: a file of mode 0600, or the
  * swarm secret (replaced: a secret's value cannot change in place). 0, or
  * an exit code (logged). */
@@ -657,7 +734,7 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 	const char *file = cfg->value[SET_WARM_CI_SECRET_FILE];
 	struct buf path = BUF_INIT, body = BUF_INIT, resp = BUF_INIT;
 	char id[96], user[96], secret[256] = "";
-	bool exists;
+	bool exists, kept = false;
 	int rc = -1; /* -1: a Keycloak call failed, said at the end */
 
 	buf_puts(&path, "/admin/realms/master/clients?clientId=");
@@ -666,7 +743,11 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 		goto out_free;
 	exists = first_string(&resp, "id", id, sizeof(id)) == 0;
 	if (!exists) {
-		if (random_alnum(secret, CI_SECRET_LEN) < 0) {
+		/* a client lost with its instance's data is made again with the
+		 * secret Drone holds, when that can be read back */
+		if (file && warm_ci_secret_read(file, secret, sizeof(secret)) == 0) {
+			kept = true;
+		} else if (random_alnum(secret, CI_SECRET_LEN) < 0) {
 			log_error("no randomness for the CI client's secret");
 			rc = EX_UNAVAILABLE;
 			goto out_free;
@@ -724,7 +805,10 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 	if (rc == 0)
 		log_info(
 			"CI client %s %s in realm master (service account with the role create-realm); its secret is in %s %s%s",
-			client_id, exists ? "exists" : "created",
+			client_id,
+			exists ? "exists"
+			: kept ? "created again with the secret already in the file (not rotated)"
+			       : "created",
 			file ? "the file" : "the swarm secret", file ? file : w->ci_secret_name,
 			file ? " (mode 0600)" : "");
 out_free:
@@ -769,8 +853,8 @@ static int warm_ci_client(struct docker *d, struct warm *w, const struct config 
 	kr = keycloak_login(&kc, false);
 	if (kr == KC_AUTH) {
 		log_error(
-			"%s refused the admin password of secret %s: the instance was started with another one; remove service %s and run warm again",
-			cfg->keycloak_url, w->secret_name, w->service);
+			"%s refused the admin password of secret %s: its database (volume %s) was made with another one; remove service %s, then volume %s (its realms and CI client go with it), and run warm again",
+			cfg->keycloak_url, w->secret_name, w->volume, w->service, w->volume);
 		goto out_cleanup;
 	}
 	if (kr != KC_OK) {

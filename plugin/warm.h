@@ -6,8 +6,10 @@
  * "<stack>_app" labelled com.docker.stack.namespace=<stack>, the admin
  * password in the swarm secret "<stack>_admin_password" mounted at
  * /run/secrets/admin_password (generated once, never printed, never in
- * the spec), Traefik labels on `network` or a host-mode port
- * (warm_publish), a health check, a restart policy and a memory limit.
+ * the spec), Keycloak's database on the volume "<stack>_data" with the
+ * service pinned to this engine's node (the volume's), Traefik labels on
+ * `network` or a host-mode port (warm_publish), a health check, a restart
+ * policy and a memory limit.
  *
  * It is idempotent: the desired spec's hash rides on the service as a
  * label, so an unchanged spec changes nothing; a changed one (say
@@ -24,6 +26,10 @@
 #define WARM_SPEC_LABEL "drone-deps.warm.spec" /* value: hash of the desired spec */
 #define WARM_MEMORY_LIMIT (2048LL << 20)
 #define WARM_MEMORY_RESERVATION (512LL << 20)
+/* Where start-dev keeps its H2 database (data/h2) and its other state; the
+ * official image ships it empty, owned by the keycloak user, so a new
+ * volume mounted there takes that owner. */
+#define WARM_DATA_DIR "/opt/keycloak/data"
 
 /* Runs action warm with d's Docker client. Returns an exit code: 0, 64 on
  * a bad domain (nothing created), 69 when the engine, the network, the

@@ -4,15 +4,17 @@ instance as a Co-op Cloud app (the locally built image of `make
 keycloak-image`, published in host mode: the machine has no routing mesh),
 a run binds to it, a second warm changes nothing, a new image tag rolls it,
 a removed service comes back with the same admin password, and the CI
-client is created once, its secret in a 0600 file. The errors a first try
+client is created once, its secret in a 0600 file. Keycloak's database is
+on a volume: the CI client outlives a killed task, and a client lost with
+its volume is made again with the secret in the file. The errors a first try
 meets (no proxy network, a missing image, a domain too long or malformed,
 no Docker socket) exit with a code and a message that says what to change,
 and create nothing.
 
 The tests after the first build on the instance it deploys, in order. Needs
 a running dockerd in an active swarm and the Keycloak image (`make docker-up
-keycloak-image`). The suite removes its service, secrets and image tag at
-the end, even when a test fails."""
+keycloak-image`). The suite removes its service, secrets, volume and image
+tag at the end, even when a test fails."""
 import base64
 import json
 import os
@@ -45,6 +47,7 @@ STACK = ("warm-keycloak." + DOMAIN).replace(".", "_")
 SERVICE = STACK + "_app"
 SECRET = STACK + "_admin_password"
 CI_SECRET = STACK + "_ci_client_secret"
+VOLUME = STACK + "_data"
 # A Keycloak start takes 30-60 s alone on 2 cores, more when they are busy.
 TIMEOUT = 300
 SHARED = tempfile.mkdtemp(prefix="drone-deps-warm-")
@@ -90,7 +93,7 @@ def claims(jwt):
 
 
 def objects_named(prefix):
-    return [n for kind in ("service", "secret")
+    return [n for kind in ("service", "secret", "volume")
             for n in docker(kind, "ls", "--format", "{{.Name}}").split() if n.startswith(prefix)]
 
 
@@ -235,6 +238,12 @@ def deploy(ctx):
     check(c.get("Healthcheck", {}).get("Test", [""])[0] == "CMD", "no health check: %s" % c.get("Healthcheck"))
     check(tt["RestartPolicy"]["Condition"] == "any", "restart %s" % tt["RestartPolicy"])
     check(tt["Resources"]["Limits"]["MemoryBytes"] >= 1 << 30, "limits %s" % tt["Resources"])
+    check(c.get("Mounts") == [{"Type": "volume", "Source": VOLUME, "Target": "/opt/keycloak/data",
+                               "VolumeOptions": {"Labels": {"com.docker.stack.namespace": STACK}}}],
+          "Keycloak's data is not on the volume %s: %s" % (VOLUME, c.get("Mounts")))
+    node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
+    check(tt.get("Placement", {}).get("Constraints") == ["node.id==" + node],
+          "not pinned to the volume's node %s: %s" % (node, tt.get("Placement")))
     check(s["EndpointSpec"]["Ports"][0] == {"Protocol": "tcp", "TargetPort": 8080, "PublishedPort": PORT,
                                             "PublishMode": "host"}, "ports %s" % s["EndpointSpec"])
     pw = admin_password()
@@ -342,6 +351,117 @@ def ci_client_again(ctx):
     check(open(secret_file).read() == first, "the secret file changed")
 
 
+def running_container():
+    ids = docker("ps", "-q", "--filter", "label=com.docker.swarm.service.name=" + SERVICE).split()
+    return ids[0] if len(ids) == 1 else None
+
+
+def client_token(secret):
+    """The CI client's token, or None while Keycloak does not answer or
+    refuses (a task being restarted)."""
+    data = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": "drone-deps-ci",
+                                   "client_secret": secret}).encode()
+    req = urllib.request.Request(URL + "/realms/master/protocol/openid-connect/token", data=data)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.load(r).get("access_token"), 200
+    except urllib.error.HTTPError as e:
+        return None, e.code
+    except (OSError, ValueError):
+        return None, None
+
+
+def wait_answering(what):
+    """Waits until Keycloak answers the token endpoint again (any HTTP
+    status) after a restart; returns the seconds it took."""
+    t0 = time.time()
+    cs.wait_until(lambda: client_token("x")[1] is not None, TIMEOUT, what)
+    return time.time() - t0
+
+
+@test("warm action: a killed task comes back with its data: the CI client and its secret work without a new warm")
+def survives_restart(ctx):
+    secret_file = os.path.join(SHARED, "ci.secret")
+    check(os.path.exists(secret_file), "no CI client from the tests before")
+    secret = open(secret_file).read().strip()
+    check(client_token(secret)[0], "the CI client does not work before the kill")
+    old = running_container()
+    check(old, "no single running container of %s" % SERVICE)
+    docker("kill", "-s", "KILL", old)
+    # the restart policy (any, 5 s) makes a new task with a new container
+    cs.wait_until(lambda: running_container() not in (None, old), TIMEOUT,
+                  "no new container of %s after the kill" % SERVICE)
+    took = wait_answering("Keycloak did not answer after the restart")
+    tok, code = client_token(secret)
+    check(tok, "the CI client is gone after a restart of the task (HTTP %s): its data was not kept" % code)
+    check(admin_login(open(os.path.join(SHARED, "admin_password")).read()),
+          "the admin password does not log in after the restart")
+    print("# warm task killed to answering again: %.0f s" % took)
+
+
+@test("warm action: a CI client lost with its volume is made again with the secret in warm_ci_secret_file")
+def lost_volume(ctx):
+    secret_file = os.path.join(SHARED, "ci.secret")
+    check(os.path.exists(secret_file), "no CI client from the tests before")
+    secret = open(secret_file).read().strip()
+    docker("service", "rm", SERVICE)
+    cs.wait_until(lambda: not docker("ps", "-aq", "--filter",
+                                     "label=com.docker.swarm.service.name=" + SERVICE).strip(),
+                  60, "the removed service's container did not go")
+    remove_volume()
+    r = warm(ctx, warm_ci_client="true", warm_ci_secret_file=secret_file)
+    ok(r, "warm")
+    check("CI client drone-deps-ci created again with the secret already in the file (not rotated)" in r.stderr,
+          r.stderr[-800:])
+    check(open(secret_file).read().strip() == secret, "the secret file changed")
+    check(secret not in r.output, "the client secret was printed")
+    check(client_token(secret)[0], "the file's secret does not get a token from the client made again")
+
+
+def read_swarm_secret(name):
+    """The value of a swarm secret, as a service that mounts it sees it: a
+    one-shot task of the Keycloak image that prints it (the API never
+    gives a secret's value back)."""
+    reader = "%s_reader" % STACK
+    docker("service", "create", "--detach", "--name", reader, "--restart-condition", "none",
+           "--secret", "source=%s,target=value" % name, "--entrypoint", "cat", IMAGE, "/run/secrets/value")
+    try:
+        cs.wait_until(lambda: docker("service", "ps", "--format", "{{.CurrentState}}", reader)
+                      .startswith(("Complete", "Failed", "Rejected")), 60, "the reader task did not end")
+        return docker("service", "logs", "--raw", reader).strip()
+    finally:
+        docker("service", "rm", reader, check_rc=False)
+
+
+@test("warm action: without warm_ci_secret_file the CI client's secret goes to the swarm secret S_ci_client_secret, which gets a token")
+def ci_secret_in_swarm(ctx):
+    secret_file = os.path.join(SHARED, "ci.secret")
+    check(os.path.exists(secret_file), "no CI client from the tests before")
+    check(CI_SECRET not in objects_named(STACK), "the swarm secret %s exists before" % CI_SECRET)
+    r = warm(ctx, warm_ci_client="true")
+    ok(r, "warm")
+    check("CI client drone-deps-ci exists in realm master" in r.stderr and
+          "its secret is in the swarm secret %s" % CI_SECRET in r.stderr, r.stderr[-800:])
+    meta = json.loads(docker("secret", "inspect", CI_SECRET))[0]["Spec"]
+    check(meta.get("Labels", {}).get("com.docker.stack.namespace") == STACK, "labels %s" % meta.get("Labels"))
+    value = read_swarm_secret(CI_SECRET)
+    check(value == open(secret_file).read().strip(), "the swarm secret holds another value than the client's")
+    check(value not in r.output, "the client secret was printed")
+    check(client_token(value)[0], "the swarm secret's value gets no token")
+
+
+def remove_volume(volume=VOLUME):
+    """A volume of the suite, once no container holds it (the swarm removes
+    a service's containers asynchronously)."""
+    deadline = time.time() + 60
+    while docker("volume", "ls", "-q", "--filter", "name=^%s$" % volume, check_rc=False).strip():
+        if subprocess.run([cs.DOCKER, "volume", "rm", volume], capture_output=True).returncode == 0:
+            return
+        if time.time() > deadline:
+            raise Failure("volume %s still in use after 60 s" % volume)
+        time.sleep(0.5)
+
+
 def cleanup():
     """Every service and secret of the suite's domains (all end in DOMAIN),
     the service first: a secret in use cannot be removed."""
@@ -357,6 +477,11 @@ def cleanup():
     secrets = [n for n in docker("secret", "ls", "--format", "{{.Name}}", check_rc=False).split() if mine in n]
     if secrets:
         docker("secret", "rm", *secrets, check_rc=False)
+    for volume in [n for n in docker("volume", "ls", "--format", "{{.Name}}", check_rc=False).split() if mine in n]:
+        try:
+            remove_volume(volume)
+        except Failure as e:
+            print("# cleanup: %s" % e)
     docker("image", "rm", IMAGE2, check_rc=False)
     shutil.rmtree(SHARED, ignore_errors=True)
 
