@@ -13,6 +13,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 import time
 import urllib.error
@@ -438,6 +439,74 @@ def refill_during_hook(ctx):
     check("lasuite-drive-c4c4c4" not in realm_names(ctx), "the claimed realm is left")
     check(not [c for c in before_hook(r) if c[0] == "POST" and c[1] == "/admin/realms" and c[2] == 201][1:],
           "spares were made before the hook: %s" % before_hook(r))
+
+
+# ---- the watchdog with the CI client, on the local swarm ------------------------
+
+PLUGIN_IMAGE = os.environ.get("PLUGIN_IMAGE", "drone-deps:test")
+DOCKER = os.environ.get("DOCKER", "docker")
+
+
+def docker(*args, check_rc=True):
+    p = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, timeout=60)
+    if check_rc and p.returncode != 0:
+        raise Failure("docker %s: %s" % (" ".join(args[:2]), p.stderr.strip()[-300:]))
+    return p.stdout
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() > deadline:
+            raise Failure("%s within %d s" % (what, timeout))
+        time.sleep(0.2)
+
+
+@test("watchdog with only the CI client: the plugin container SIGKILLed mid-hook; the realm is gone within 15 s, the secret in no inspect")
+def client_watchdog(ctx):
+    real_only(ctx)
+    if subprocess.run([DOCKER, "image", "inspect", PLUGIN_IMAGE], capture_output=True).returncode != 0:
+        raise NotRun("no plugin image %s and Docker engine (make docker-up image)" % PLUGIN_IMAGE)
+    ensure_client(ctx)
+    rid = os.urandom(3).hex()
+    realm = "lasuite-drive-" + rid
+    name = "dd-pool-" + rid
+    env = client_settings(ctx, run_id=rid, pool_size="0", hook="sleep 120", debug=None,
+                          docker_host="unix:///var/run/docker.sock")
+    args = ["run", "-d", "--name", name, "--network", "host", "--label", "drone-deps.run=" + rid,
+            "-v", "/var/run/docker.sock:/var/run/docker.sock"]
+    for k, v in env.items():
+        if k.startswith("PLUGIN_"):
+            args += ["-e", "%s=%s" % (k, v)]
+    watchdogs = lambda: docker("ps", "-aq", "--filter", "label=drone-deps.role=watchdog",  # noqa: E731
+                               "--filter", "label=drone-deps.run=" + rid).split()
+    try:
+        docker(*(args + [PLUGIN_IMAGE]))
+        # guarding only once it runs and the plugin said so (a created
+        # container is not yet a watchdog)
+        wait_for(lambda: realm in realm_names(ctx) and re.search(
+            r"watchdog [0-9a-f]{12} started", container_logs(name)), 60,
+            "no realm and running watchdog")
+        inspect = docker("inspect", *watchdogs())
+        check(CLIENT_SECRET not in inspect, "the client secret is visible in docker inspect of the watchdog")
+        check(CLIENT_SECRET not in docker("inspect", name).replace(
+            "PLUGIN_KEYCLOAK_CLIENT_SECRET=" + CLIENT_SECRET, ""), "the client secret is elsewhere in the inspect")
+        docker("kill", "-s", "KILL", name)
+        t0 = time.time()
+        wait_for(lambda: realm not in realm_names(ctx), 15, "the realm was not deleted by the watchdog")
+        took = time.time() - t0
+        wait_for(lambda: not watchdogs(), 15, "the watchdog did not remove itself")
+        print("# watchdog (CI client) deleted the realm %.1f s after SIGKILL" % took)
+    finally:
+        for c in [name] + watchdogs():
+            docker("rm", "-f", c, check_rc=False)
+        if realm in realm_names(ctx):
+            ctx.stub.admin.call("DELETE", "/admin/realms/" + q(realm), ok=(204, 404))
+
+
+def container_logs(name):
+    p = subprocess.run([DOCKER, "logs", name], capture_output=True, text=True)
+    return p.stdout + p.stderr
 
 
 if __name__ == "__main__":
