@@ -373,4 +373,8 @@ def main():
         if stub is not None:
             stub.stop()
     print("# e2e: %d passed, %d failed, %d skipped (binary %s, %s backend)" % (passed, failed, skipped, BIN, BACKEND))
+    if only and not any(any(o in name for o in only) for name, _, _, _ in _tests):
+        # a mistyped selection must not pass for a green run
+        print("not ok - no test's name contains any of %s" % only, flush=True)
+        return 1
     return 1 if failed else 0
