@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import stat
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -448,6 +449,37 @@ def ci_secret_in_swarm(ctx):
     check(value == open(secret_file).read().strip(), "the swarm secret holds another value than the client's")
     check(value not in r.output, "the client secret was printed")
     check(client_token(value)[0], "the swarm secret's value gets no token")
+
+
+@test("figure: a run's cycle on the warm instance with the CI client (H2 on its volume), fresh and claimed realm, median of 5")
+def cycle_figure(ctx):
+    secret_file = os.path.join(SHARED, "ci.secret")
+    check(os.path.exists(secret_file), "no CI client from the tests before")
+    secret = open(secret_file).read().strip()
+
+    def settings(**extra):
+        return ctx.settings(keycloak_url=URL, keycloak_admin_password=None, keycloak_client_secret=secret,
+                            **extra)
+
+    for pool in ("0", "1"):
+        to_hook, total = [], []
+        for i in range(5):
+            if pool == "1":
+                # the spare a previous run's hook or a scheduled reap made (untimed)
+                ok(ctx.run(settings(action="reap", pool_size="1"), timeout=120), "refill")
+            clock = ctx.path("clock.%s.%d" % (pool, i))
+            env = settings(pool_size=pool, hook="%s -c 'import time; print(time.time())' > %s" % (PYTHON, clock))
+            t0 = time.time()
+            r = ctx.run(env, timeout=120)
+            t1 = time.time()
+            ok(r, "run %d" % i)
+            check("bound keycloak (warm)" in r.stderr, r.stderr[-800:])
+            check(("claimed spare" in r.stderr) == (pool == "1"), "pool_size %s: %s" % (pool, r.stderr[-800:]))
+            to_hook.append((float(open(clock).read()) - t0) * 1000)
+            total.append((t1 - t0) * 1000)
+        print("# figure: warm instance, CI client, %s realm: to hook median %.0f ms (min %.0f, max %.0f), "
+              "whole run median %.0f ms (5 runs)" % ("claimed" if pool == "1" else "fresh", statistics.median(to_hook),
+                                                     min(to_hook), max(to_hook), statistics.median(total)))
 
 
 def remove_volume(volume=VOLUME):
