@@ -56,6 +56,27 @@ class NotRun(Exception):
     comment, neither passed nor failed."""
 
 
+DOCKER = os.environ.get("DOCKER", "docker")
+
+
+def docker(*args, check_rc=True, timeout=120):
+    """The docker CLI's stdout; a failure (unless check_rc is False) fails
+    the test with the CLI's message."""
+    p = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, timeout=timeout)
+    if check_rc and p.returncode != 0:
+        raise Failure("docker %s: %s" % (" ".join(args), p.stderr.strip()))
+    return p.stdout
+
+
+def wait_until(cond, timeout, what):
+    """Polls cond until it holds; fails with "what within timeout s"."""
+    deadline = time.time() + timeout
+    while not cond():
+        if time.time() > deadline:
+            raise Failure("%s within %d s" % (what, timeout))
+        time.sleep(0.2)
+
+
 def free_port():
     """A loopback port free now (the kernel's pick; closed again at once)."""
     s = socket.socket()

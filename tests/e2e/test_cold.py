@@ -16,22 +16,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (ADMIN_PASSWORD, PYTHON, ROOT, Failure, check, free_port, main,  # noqa: E402
-                     read_env_file, test)
-
-DOCKER = os.environ.get("DOCKER", "docker")
+from harness import (ADMIN_PASSWORD, DOCKER, PYTHON, ROOT, Failure, check, docker,  # noqa: E402
+                     free_port, main, read_env_file, test, wait_until)
 IMAGE = os.environ.get("KCSTUB_IMAGE", "drone-deps-kcstub:test")
 # One overlay network per test process: removing a network is asynchronous,
 # so a fixed name could vanish under the next suite that reuses it.
 NETWORK = "drone-deps-e2e-%d" % os.getpid()
 LOGIN = os.path.join(ROOT, "tests", "e2e", "login.py")
-
-
-def docker(*args, check_rc=True, timeout=60):
-    p = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, timeout=timeout)
-    if check_rc and p.returncode != 0:
-        raise Failure("docker %s: %s" % (" ".join(args), p.stderr.strip()))
-    return p.stdout
 
 
 def run_id():
@@ -344,14 +335,6 @@ def watchdog_started(name, rid):
     running = docker("ps", "-q", "--filter", "label=drone-deps.role=watchdog",
                      "--filter", "label=drone-deps.run=%s" % rid, "--filter", "status=running").split()
     return bool(running) and re.search(r"watchdog [0-9a-f]{12} started", container_logs(name))
-
-
-def wait_until(cond, timeout, what):
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() > deadline:
-            raise Failure("%s within %d s" % (what, timeout))
-        time.sleep(0.2)
 
 
 def kill_and_wait_cold_gone(name, rid, svc):

@@ -12,9 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NotRun, check, free_port, main, test  # noqa: E402
-
-DOCKER = os.environ.get("DOCKER", "docker")
+from harness import DOCKER, NotRun, check, docker, free_port, main, test  # noqa: E402
 SOCKET = "/var/run/docker.sock"
 KCSTUB_IMAGE = os.environ.get("KCSTUB_IMAGE", "drone-deps-kcstub:test")
 
@@ -103,13 +101,6 @@ def up_down_steps(ctx):
 
 
 # ---- cold, on the swarm ---------------------------------------------------------
-
-def docker(*args):
-    p = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        raise RuntimeError("docker %s: %s" % (" ".join(args), p.stderr.strip()))
-    return p.stdout
-
 
 def need_swarm():
     p = subprocess.run([DOCKER, "info", "--format", "{{.Swarm.LocalNodeState}}"],

@@ -21,8 +21,8 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BACKEND, PYTHON, ROOT, Failure, NotRun, check,  # noqa: E402
-                     main, read_env_file, test)
+from harness import (BACKEND, DOCKER, PYTHON, ROOT, Failure, NotRun, check,  # noqa: E402
+                     docker, main, read_env_file, test, wait_until)
 
 LOGIN = os.path.join(ROOT, "tests", "e2e", "login.py")
 TOKEN_PATH = "/realms/master/protocol/openid-connect/token"
@@ -444,22 +444,6 @@ def refill_during_hook(ctx):
 # ---- the watchdog with the CI client, on the local swarm ------------------------
 
 PLUGIN_IMAGE = os.environ.get("PLUGIN_IMAGE", "drone-deps:test")
-DOCKER = os.environ.get("DOCKER", "docker")
-
-
-def docker(*args, check_rc=True):
-    p = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, timeout=60)
-    if check_rc and p.returncode != 0:
-        raise Failure("docker %s: %s" % (" ".join(args[:2]), p.stderr.strip()[-300:]))
-    return p.stdout
-
-
-def wait_for(cond, timeout, what):
-    deadline = time.time() + timeout
-    while not cond():
-        if time.time() > deadline:
-            raise Failure("%s within %d s" % (what, timeout))
-        time.sleep(0.2)
 
 
 @test("watchdog with only the CI client: the plugin container SIGKILLed mid-hook; the realm is gone within 15 s, the secret in no inspect")
@@ -484,7 +468,7 @@ def client_watchdog(ctx):
         docker(*(args + [PLUGIN_IMAGE]))
         # guarding only once it runs and the plugin said so (a created
         # container is not yet a watchdog)
-        wait_for(lambda: realm in realm_names(ctx) and re.search(
+        wait_until(lambda: realm in realm_names(ctx) and re.search(
             r"watchdog [0-9a-f]{12} started", container_logs(name)), 60,
             "no realm and running watchdog")
         inspect = docker("inspect", *watchdogs())
@@ -493,9 +477,9 @@ def client_watchdog(ctx):
             "PLUGIN_KEYCLOAK_CLIENT_SECRET=" + CLIENT_SECRET, ""), "the client secret is elsewhere in the inspect")
         docker("kill", "-s", "KILL", name)
         t0 = time.time()
-        wait_for(lambda: realm not in realm_names(ctx), 15, "the realm was not deleted by the watchdog")
+        wait_until(lambda: realm not in realm_names(ctx), 15, "the realm was not deleted by the watchdog")
         took = time.time() - t0
-        wait_for(lambda: not watchdogs(), 15, "the watchdog did not remove itself")
+        wait_until(lambda: not watchdogs(), 15, "the watchdog did not remove itself")
         print("# watchdog (CI client) deleted the realm %.1f s after SIGKILL" % took)
     finally:
         for c in [name] + watchdogs():

@@ -16,9 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import NotRun, check, main, read_env_file, test  # noqa: E402
-
-DOCKER = os.environ.get("DOCKER", "docker")
+from harness import DOCKER, NotRun, check, docker, main, read_env_file, test  # noqa: E402
 # Any local image will do: the test services never need to run.
 SERVICE_IMAGE = os.environ.get("STATUS_SERVICE_IMAGE", "drone-deps-base/busybox:bookworm")
 SOCKET = "/var/run/docker.sock"
@@ -190,13 +188,6 @@ def nothing_to_read(ctx):
 
 
 # ---- with the swarm ------------------------------------------------------------
-
-def docker(*args):
-    p = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, timeout=120)
-    if p.returncode != 0:
-        raise RuntimeError("docker %s: %s" % (" ".join(args), p.stderr.strip()))
-    return p.stdout.strip()
-
 
 def have_swarm():
     if not os.access(SOCKET, os.W_OK):

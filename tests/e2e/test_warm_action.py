@@ -31,8 +31,8 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import PYTHON, ROOT, Failure, check, main, test  # noqa: E402
-import test_cold as cs  # noqa: E402  (only its docker helper; its tests are not run)
+from harness import DOCKER, PYTHON, ROOT, Failure, check, docker, main, test, wait_until  # noqa: E402
+import test_cold as cs  # noqa: E402  (only its login hook; its tests are not run)
 import harness  # noqa: E402
 
 harness._tests[:] = [t for t in harness._tests if t[0].startswith("warm action")]
@@ -52,7 +52,6 @@ VOLUME = STACK + "_data"
 # A Keycloak start takes 30-60 s alone on 2 cores, more when they are busy.
 TIMEOUT = 300
 SHARED = tempfile.mkdtemp(prefix="drone-deps-warm-")
-docker = cs.docker
 
 
 def warm(ctx, **extra):
@@ -206,7 +205,7 @@ def traefik_labels(ctx):
         docker("service", "rm", svc, check_rc=False)
         # the swarm refuses the removal while the service's task still goes
         for _ in range(120):
-            if subprocess.run([cs.DOCKER, "network", "rm", net], capture_output=True).returncode == 0:
+            if subprocess.run([DOCKER, "network", "rm", net], capture_output=True).returncode == 0:
                 break
             time.sleep(0.5)
 
@@ -301,7 +300,7 @@ def roll(ctx):
 @test("warm action: a service left with no live task (scaled to 0) is repaired: its replica comes back")
 def repair(ctx):
     docker("service", "scale", "--detach", SERVICE + "=0")
-    cs.wait_until(lambda: not docker("ps", "-q", "--filter",
+    wait_until(lambda: not docker("ps", "-q", "--filter",
                                      "label=com.docker.swarm.service.name=" + SERVICE).strip(),
                   60, "the scaled-down task did not stop")
     # Only the repair is checked here; the next test waits for a start
@@ -317,7 +316,7 @@ def repair(ctx):
 @test("warm action: a removed service is redeployed with the same secret; the CI client is created, its secret in a 0600 file")
 def redeploy_and_ci_client(ctx):
     docker("service", "rm", SERVICE)
-    cs.wait_until(lambda: not docker("ps", "-aq", "--filter",
+    wait_until(lambda: not docker("ps", "-aq", "--filter",
                                      "label=com.docker.swarm.service.name=" + SERVICE).strip(),
                   60, "the removed service's container did not go")
     secret_file = os.path.join(SHARED, "ci.secret")
@@ -376,7 +375,7 @@ def wait_answering(what):
     """Waits until Keycloak answers the token endpoint again (any HTTP
     status) after a restart; returns the seconds it took."""
     t0 = time.time()
-    cs.wait_until(lambda: client_token("x")[1] is not None, TIMEOUT, what)
+    wait_until(lambda: client_token("x")[1] is not None, TIMEOUT, what)
     return time.time() - t0
 
 
@@ -390,7 +389,7 @@ def survives_restart(ctx):
     check(old, "no single running container of %s" % SERVICE)
     docker("kill", "-s", "KILL", old)
     # the restart policy (any, 5 s) makes a new task with a new container
-    cs.wait_until(lambda: running_container() not in (None, old), TIMEOUT,
+    wait_until(lambda: running_container() not in (None, old), TIMEOUT,
                   "no new container of %s after the kill" % SERVICE)
     took = wait_answering("Keycloak did not answer after the restart")
     tok, code = client_token(secret)
@@ -406,7 +405,7 @@ def lost_volume(ctx):
     check(os.path.exists(secret_file), "no CI client from the tests before")
     secret = open(secret_file).read().strip()
     docker("service", "rm", SERVICE)
-    cs.wait_until(lambda: not docker("ps", "-aq", "--filter",
+    wait_until(lambda: not docker("ps", "-aq", "--filter",
                                      "label=com.docker.swarm.service.name=" + SERVICE).strip(),
                   60, "the removed service's container did not go")
     remove_volume()
@@ -427,7 +426,7 @@ def read_swarm_secret(name):
     docker("service", "create", "--detach", "--name", reader, "--restart-condition", "none",
            "--secret", "source=%s,target=value" % name, "--entrypoint", "cat", IMAGE, "/run/secrets/value")
     try:
-        cs.wait_until(lambda: docker("service", "ps", "--format", "{{.CurrentState}}", reader)
+        wait_until(lambda: docker("service", "ps", "--format", "{{.CurrentState}}", reader)
                       .startswith(("Complete", "Failed", "Rejected")), 60, "the reader task did not end")
         return docker("service", "logs", "--raw", reader).strip()
     finally:
@@ -487,7 +486,7 @@ def remove_volume(volume=VOLUME):
     a service's containers asynchronously)."""
     deadline = time.time() + 60
     while docker("volume", "ls", "-q", "--filter", "name=^%s$" % volume, check_rc=False).strip():
-        if subprocess.run([cs.DOCKER, "volume", "rm", volume], capture_output=True).returncode == 0:
+        if subprocess.run([DOCKER, "volume", "rm", volume], capture_output=True).returncode == 0:
             return
         if time.time() > deadline:
             raise Failure("volume %s still in use after 60 s" % volume)
