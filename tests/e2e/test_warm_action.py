@@ -372,10 +372,11 @@ def client_token(secret):
 
 
 def wait_answering(what):
-    """Waits until Keycloak answers the token endpoint again (any HTTP
-    status) after a restart; returns the seconds it took."""
+    """Waits until Keycloak judges client credentials again after a restart
+    (a wrong secret gets 401, not a proxy's or a starting server's answer);
+    returns the seconds it took."""
     t0 = time.time()
-    wait_until(lambda: client_token("x")[1] is not None, TIMEOUT, what)
+    wait_until(lambda: client_token("x")[1] in (400, 401), TIMEOUT, what)
     return time.time() - t0
 
 
