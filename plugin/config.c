@@ -74,7 +74,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 				 "action warm: also create the CI client keycloak_client_id once the instance is ready." },
 	[SET_WARM_CI_SECRET_FILE] = { "warm_ci_secret_file", "path",
 				      "swarm secret <stack>_ci_client_secret", false, false,
-				      "action warm: write the CI client's secret to this file (mode 0600) instead of a swarm secret." },
+				      "action warm: write the CI client's secret to this file (mode 0600) instead of a swarm secret; a client made again (its instance's data lost) takes the secret already in the file." },
 	[SET_KEYCLOAK_CLIENT_ID] = { "keycloak_client_id", "string", KEYCLOAK_CLIENT_ID_DEFAULT,
 				     false, false,
 				     "Confidential client of the master realm whose service account holds only create-realm; used instead of the admin password when keycloak_client_secret is set; action warm creates it with warm_ci_client." },
