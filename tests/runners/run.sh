@@ -137,6 +137,11 @@ workspace() {
 }
 
 new_run_id() { od -An -N3 -tx1 /dev/urandom | tr -d ' \n'; }
+# Six decimal digits after a 0 ("001234"): YAML reads that unquoted as a
+# number (an octal one, to Drone's YAML 1.1), so a pipeline that forgets to
+# quote run_id hands drone-deps another value. The first pipeline and the
+# recipe's patterns use one; a random hex id did so only now and then.
+new_numeric_run_id() { printf '0%05d' $(($(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % 100000)); }
 
 # wait_for FILE PATTERN SECONDS: until a line of FILE matches, while the
 # runner still runs.
@@ -241,7 +246,7 @@ runner_wait() {
 }
 
 # 1. A pipeline that passes.
-run=$(new_run_id)
+run=$(new_numeric_run_id)
 realm=recipe-ci-$run
 ws=$(workspace pass drone.yml "$run" "")
 log=$work/drone-pass.log
@@ -368,7 +373,7 @@ no_secret_in() {
 }
 
 for pattern in hook up-down wrap; do
-	run=$(new_run_id)
+	run=$(new_numeric_run_id)
 	realm=recipe-ci-$run
 	ws=$(workspace "$pattern" recipe/.drone.yml "$run" "")
 	log=$work/drone-$pattern.log
