@@ -9,6 +9,7 @@ its pid or process group, so a failing test leaves nothing behind.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -75,6 +76,40 @@ def wait_until(cond, timeout, what):
         if time.time() > deadline:
             raise Failure("%s within %d s" % (what, timeout))
         time.sleep(0.2)
+
+
+PLUGIN_IMAGE = os.environ.get("PLUGIN_IMAGE", "drone-deps:test")
+
+
+def run_plugin_container(name, rid, env):
+    """Runs the plugin image as Drone would, with the socket mounted and
+    env's PLUGIN_* settings; the caller removes the container."""
+    args = ["run", "-d", "--name", name, "--network", "host", "--label", "drone-deps.run=%s" % rid,
+            "-v", "/var/run/docker.sock:/var/run/docker.sock"]
+    for k, v in env.items():
+        if k.startswith("PLUGIN_"):
+            args += ["-e", "%s=%s" % (k, v)]
+    docker(*(args + [PLUGIN_IMAGE]))
+    return name
+
+
+def container_logs(name):
+    p = subprocess.run([DOCKER, "logs", name], capture_output=True, text=True)
+    return p.stdout + p.stderr
+
+
+def watchdogs_of(rid):
+    return docker("ps", "-aq", "--filter", "label=drone-deps.role=watchdog",
+                  "--filter", "label=drone-deps.run=%s" % rid).split()
+
+
+def watchdog_started(name, rid):
+    """The watchdog runs: its container is up and the plugin logged its start.
+    A container merely created (listed by ps -a) is not yet guarding: a kill
+    between create and start leaves the run to its leases."""
+    running = docker("ps", "-q", "--filter", "label=drone-deps.role=watchdog",
+                     "--filter", "label=drone-deps.run=%s" % rid, "--filter", "status=running").split()
+    return bool(running) and re.search(r"watchdog [0-9a-f]{12} started", container_logs(name))
 
 
 def free_port():

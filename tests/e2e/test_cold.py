@@ -16,8 +16,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
-from harness import (ADMIN_PASSWORD, DOCKER, PYTHON, ROOT, Failure, check, docker,  # noqa: E402
-                     free_port, main, read_env_file, test, wait_until)
+from harness import (ADMIN_PASSWORD, DOCKER, PLUGIN_IMAGE, PYTHON, ROOT, Failure, check,  # noqa: E402
+                     container_logs, docker, free_port, main, read_env_file, run_plugin_container,
+                     test, wait_until, watchdog_started, watchdogs_of)
 IMAGE = os.environ.get("KCSTUB_IMAGE", "drone-deps-kcstub:test")
 # One overlay network per test process: removing a network is asynchronous,
 # so a fixed name could vanish under the next suite that reuses it.
@@ -302,39 +303,11 @@ def warm_password_from_container(ctx, cold):
     check(r.code == 69, "missing service: exit %s" % r.code)
 
 
-PLUGIN_IMAGE = os.environ.get("PLUGIN_IMAGE", "drone-deps:test")
-
-
 def plugin_container(ctx, cold, rid, env, name_prefix="dd"):
-    """Runs the plugin image as Drone would, with the socket mounted."""
+    """Runs the plugin image as Drone would; cold removes it afterwards."""
     name = "%s-%s" % (name_prefix, rid)
     cold.containers.append(name)
-    args = ["run", "-d", "--name", name, "--network", "host", "--label", "drone-deps.run=%s" % rid,
-            "-v", "/var/run/docker.sock:/var/run/docker.sock"]
-    for k, v in env.items():
-        if k.startswith("PLUGIN_"):
-            args += ["-e", "%s=%s" % (k, v)]
-    docker(*(args + [PLUGIN_IMAGE]))
-    return name
-
-
-def container_logs(name):
-    p = subprocess.run([DOCKER, "logs", name], capture_output=True, text=True)
-    return p.stdout + p.stderr
-
-
-def watchdogs_of(rid):
-    return docker("ps", "-aq", "--filter", "label=drone-deps.role=watchdog",
-                  "--filter", "label=drone-deps.run=%s" % rid).split()
-
-
-def watchdog_started(name, rid):
-    """The watchdog runs: its container is up and the plugin logged its start.
-    A container merely created (listed by ps -a) is not yet guarding: a kill
-    between create and start leaves the run to its leases."""
-    running = docker("ps", "-q", "--filter", "label=drone-deps.role=watchdog",
-                     "--filter", "label=drone-deps.run=%s" % rid, "--filter", "status=running").split()
-    return bool(running) and re.search(r"watchdog [0-9a-f]{12} started", container_logs(name))
+    return run_plugin_container(name, rid, env)
 
 
 def kill_and_wait_cold_gone(name, rid, svc):

@@ -21,8 +21,9 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BACKEND, DOCKER, PYTHON, ROOT, Failure, NotRun, check,  # noqa: E402
-                     docker, main, read_env_file, test, wait_until)
+from harness import (BACKEND, DOCKER, PLUGIN_IMAGE, PYTHON, ROOT, Failure, NotRun, check,  # noqa: E402
+                     docker, main, read_env_file, run_plugin_container, test, wait_until,
+                     watchdog_started, watchdogs_of)
 
 LOGIN = os.path.join(ROOT, "tests", "e2e", "login.py")
 TOKEN_PATH = "/realms/master/protocol/openid-connect/token"
@@ -443,9 +444,6 @@ def refill_during_hook(ctx):
 
 # ---- the watchdog with the CI client, on the local swarm ------------------------
 
-PLUGIN_IMAGE = os.environ.get("PLUGIN_IMAGE", "drone-deps:test")
-
-
 @test("watchdog with only the CI client: the plugin container SIGKILLed mid-hook; the realm is gone within 15 s, the secret in no inspect")
 def client_watchdog(ctx):
     real_only(ctx)
@@ -457,21 +455,11 @@ def client_watchdog(ctx):
     name = "dd-pool-" + rid
     env = client_settings(ctx, run_id=rid, pool_size="0", hook="sleep 120", debug=None,
                           docker_host="unix:///var/run/docker.sock")
-    args = ["run", "-d", "--name", name, "--network", "host", "--label", "drone-deps.run=" + rid,
-            "-v", "/var/run/docker.sock:/var/run/docker.sock"]
-    for k, v in env.items():
-        if k.startswith("PLUGIN_"):
-            args += ["-e", "%s=%s" % (k, v)]
-    watchdogs = lambda: docker("ps", "-aq", "--filter", "label=drone-deps.role=watchdog",  # noqa: E731
-                               "--filter", "label=drone-deps.run=" + rid).split()
     try:
-        docker(*(args + [PLUGIN_IMAGE]))
-        # guarding only once it runs and the plugin said so (a created
-        # container is not yet a watchdog)
-        wait_until(lambda: realm in realm_names(ctx) and re.search(
-            r"watchdog [0-9a-f]{12} started", container_logs(name)), 60,
-            "no realm and running watchdog")
-        inspect = docker("inspect", *watchdogs())
+        run_plugin_container(name, rid, env)
+        wait_until(lambda: realm in realm_names(ctx) and watchdog_started(name, rid), 60,
+                   "no realm and running watchdog")
+        inspect = docker("inspect", *watchdogs_of(rid))
         check(CLIENT_SECRET not in inspect, "the client secret is visible in docker inspect of the watchdog")
         check(CLIENT_SECRET not in docker("inspect", name).replace(
             "PLUGIN_KEYCLOAK_CLIENT_SECRET=" + CLIENT_SECRET, ""), "the client secret is elsewhere in the inspect")
@@ -479,18 +467,13 @@ def client_watchdog(ctx):
         t0 = time.time()
         wait_until(lambda: realm not in realm_names(ctx), 15, "the realm was not deleted by the watchdog")
         took = time.time() - t0
-        wait_until(lambda: not watchdogs(), 15, "the watchdog did not remove itself")
+        wait_until(lambda: not watchdogs_of(rid), 15, "the watchdog did not remove itself")
         print("# watchdog (CI client) deleted the realm %.1f s after SIGKILL" % took)
     finally:
-        for c in [name] + watchdogs():
+        for c in [name] + watchdogs_of(rid):
             docker("rm", "-f", c, check_rc=False)
         if realm in realm_names(ctx):
             ctx.stub.admin.call("DELETE", "/admin/realms/" + q(realm), ok=(204, 404))
-
-
-def container_logs(name):
-    p = subprocess.run([DOCKER, "logs", name], capture_output=True, text=True)
-    return p.stdout + p.stderr
 
 
 if __name__ == "__main__":
