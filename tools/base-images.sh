@@ -18,8 +18,9 @@ BUSYBOX_TAG=${1:?usage: base-images.sh BUSYBOX_TAG BUILD_TAG [CACHE_DIR]}
 BUILD_TAG=${2:?usage: base-images.sh BUSYBOX_TAG BUILD_TAG [CACHE_DIR]}
 CACHE=${3:-build/base-images}
 SUITE=bookworm
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+# The mirrors this machine's apt already uses, unless overridden.
+MIRROR=${DEBIAN_MIRROR:-$(SUITE=$SUITE "$(dirname "$0")"/apt-mirror.sh archive)}
+SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-$(SUITE=$SUITE "$(dirname "$0")"/apt-mirror.sh security)}
 # make static in the build stage: compiler, musl, jsmn, CA bundle; dpkg-dev
 # so the stage can also build the static prefix itself (apt-get source)
 # when the build context does not bring it.

@@ -41,8 +41,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 DOCKER=${DOCKER:-docker}
 CACHE=${DRONE_DEPS_CACHE:-/var/cache/drone-deps}
 SUITE=bookworm
-MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
+# The mirrors this machine's apt already uses, unless overridden.
+MIRROR=${DEBIAN_MIRROR:-$(SUITE=$SUITE "$here"/apt-mirror.sh archive)}
+SECURITY_MIRROR=${DEBIAN_SECURITY_MIRROR:-$(SUITE=$SUITE "$here"/apt-mirror.sh security)}
 JAVA_PACKAGES=openjdk-17-jre-headless
 JAVA_TAG=drone-deps-base/$SUITE-java:17
 JAVA_RECIPE="debootstrap $SUITE minbase $JAVA_PACKAGES"
