@@ -113,6 +113,7 @@ check: deps
 		unit-naming build/tests/test_naming \
 		unit-config build/tests/test_config \
 		unit-binding build/tests/test_binding \
+		unit-sha256 build/tests/test_sha256 \
 		unit-hardening build/tests/test_hardening \
 		kcstub "python3 tests/kcstub/test_kcstub.py" \
 		kcstub-image "sh tests/kcstub/image/test_image.sh" \
