@@ -236,12 +236,6 @@ def cold_forged(ctx):
         rids.append(b42.get("DEPS_RUN_ID"))
         check(r.code == 0, "up 42: exit %s: %s" % (r.code, r.stderr[-400:]))
         rid41 = b41["DEPS_RUN_ID"]
-        labels = service_labels(rid41)
-        check(labels and labels.get("drone-deps.key") ==
-              hashlib.sha256(b41["DEPS_RUN_KEY"].encode()).hexdigest() and
-              labels.get("drone-deps.parent") == "recipe", "service labels: %s" % labels)
-        check(b41["DEPS_RUN_KEY"] not in docker("service", "inspect", "keyc-" + rid41),
-              "the key itself is in the service")
         secrets = docker("secret", "ls", "-q", "--filter", "label=drone-deps.run=" + rid41).split()
         check(len(secrets) == 1, "build 41's secret: %s" % secrets)
         write_env(ctx.path("c42.env"), dict(b42, DEPS_RUN_ID=rid41))
@@ -250,6 +244,12 @@ def cold_forged(ctx):
         check(service_labels(rid41) is not None, "build 41's live service was removed")
         check(docker("secret", "ls", "-q", "--filter", "label=drone-deps.run=" + rid41).split() == secrets,
               "build 41's secret was removed")
+        labels = service_labels(rid41)
+        check(labels and labels.get("drone-deps.key") ==
+              hashlib.sha256(b41["DEPS_RUN_KEY"].encode()).hexdigest() and
+              labels.get("drone-deps.parent") == "recipe", "service labels: %s" % labels)
+        check(b41["DEPS_RUN_KEY"] not in docker("service", "inspect", "keyc-" + rid41),
+              "the key itself is in the service")
         write_env(ctx.path("c42.env"), dict(b42, DEPS_RUN_KEY="Z" * 40))
         r = cold_down(ctx, 42, ctx.path("c42.env"))
         check(r.code == 77 and service_labels(b42["DEPS_RUN_ID"]) is not None,
