@@ -27,8 +27,8 @@ static uint32_t rotr(uint32_t x, unsigned n)
 /* One 512-bit block (6.2.2, steps 1 to 4). */
 static void sha256_block(uint32_t h[8], const unsigned char *p)
 {
-	uint32_t w[64], a, b, c, d, e, f, g, hh, t1, t2;
-	int t;
+	uint32_t w[64], a, b, c, d, e, f, g, hh;
+	size_t t;
 
 	for (t = 0; t < 16; t++)
 		w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 |
@@ -48,6 +48,8 @@ static void sha256_block(uint32_t h[8], const unsigned char *p)
 	g = h[6];
 	hh = h[7];
 	for (t = 0; t < 64; t++) {
+		uint32_t t1, t2;
+
 		t1 = hh + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + k[t] +
 		     w[t];
 		t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
@@ -108,7 +110,7 @@ void sha256_update(struct sha256 *s, const void *data, size_t n)
 void sha256_final(struct sha256 *s, unsigned char out[SHA256_DIGEST_LEN])
 {
 	uint64_t bits = s->bytes * 8;
-	int i;
+	size_t i;
 
 	/* 5.1.1: a 1 bit, zeros up to 448 mod 512, the length in 64 bits */
 	s->block[s->used++] = 0x80;
@@ -135,7 +137,7 @@ void sha256_hex(const void *data, size_t n, char out[SHA256_HEX_LEN + 1])
 	static const char hex[] = "0123456789abcdef";
 	unsigned char d[SHA256_DIGEST_LEN];
 	struct sha256 s;
-	int i;
+	size_t i;
 
 	sha256_init(&s);
 	sha256_update(&s, data, n);
