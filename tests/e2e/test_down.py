@@ -215,6 +215,7 @@ def cold_up(ctx, build, env_file):
 def cold_down(ctx, build, env_file):
     return ctx.run(ctx.settings(action="down", env_file=env_file, parent=None, mode="cold",
                                 keycloak_url=None, keycloak_admin_password=None,
+                                cold_url="http://127.0.0.1:%d" % free_port(),
                                 docker_host="unix:///var/run/docker.sock", timeout=60),
                    base_env=ci_env(build, "deps-down"), timeout=120)
 
