@@ -222,7 +222,8 @@ def cold_down(ctx, build, env_file):
 
 def service_labels(rid):
     out = docker("service", "inspect", "keyc-" + rid, check_rc=False)
-    return json.loads(out)[0]["Spec"]["Labels"] if out.strip().startswith("[") else None
+    found = json.loads(out) if out.strip().startswith("[") else []
+    return found[0]["Spec"]["Labels"] if found else None
 
 
 @test("cold: build 42's down with build 41's run id leaves build 41's service; each key removes its own")
