@@ -113,6 +113,7 @@ check: deps
 		unit-naming build/tests/test_naming \
 		unit-config build/tests/test_config \
 		unit-binding build/tests/test_binding \
+		unit-sha256 build/tests/test_sha256 \
 		unit-hardening build/tests/test_hardening \
 		kcstub "python3 tests/kcstub/test_kcstub.py" \
 		kcstub-image "sh tests/kcstub/image/test_image.sh" \
@@ -140,6 +141,8 @@ check: deps
 		e2e-status "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_status.py" \
 		e2e-status-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_status.py" \
 		e2e-edges "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_edges.py" \
+		e2e-down "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_down.py" \
+		e2e-down-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_down.py warm:" \
 		warm-action "DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_warm_action.py" \
 		pool-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_pool.py" \
 		lint tests/lint.sh \

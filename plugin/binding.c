@@ -11,7 +11,11 @@
 #include "log.h"
 #include "random.h"
 
-#define BINDING_VARS 10
+/* The hook gets the first BINDING_HOOK_VARS; the run key, last, goes to
+ * env_file only: a hook of action run has no `down` to prove itself to,
+ * and teardown is the process's own. */
+#define BINDING_VARS 11
+#define BINDING_HOOK_VARS 10
 
 int binding_init(struct binding *b, const char *run_id, const char *realm, const char *client_id)
 {
@@ -60,17 +64,18 @@ static void binding_pairs(const struct binding *b, const char *names[BINDING_VAR
 		"DEPS_KEYCLOAK_USERNAME",
 		"DEPS_KEYCLOAK_PASSWORD",
 		"DEPS_KEYCLOAK_EMAIL",
+		"DEPS_RUN_KEY",
 	};
 	const char *v[BINDING_VARS] = {
-		b->run_id,    b->mode,		b->url,	     b->realm,	  b->issuer,
-		b->client_id, b->client_secret, b->username, b->password, b->email,
+		b->run_id,	  b->mode,     b->url,	    b->realm, b->issuer,  b->client_id,
+		b->client_secret, b->username, b->password, b->email, b->run_key,
 	};
 	int i;
 
 	for (i = 0; i < BINDING_VARS; i++) {
 		names[i] = n[i];
 		values[i] = v[i];
-		secret[i] = (i == 6 || i == 8);
+		secret[i] = (i == 6 || i == 8 || i == 10);
 	}
 }
 
@@ -84,12 +89,12 @@ char **binding_env(const struct binding *b, char **envp)
 
 	for (e = envp; e && *e; e++)
 		n++;
-	env = calloc(n + BINDING_VARS + 2, sizeof(char *));
+	env = calloc(n + BINDING_HOOK_VARS + 2, sizeof(char *));
 	if (!env)
 		return NULL;
 	binding_pairs(b, names, values, secret);
 	/* the binding's own strings first: binding_env_free frees those */
-	for (i = 0; i < BINDING_VARS; i++) {
+	for (i = 0; i < BINDING_HOOK_VARS; i++) {
 		size_t len = strlen(names[i]) + strlen(values[i]) + 2;
 
 		env[k] = malloc(len);
@@ -119,7 +124,7 @@ void binding_env_free(char **env)
 
 	if (!env)
 		return;
-	for (i = 0; i < BINDING_VARS; i++) {
+	for (i = 0; i < BINDING_HOOK_VARS; i++) {
 		volatile char *p = env[i];
 
 		while (p && *p)
@@ -157,7 +162,8 @@ int binding_write_env_file(const struct binding *b, const char *path)
 	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
 	binding_pairs(b, names, values, secret);
 	for (i = 0; i < BINDING_VARS; i++)
-		fprintf(f, "%s=%s\n", names[i], values[i]);
+		if (i < BINDING_HOOK_VARS || values[i][0])
+			fprintf(f, "%s=%s\n", names[i], values[i]);
 	if (fflush(f) != 0 || fsync(fd) != 0) {
 		saved = errno;
 		fclose(f);
@@ -181,6 +187,35 @@ out_unlink:
 	return -1;
 }
 
+int binding_read_run_key(const char *path, char key[RUN_KEY_LEN + 1])
+{
+	char line[256];
+	FILE *f = fopen(path, "r");
+	int rc = -1;
+	size_t n;
+
+	if (!f)
+		return -1;
+	/* unbuffered: the file holds the binding's secrets, and no stdio
+	 * buffer of ours keeps a copy */
+	setvbuf(f, NULL, _IONBF, 0);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "DEPS_RUN_KEY=", 13) != 0)
+			continue;
+		n = strcspn(line + 13, "\r\n");
+		if (n > 0 && n <= RUN_KEY_LEN) {
+			memcpy(key, line + 13, n);
+			key[n] = '\0';
+			log_secret_add(key);
+			rc = 0;
+		}
+		break;
+	}
+	explicit_bzero(line, sizeof(line));
+	fclose(f);
+	return rc;
+}
+
 void binding_print_masked(const struct binding *b, FILE *out)
 {
 	const char *names[BINDING_VARS], *values[BINDING_VARS];
@@ -189,5 +224,6 @@ void binding_print_masked(const struct binding *b, FILE *out)
 
 	binding_pairs(b, names, values, secret);
 	for (i = 0; i < BINDING_VARS; i++)
-		fprintf(out, "%s=%s\n", names[i], secret[i] ? "***" : values[i]);
+		if (i < BINDING_HOOK_VARS || values[i][0])
+			fprintf(out, "%s=%s\n", names[i], secret[i] ? "***" : values[i]);
 }

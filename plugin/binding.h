@@ -11,6 +11,9 @@
 
 #define SECRET_LEN 40
 #define PASSWORD_LEN 24
+/* The run key (DEPS_RUN_KEY): what `down` presents to prove it tears down
+ * the run that `up` made. 40 of [A-Za-z0-9], about 238 bits. */
+#define RUN_KEY_LEN 40
 
 struct binding {
 	char run_id[8];
@@ -23,6 +26,7 @@ struct binding {
 	char username[32];
 	char password[PASSWORD_LEN + 1];
 	char email[128];
+	char run_key[RUN_KEY_LEN + 1]; /* env_file only, never the hook's */
 };
 
 /* Generates the client secret and the test user's password and names.
@@ -41,6 +45,10 @@ void binding_clear(struct binding *b);
 char **binding_env(const struct binding *b, char **envp);
 void binding_env_free(char **env);
 
+/* Reads DEPS_RUN_KEY from the dotenv file at path into key (up to
+ * RUN_KEY_LEN characters; a longer value is refused). 0, or -1 when the
+ * file cannot be read or has no such line. */
+int binding_read_run_key(const char *path, char key[RUN_KEY_LEN + 1]);
 /* Writes the binding as a dotenv file, created with mode 0600 (an existing
  * file is replaced). Returns 0, or -1 with errno set. */
 int binding_write_env_file(const struct binding *b, const char *path);

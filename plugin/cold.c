@@ -47,7 +47,8 @@ static int cold_secret_create(struct cold *c, struct docker *d, const struct con
 	 * must not block this one (secrets cannot be replaced in place). */
 	snprintf(c->secret_name, sizeof(c->secret_name), "%s_admin_password_%s", cfg->cold_service,
 		 suffix);
-	if (lease_json_members(&labels, cfg->run_id, cfg->job, expires) < 0)
+	if (lease_json_members(&labels, cfg->run_id, cfg->job, expires) < 0 ||
+	    lease_json_guard(&labels, cfg->parent, cfg->run_key_hash) < 0)
 		goto out_free;
 	if (docker_secret_create(d, c->secret_name, buf_str(&labels), c->password,
 				 strlen(c->password), c->secret_id, sizeof(c->secret_id)) < 0)
@@ -87,6 +88,7 @@ static int cold_service_spec(struct buf *b, const struct cold *c, const struct c
 	rc |= buf_json_string(b, name);
 	rc |= buf_puts(b, ",\"Labels\":{");
 	rc |= lease_json_members(b, cfg->run_id, cfg->job, expires);
+	rc |= lease_json_guard(b, cfg->parent, cfg->run_key_hash);
 	if (cfg->cold_domain[0]) {
 		rc |= docker_spec_traefik_labels(
 			b, name, cfg->cold_domain,
@@ -106,6 +108,7 @@ static int cold_service_spec(struct buf *b, const struct cold *c, const struct c
 	rc |= buf_json_string(b, label);
 	rc |= buf_puts(b, "],\"Labels\":{");
 	rc |= lease_json_members(b, cfg->run_id, cfg->job, expires);
+	rc |= lease_json_guard(b, cfg->parent, cfg->run_key_hash);
 	rc |= buf_puts(b, "},\"Secrets\":[{\"File\":{\"Name\":\"" COLD_SECRET_FILE "\","
 			  "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":");
 	rc |= buf_json_string(b, c->secret_id);
@@ -416,8 +419,10 @@ int cold_renew(struct cold *c, struct docker *d, const struct config *cfg)
 	return rc;
 }
 
-/* Removes the secrets labelled with this run's id (action down). */
-static void cold_remove_run_secrets(struct docker *d, const struct config *cfg)
+/* Removes the secrets labelled with this run's id whose lease is this
+ * run's to tear down (action down). */
+static void cold_remove_run_secrets(struct docker *d, const struct config *cfg,
+				    const char *key_hash)
 {
 	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
 	struct json j = { 0 };
@@ -436,13 +441,14 @@ static void cold_remove_run_secrets(struct docker *d, const struct config *cfg)
 	n = json_array_len(&j, 0);
 	for (i = 0; i < n; i++) {
 		int item = json_array_get(&j, 0, i);
-		char id[96], owner[32], del[128];
+		char id[96], del[128];
+		const char *why;
+		struct lease l;
 
+		lease_from_object(
+			&j, json_object_get(&j, json_object_get(&j, item, "Spec"), "Labels"), &l);
 		if (json_get_string(&j, item, "ID", id, sizeof(id)) <= 0 ||
-		    json_get_string(
-			    &j, json_object_get(&j, json_object_get(&j, item, "Spec"), "Labels"),
-			    LEASE_KEY_OWNER, owner, sizeof(owner)) <= 0 ||
-		    strcmp(owner, LEASE_OWNER) != 0)
+		    !lease_may_down(&l, cfg->run_id, cfg->parent, key_hash, &why))
 			continue;
 		snprintf(del, sizeof(del), "/secrets/%s", id);
 		/* in use until the service's removal has gone through */
@@ -457,23 +463,28 @@ out_free:
 	buf_free(&filter);
 }
 
-int cold_down(struct docker *d, const struct config *cfg)
+int cold_down(struct docker *d, const struct config *cfg, const char *key_hash)
 {
+	const char *why;
 	struct lease l;
 	int rc = cold_service_lease(d, cfg->cold_service, &l);
 
 	if (rc == 1)
-		cold_remove_run_secrets(d, cfg);
+		cold_remove_run_secrets(d, cfg, key_hash);
 	if (rc != 0)
 		return rc;
-	if (!l.owned || strcmp(l.run, cfg->run_id) != 0) {
-		snprintf(d->error, sizeof(d->error),
-			 "service %s is not this run's: leaving it alone", cfg->cold_service);
-		return -1;
+	/* Own before you touch: keyc-<run id> crosses parents, and run ids
+	 * are public; the key is the up step's alone. */
+	if (!lease_may_down(&l, cfg->run_id, cfg->parent, key_hash, &why)) {
+		snprintf(
+			d->error, sizeof(d->error),
+			"service %s is not this run's to tear down (%s): leaving it alone; down deletes only what the up step that wrote env_file made",
+			cfg->cold_service, why);
+		return COLD_REFUSED;
 	}
 	rc = cold_service_delete(d, cfg->cold_service);
 	if (rc == 0)
-		cold_remove_run_secrets(d, cfg);
+		cold_remove_run_secrets(d, cfg, key_hash);
 	return rc;
 }
 

@@ -41,9 +41,12 @@ int cold_remove(struct cold *c, struct docker *d, const struct config *cfg);
  * (at creation both get now + timeout + ttl: no renewal runs before the
  * hook). 0 or -1. */
 int cold_renew(struct cold *c, struct docker *d, const struct config *cfg);
-/* Removes the run's service if its labels say it is this run's (action
- * down). 0, 1 when there was none, or -1. */
-int cold_down(struct docker *d, const struct config *cfg);
+/* Removes the run's service (and its secret) only if its labels are this
+ * run's, of this parent, and hold key_hash, the hash of the run key
+ * presented (action down, the watchdog). 0, 1 when there was none,
+ * COLD_REFUSED (d->error says why; nothing removed), or -1. */
+#define COLD_REFUSED 2
+int cold_down(struct docker *d, const struct config *cfg, const char *key_hash);
 /* Removes expired services and secrets with our owner label: at most max
  * deletions in all, until d->deadline_ms. */
 int cold_reap(struct docker *d, int max, int *deleted);

@@ -12,7 +12,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "binding.h"
 #include "naming.h"
+#include "sha256.h"
 
 enum setting_id {
 	SET_DEPS,
@@ -107,6 +109,10 @@ struct config {
 	int warm_publish;    /* action warm: host port, 0: Traefik on network */
 	bool warm_ci_client; /* action warm: create the CI client */
 	bool show_help, show_version, show_plugin_docs;
+	/* action run and up: the run key (secret; see lease.h), made before
+	 * the bind, and its hash, which the lease holds */
+	char run_key[RUN_KEY_LEN + 1];
+	char run_key_hash[SHA256_HEX_LEN + 1];
 };
 
 /* Reads settings from envp, then argv (flags win). Returns 0, or -1 with

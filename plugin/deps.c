@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "lease.h"
 #include "log.h"
 #include "pool.h"
 #include "realm.h"
@@ -281,6 +282,7 @@ int deps_bind(struct deps *d)
 		log_error("no randomness available for the client secret");
 		return EX_SOFTWARE;
 	}
+	memcpy(d->binding.run_key, cfg->run_key, sizeof(d->binding.run_key));
 	rc = cfg->mode == MODE_COLD ? 1 : deps_probe_warm(d);
 	if (rc == 1 && cfg->mode == MODE_WARM) {
 		log_error(
@@ -455,31 +457,69 @@ int deps_reap_all(struct deps *d)
 	return 0;
 }
 
+int deps_use_run_key(struct deps *d, const char *key)
+{
+	return secret_keep(&d->run_key, key);
+}
+
+/* The hash of the run key down presents: the watchdog's (handed over),
+ * else the DEPS_RUN_KEY the up step wrote to env_file. 0, or EX_USAGE
+ * with the error logged. */
+static int deps_down_key_hash(struct deps *d, char hash[SHA256_HEX_LEN + 1])
+{
+	const char *env_file = d->cfg->value[SET_ENV_FILE];
+	char key[RUN_KEY_LEN + 1];
+
+	if (d->run_key) {
+		sha256_hex(d->run_key, strlen(d->run_key), hash);
+		return 0;
+	}
+	if (!env_file) {
+		log_error(
+			"env_file: required with action down: the run key (DEPS_RUN_KEY) that the up step wrote there is what proves the run is this pipeline's; nothing deleted");
+		return EX_USAGE;
+	}
+	if (binding_read_run_key(env_file, key) < 0) {
+		log_error(
+			"env_file: no run key (DEPS_RUN_KEY) in '%s': down deletes only what the up step that wrote it made; nothing deleted",
+			env_file);
+		return EX_USAGE;
+	}
+	sha256_hex(key, strlen(key), hash);
+	explicit_bzero(key, sizeof(key));
+	return 0;
+}
+
 int deps_down(struct deps *d)
 {
 	const struct config *cfg = d->cfg;
 	long long deadline = http_now_ms() + cfg->timeout * 1000;
+	char hash[SHA256_HEX_LEN + 1];
 	int rc;
 
+	/* No key, no request: before any connection is made. */
+	rc = deps_down_key_hash(d, hash);
+	if (rc)
+		return rc;
 	if (cfg->mode != MODE_COLD && cfg->keycloak_url[0]) {
 		rc = deps_warm_client(d);
 		if (rc)
 			return rc == 1 ? EX_UNAVAILABLE : rc;
 		d->kc.deadline_ms = deadline;
-		rc = realm_down(&d->kc, cfg);
+		rc = realm_down(&d->kc, cfg, hash);
 		if (rc != KC_OK) {
 			log_error("%s", d->kc.error);
-			return EX_UNAVAILABLE;
+			return rc == KC_CONFLICT ? EX_NOPERM : EX_UNAVAILABLE;
 		}
 	}
 	if (cfg->mode != MODE_WARM && deps_docker_available(d)) {
 		rc = deps_docker_ready(d, deadline);
 		if (rc)
 			return rc;
-		rc = cold_down(&d->docker, cfg);
-		if (rc < 0) {
+		rc = cold_down(&d->docker, cfg, hash);
+		if (rc < 0 || rc == COLD_REFUSED) {
 			log_error("%s", d->docker.error);
-			return EX_UNAVAILABLE;
+			return rc == COLD_REFUSED ? EX_NOPERM : EX_UNAVAILABLE;
 		}
 		if (rc == 0)
 			log_info("removed cold service %s", cfg->cold_service);
@@ -508,6 +548,7 @@ void deps_free(struct deps *d)
 		docker_cleanup(&d->docker);
 	secret_forget(&d->admin_password);
 	secret_forget(&d->client_secret);
+	secret_forget(&d->run_key);
 	binding_clear(&d->binding);
 	cold_clear(&d->cold);
 	d->kc_ready = false;

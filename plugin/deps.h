@@ -28,6 +28,7 @@ struct deps {
 	struct binding binding;
 	char *admin_password; /* owned copy; secret */
 	char *client_secret;  /* owned copy; secret: the CI client's (warm only) */
+	char *run_key;	      /* owned copy; secret: down's key, handed to the watchdog */
 	/* Called once a cold service exists, before its readiness wait. */
 	void (*on_cold_created)(struct deps *d, void *ctx);
 	void *on_cold_created_ctx;
@@ -60,7 +61,14 @@ int deps_docker_ready(struct deps *d, long long deadline_ms);
  * Keycloak yet. Returns 0, 1 when there is no warm container to read the
  * password from, or an exit code. */
 int deps_warm_client(struct deps *d);
-/* action reap and action down: exit codes. */
+/* Uses key as the run key that down presents (the watchdog's, handed
+ * over; a copy is kept). 0 or -1. */
+int deps_use_run_key(struct deps *d, const char *key);
+/* action reap and action down: exit codes. down deletes only resources
+ * whose lease is this run's, of this parent, and holds the hash of the
+ * run key (deps_use_run_key, else DEPS_RUN_KEY in env_file): without a
+ * key 64 before any request, on a lease that does not match 77
+ * (EX_NOPERM), nothing deleted either way. */
 int deps_reap_all(struct deps *d);
 int deps_down(struct deps *d);
 /* Ends the admin session on the warm instance, after teardown (one

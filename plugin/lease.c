@@ -4,6 +4,8 @@
 #include <string.h>
 
 #include "json.h"
+#include "log.h"
+#include "random.h"
 
 int lease_json_members(struct buf *out, const char *run_id, const char *job, long long expires)
 {
@@ -13,6 +15,25 @@ int lease_json_members(struct buf *out, const char *run_id, const char *job, lon
 	    buf_json_string(out, job) < 0 ||
 	    buf_printf(out, ",\"" LEASE_KEY_EXPIRES "\":\"%lld\"", expires) < 0)
 		return -1;
+	return 0;
+}
+
+int lease_json_guard(struct buf *out, const char *parent, const char *key_hash)
+{
+	if (buf_puts(out, ",\"" LEASE_KEY_PARENT "\":") < 0 || buf_json_string(out, parent) < 0)
+		return -1;
+	if (key_hash && key_hash[0] &&
+	    (buf_puts(out, ",\"" LEASE_KEY_KEY "\":") < 0 || buf_json_string(out, key_hash) < 0))
+		return -1;
+	return 0;
+}
+
+int lease_key_new(char key[RUN_KEY_LEN + 1], char hash[SHA256_HEX_LEN + 1])
+{
+	if (random_alnum(key, RUN_KEY_LEN) < 0)
+		return -1;
+	log_secret_add(key);
+	sha256_hex(key, strlen(key), hash);
 	return 0;
 }
 
@@ -31,6 +52,10 @@ void lease_from_object(const struct json *j, int obj, struct lease *out)
 		out->job[0] = '\0';
 	if (json_get_long(j, obj, LEASE_KEY_EXPIRES, &out->expires) < 0)
 		out->expires = 0;
+	if (json_get_string(j, obj, LEASE_KEY_PARENT, out->parent, sizeof(out->parent)) < 0)
+		out->parent[0] = '\0';
+	if (json_get_string(j, obj, LEASE_KEY_KEY, out->key_hash, sizeof(out->key_hash)) < 0)
+		out->key_hash[0] = '\0';
 }
 
 int lease_from_json(const char *text, size_t len, const char *const path[], struct lease *out)
@@ -60,4 +85,29 @@ bool lease_expired(const struct lease *l, long long now)
 bool lease_may_replace(const struct lease *l, const char *job, long long now)
 {
 	return l->owned && (strcmp(l->job, job) == 0 || lease_expired(l, now));
+}
+
+/* Compares two hex hashes in time independent of where they differ. */
+static bool hash_equal(const char *a, const char *b)
+{
+	unsigned char diff = 0;
+	size_t i;
+
+	if (strlen(a) != SHA256_HEX_LEN || strlen(b) != SHA256_HEX_LEN)
+		return false;
+	for (i = 0; i < SHA256_HEX_LEN; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+bool lease_may_down(const struct lease *l, const char *run_id, const char *parent,
+		    const char *key_hash, const char **why)
+{
+	*why = !l->owned			    ? "it has no drone-deps owner mark"
+	       : strcmp(l->run, run_id) != 0	    ? "its run mark is another run's"
+	       : strcmp(l->parent, parent) != 0	    ? "its parent mark is another parent's"
+	       : !l->key_hash[0]		    ? "its lease holds no run key"
+	       : !hash_equal(l->key_hash, key_hash) ? "the run key does not match its lease"
+						    : NULL;
+	return *why == NULL;
 }

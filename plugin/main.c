@@ -15,6 +15,7 @@
 #include "deps.h"
 #include "hook.h"
 #include "http.h"
+#include "lease.h"
 #include "log.h"
 #include "signals.h"
 #include "status.h"
@@ -183,8 +184,14 @@ int main(int argc, char **argv)
 		code = deps_down(&deps);
 	else if (cfg.action == ACTION_WARM)
 		code = warm_reconcile(&deps);
-	else
+	else if (lease_key_new(cfg.run_key, cfg.run_key_hash) < 0) {
+		log_error("no randomness available for the run key");
+		code = EX_SOFTWARE;
+	} else {
+		/* the key goes to env_file (up) and to the watchdog, its hash
+		 * into the lease: down must present the key to delete */
 		code = run_bound(&cfg, &deps, &watchdog);
+	}
 	/* down and reap end at once on a stop too, with the same status */
 	if (signals_stop_signal() && (cfg.action == ACTION_DOWN || cfg.action == ACTION_REAP)) {
 		log_info("stopped by signal %d (%s)", signals_stop_signal(),
@@ -196,6 +203,7 @@ int main(int argc, char **argv)
 	http_global_cleanup();
 
 out_config:
+	explicit_bzero(cfg.run_key, sizeof(cfg.run_key));
 	config_free(&cfg);
 	log_secrets_clear();
 	return code;

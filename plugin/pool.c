@@ -51,6 +51,7 @@ static int pool_rename(struct keycloak *kc, const struct config *cfg, const char
 	    buf_puts(&body, ",\"attributes\":{") == 0 &&
 	    lease_json_members(&body, cfg->run_id, cfg->job, (long long)time(NULL) + cfg->ttl) ==
 		    0 &&
+	    lease_json_guard(&body, cfg->parent, cfg->run_key_hash) == 0 &&
 	    buf_puts(&body, "}}") == 0)
 		rc = keycloak_realm_update(kc, spare, body.data, body.len);
 	else

@@ -98,6 +98,7 @@ int realm_body(struct buf *out, const struct config *cfg, const struct binding *
 	rc |= buf_puts(out, ",\"enabled\":true,\"passwordPolicy\":\"" REALM_PASSWORD_POLICY
 			    "\",\"attributes\":{");
 	rc |= lease_json_members(out, cfg->run_id, cfg->job, expires);
+	rc |= lease_json_guard(out, cfg->parent, cfg->run_key_hash);
 	rc |= buf_puts(out, "},");
 	rc |= realm_run_members(out, cfg, b);
 	rc |= buf_puts(out, "}");
@@ -257,9 +258,11 @@ int realm_renew(struct keycloak *kc, const struct config *cfg)
 	struct buf body = BUF_INIT;
 	int rc = KC_ERROR;
 
+	/* a realm PUT replaces the attributes map: every mark goes again */
 	if (buf_puts(&body, "{\"attributes\":{") == 0 &&
 	    lease_json_members(&body, cfg->run_id, cfg->job, (long long)time(NULL) + cfg->ttl) ==
 		    0 &&
+	    lease_json_guard(&body, cfg->parent, cfg->run_key_hash) == 0 &&
 	    buf_puts(&body, "}}") == 0)
 		rc = keycloak_realm_update(kc, cfg->realm, body.data, body.len);
 	buf_free(&body);
@@ -289,8 +292,9 @@ int realm_delete_if_ours(struct keycloak *kc, const struct config *cfg)
 	return realm_delete(kc, cfg);
 }
 
-int realm_down(struct keycloak *kc, const struct config *cfg)
+int realm_down(struct keycloak *kc, const struct config *cfg, const char *key_hash)
 {
+	const char *why;
 	struct lease l;
 	int rc = realm_lease(kc, cfg->realm, &l);
 
@@ -300,10 +304,13 @@ int realm_down(struct keycloak *kc, const struct config *cfg)
 	}
 	if (rc != KC_OK)
 		return rc;
-	if (!l.owned || strcmp(l.run, cfg->run_id) != 0) {
-		snprintf(kc->error, sizeof(kc->error),
-			 "realm %s is not this run's (owner or run mark differs): leaving it alone",
-			 cfg->realm);
+	/* Own before you touch: the name and the run id are public; the
+	 * key only the up step that made the realm wrote to env_file. */
+	if (!lease_may_down(&l, cfg->run_id, cfg->parent, key_hash, &why)) {
+		snprintf(
+			kc->error, sizeof(kc->error),
+			"realm %s is not this run's to tear down (%s): leaving it alone; down deletes only what the up step that wrote env_file made",
+			cfg->realm, why);
 		return KC_CONFLICT;
 	}
 	return realm_delete(kc, cfg);

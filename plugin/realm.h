@@ -42,9 +42,10 @@ int realm_delete(struct keycloak *kc, const struct config *cfg);
  * realm may exist. Deletes it only if its marks say it is this run's and
  * this job's; KC_OK when there is none. */
 int realm_delete_if_ours(struct keycloak *kc, const struct config *cfg);
-/* action down: deletes the run's realm if it carries our owner mark and
- * this run's id. */
-int realm_down(struct keycloak *kc, const struct config *cfg);
+/* action down and the watchdog: deletes the run's realm only if its
+ * lease is this run's, of this parent, and holds key_hash (the hash of
+ * the run key presented); KC_CONFLICT, nothing deleted, otherwise. */
+int realm_down(struct keycloak *kc, const struct config *cfg, const char *key_hash);
 /* Deletes expired realms with our owner mark: at most max_deleted of
  * them, and only until kc->deadline_ms (however many live ones are read
  * on the way). Sets *deleted. Returns KC_OK or an error. */

@@ -53,7 +53,7 @@ static int warm_fail_name(const char *domain, const char *what, const char *name
  * or EX_USAGE (logged): nothing has been asked of the engine yet. */
 static int warm_names(struct warm *w, const struct config *cfg)
 {
-	const char *domain = cfg->value[SET_DOMAIN], *label = domain, *p;
+	const char *domain = cfg->value[SET_DOMAIN], *label = domain, *p, *cid;
 	size_t i;
 
 	/* DNS names as Traefik and the swarm take them: dot-separated labels
@@ -84,7 +84,26 @@ static int warm_names(struct warm *w, const struct config *cfg)
 	w->stack[i] = '\0';
 	snprintf(w->service, sizeof(w->service), "%s_app", w->stack);
 	snprintf(w->secret_name, sizeof(w->secret_name), "%s_admin_password", w->stack);
-	snprintf(w->ci_secret_name, sizeof(w->ci_secret_name), "%s_ci_client_secret", w->stack);
+	/* One client per group of repositories (keycloak_client_id): each
+	 * gets a swarm secret of its own, so a second client never replaces
+	 * the first one's. The default client keeps its original name. */
+	cid = cfg->value[SET_KEYCLOAK_CLIENT_ID];
+	if (cid && strcmp(cid, KEYCLOAK_CLIENT_ID_DEFAULT) != 0) {
+		if (strspn(cid,
+			   "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+			    strlen(cid) &&
+		    cfg->warm_ci_client && !cfg->value[SET_WARM_CI_SECRET_FILE]) {
+			log_error(
+				"keycloak_client_id: '%s' cannot name a swarm secret (use letters, digits, '-', '_', '.'), or set warm_ci_secret_file",
+				cid);
+			return EX_USAGE;
+		}
+		snprintf(w->ci_secret_name, sizeof(w->ci_secret_name), "%s_ci_%s_secret", w->stack,
+			 cid);
+	} else {
+		snprintf(w->ci_secret_name, sizeof(w->ci_secret_name), "%s_ci_client_secret",
+			 w->stack);
+	}
 	snprintf(w->volume, sizeof(w->volume), "%s_data", w->stack);
 	if (strlen(w->service) > SERVICE_NAME_MAX)
 		return warm_fail_name(domain, "service name", w->service, SERVICE_NAME_MAX);

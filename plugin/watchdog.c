@@ -239,6 +239,9 @@ static int watchdog_upload(struct watchdog *w, struct deps *d)
 					  d->admin_password, strlen(d->admin_password)) < 0) ||
 	    (d->client_secret && tar_add(&tar, "run/drone-deps/client_secret", 0400,
 					 d->client_secret, strlen(d->client_secret)) < 0) ||
+	    /* what its down presents: the lease holds only the hash */
+	    tar_add(&tar, "run/drone-deps/run_key", 0400, d->cfg->run_key,
+		    strlen(d->cfg->run_key)) < 0 ||
 	    (ca &&
 	     tar_add(&tar, "run/drone-deps/ca.pem", 0444, buf_str(&ca_text), ca_text.len) < 0) ||
 	    tar_finish(&tar) < 0)
@@ -395,7 +398,24 @@ int watchdog_run(struct deps *d)
 	const char *target = getenv(WATCHDOG_ENV_TARGET);
 	char *password = take_secret_file(WATCHDOG_SECRET_DIR "/admin_password");
 	char *client_secret = take_secret_file(WATCHDOG_SECRET_DIR "/client_secret");
+	char *run_key = take_secret_file(WATCHDOG_SECRET_DIR "/run_key");
 	int rc, tries, stop;
+
+	/* All files go at once: none must linger in the container. */
+	if (run_key) {
+		rc = deps_use_run_key(d, run_key);
+		explicit_bzero(run_key, strlen(run_key));
+		free(run_key);
+		if (rc < 0) {
+			if (client_secret)
+				explicit_bzero(client_secret, strlen(client_secret));
+			free(client_secret);
+			if (password)
+				explicit_bzero(password, strlen(password));
+			free(password);
+			return EX_SOFTWARE;
+		}
+	}
 
 	/* Both files go at once: neither must linger in the container. */
 	if (client_secret) {
@@ -440,7 +460,8 @@ int watchdog_run(struct deps *d)
 
 	for (tries = 0; tries < WATCH_TEARDOWN_TRIES; tries++) {
 		rc = deps_down(d);
-		if (rc == 0)
+		/* a lease that is not this run's stays so: no use asking again */
+		if (rc == 0 || rc == EX_NOPERM || rc == EX_USAGE)
 			break;
 		http_sleep_ms(1000);
 	}

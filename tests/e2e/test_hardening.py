@@ -2,6 +2,7 @@
 """Hardening rules (issue "Hardening"): the guarantees of README.md hold
 under attack, stops and faults. One test per finding, each able to fail on
 the code before its fix; driven against the Keycloak stand-in."""
+import hashlib
 import json
 import os
 import signal
@@ -28,9 +29,22 @@ def only_master(ctx):
     check(set(realms) == {"master"}, "realms left behind: %s" % sorted(realms))
 
 
-def marks(run, job, expires):
+# The run key a watchdog run below presents (through env_file, as down
+# does; a real watchdog gets it as a file) and its hash in the lease.
+WATCH_KEY = "W" * 40
+
+
+def marks(run, job, expires, parent="lasuite-drive"):
     return {"drone-deps.owner": "drone-deps", "drone-deps.run": run,
-            "drone-deps.job": job, "drone-deps.expires": str(expires)}
+            "drone-deps.job": job, "drone-deps.expires": str(expires), "drone-deps.parent": parent,
+            "drone-deps.key": hashlib.sha256(WATCH_KEY.encode()).hexdigest()}
+
+
+def watch_key_file(ctx):
+    path = ctx.path("watch.env")
+    with open(path, "w") as f:
+        f.write("DEPS_RUN_KEY=%s\n" % WATCH_KEY)
+    return path
 
 
 # ---- 11: the contract a reader finds is in the project -----------------------
@@ -562,7 +576,7 @@ def watchdog_confirmed_stop(ctx):
     try:
         ctx.stub.seed({"realm": "lasuite-drive-3a3a3a", "enabled": True,
                        "attributes": marks("3a3a3a", "local#0.0.0", int(time.time()) + 600)})
-        env = ctx.settings(action="watch", run_id="3a3a3a", hook=None,
+        env = ctx.settings(action="watch", run_id="3a3a3a", hook=None, env_file=watch_key_file(ctx),
                            docker_host="unix://" + ctx.path("docker.sock"))
         r = ctx.start(env, base_env={"DRONE_DEPS_WATCH_CONTAINER": target})
         deadline = time.time() + 20
@@ -587,7 +601,7 @@ def watchdog_confirmed_stop(ctx):
 def start_watchdog(ctx, fake, rid):
     ctx.stub.seed({"realm": "lasuite-drive-" + rid, "enabled": True,
                    "attributes": marks(rid, "local#0.0.0", int(time.time()) + 600)})
-    env = ctx.settings(action="watch", run_id=rid, hook=None,
+    env = ctx.settings(action="watch", run_id=rid, hook=None, env_file=watch_key_file(ctx),
                        docker_host="unix://" + ctx.path("docker.sock"))
     return ctx.start(env, base_env={"DRONE_DEPS_WATCH_CONTAINER": "c0ffee" * 10 + "0123"})
 
@@ -602,6 +616,28 @@ def watchdog_gone(ctx):
         r.wait(30)
         check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
         only_master(ctx)
+    finally:
+        fake.stop()
+
+
+@test("the watchdog refuses a realm of another parent or another key: exit 77 at once, the realm kept")
+def watchdog_foreign(ctx):
+    fake = FakeDocker(ctx.path("docker.sock"))
+    fake.wait_fails = 1000
+    fake.gone = True
+    try:
+        for what, attrs in (("another parent", marks("3a3a3d", "x#1.1.1", int(time.time()) + 600, parent="other")),
+                            ("another key", dict(marks("3a3a3d", "x#1.1.1", int(time.time()) + 600),
+                                                 **{"drone-deps.key": "0" * 64}))):
+            ctx.stub.seed({"realm": "lasuite-drive-3a3a3d", "enabled": True, "attributes": attrs})
+            env = ctx.settings(action="watch", run_id="3a3a3d", hook=None, env_file=watch_key_file(ctx),
+                               docker_host="unix://" + ctx.path("docker.sock"))
+            t0 = time.time()
+            r = ctx.run(env, base_env={"DRONE_DEPS_WATCH_CONTAINER": "c0ffee" * 10 + "0123"}, timeout=60)
+            check(r.code == 77, "%s: exit %s: %s" % (what, r.code, r.stderr[-400:]))
+            check(time.time() - t0 < 5, "%s: the watchdog asked again (%.1f s)" % (what, time.time() - t0))
+            check("lasuite-drive-3a3a3d" in ctx.stub.realms(), "%s: the realm was deleted" % what)
+            ctx.stub.reset()
     finally:
         fake.stop()
 

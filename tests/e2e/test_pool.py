@@ -223,7 +223,10 @@ def client_refused_elsewhere(ctx):
     # drone-deps' own down on a realm of the run's name it did not make
     ctx.stub.seed({"realm": "lasuite-drive-e4e4e4", "enabled": True, "attributes": {
         "drone-deps.owner": "drone-deps", "drone-deps.run": "e4e4e4"}})
-    r = ctx.run(client_settings(ctx, action="down", run_id="e4e4e4", pool_size="0"))
+    with open(ctx.path("e4.env"), "w") as f:
+        f.write("DEPS_RUN_ID=e4e4e4\nDEPS_RUN_KEY=%s\n" % ("k" * 40))
+    r = ctx.run(client_settings(ctx, action="down", run_id="e4e4e4", pool_size="0",
+                                env_file=ctx.path("e4.env")))
     check(r.code != 0, "down of a realm the client did not make succeeded: %s" % r.stderr)
     check("lasuite-drive-e4e4e4" in realm_names(ctx), "the foreign realm was deleted")
 
@@ -315,7 +318,7 @@ def claim(ctx):
     binding = read_env_file(env_file)
     check(binding["DEPS_KEYCLOAK_REALM"] == "lasuite-drive-a1a1a1", "binding: %s" % binding)
     login_with(ctx, env_file, "claimed")
-    r = ctx.run(client_settings(ctx, action="down", run_id="a1a1a1", pool_size="1"))
+    r = ctx.run(client_settings(ctx, action="down", run_id="a1a1a1", pool_size="1", env_file=env_file))
     check(r.code == 0, "down: exit %s: %s" % (r.code, r.stderr))
     check("lasuite-drive-a1a1a1" not in realm_names(ctx), "down left the claimed realm")
 
@@ -332,7 +335,7 @@ def fresh_policy(ctx):
         check(rep.get("passwordPolicy") == PASSWORD_POLICY, "password policy: %r" % rep.get("passwordPolicy"))
         login_with(ctx, env_file, "fresh-policy")
     finally:
-        r = ctx.run(client_settings(ctx, action="down", run_id="f3f3f3", pool_size="0"))
+        r = ctx.run(client_settings(ctx, action="down", run_id="f3f3f3", pool_size="0", env_file=env_file))
     check(r.code == 0, "down: exit %s: %s" % (r.code, r.stderr))
 
 
@@ -379,7 +382,8 @@ def race(ctx):
         login_with(ctx, ctx.path("up.%d.env" % i), str(i))
         secrets.add(binding["DEPS_KEYCLOAK_CLIENT_SECRET"])
     check(len(secrets) == 16, "a client secret was shared")
-    downs = [ctx.start(client_settings(ctx, action="down", run_id="%06x" % (0xf00000 + i), pool_size="4"))
+    downs = [ctx.start(client_settings(ctx, action="down", run_id="%06x" % (0xf00000 + i), pool_size="4",
+                                       env_file=ctx.path("up.%d.env" % i)))
              for i in range(16)]
     for r in downs:
         r.wait(600)

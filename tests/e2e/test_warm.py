@@ -439,10 +439,10 @@ def up_down(ctx):
     check("DEPS_KEYCLOAK_CLIENT_SECRET=***" in r.stdout, "up should print the binding masked")
     env = read_env_file(ctx.path("up.env"))
     check(env["DEPS_KEYCLOAK_CLIENT_SECRET"] not in r.output, "secret printed")
-    other = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0007"))
+    other = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0007", env_file=ctx.path("up.env")))
     check(other.code == 0, "down of a run with nothing: exit %s" % other.code)
     check("lasuite-drive-dd0006" in ctx.stub.realms(), "down of another run removed it")
-    r = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0006"))
+    r = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0006", env_file=ctx.path("up.env")))
     check(r.code == 0, "down exit %s" % r.code)
     only_master(ctx)
 
@@ -452,8 +452,10 @@ def down_foreign(ctx):
     ctx.stub.seed({"realm": "lasuite-drive-dd0008", "enabled": True,
                    "attributes": {"drone-deps.owner": "drone-deps", "drone-deps.run": "ffffff",
                                   "drone-deps.expires": str(int(time.time()) + 600)}})
-    r = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0008"))
-    check(r.code == 69, "exit %s" % r.code)
+    with open(ctx.path("down.env"), "w") as f:
+        f.write("DEPS_RUN_ID=dd0008\nDEPS_RUN_KEY=%s\n" % ("k" * 40))
+    r = ctx.run(ctx.settings(hook=None, action="down", run_id="dd0008", env_file=ctx.path("down.env")))
+    check(r.code == 77, "exit %s" % r.code)
     check("lasuite-drive-dd0008" in ctx.stub.realms(), "deleted a realm of another run")
 
 

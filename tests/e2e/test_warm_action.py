@@ -451,6 +451,79 @@ def ci_secret_in_swarm(ctx):
     check(client_token(value)[0], "the swarm secret's value gets no token")
 
 
+def client_api(client_id, secret, method, path):
+    """One admin API call as a CI client: (status, body)."""
+    data = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": client_id,
+                                   "client_secret": secret}).encode()
+    req = urllib.request.Request(URL + "/realms/master/protocol/openid-connect/token", data=data)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        tok = json.load(r)["access_token"]
+    req = urllib.request.Request(URL + path, method=method, headers={"Authorization": "Bearer " + tok})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return r.status, r.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+
+
+def as_client(ctx, client_id, secret, **extra):
+    base = dict(keycloak_url=URL, keycloak_admin_password=None, keycloak_client_id=client_id,
+                keycloak_client_secret=secret, mode="warm", parent="group-a", pool_size="0",
+                timeout=TIMEOUT)
+    base.update(extra)
+    return ctx.run(ctx.settings(**base), timeout=TIMEOUT + 60)
+
+
+@test("warm action: a second keycloak_client_id makes a second CI client (create-realm only, its own secret); client B can neither read nor delete a realm client A made")
+def second_ci_client(ctx):
+    file_a = os.path.join(SHARED, "ci.secret")
+    file_b = os.path.join(SHARED, "ci-b.secret")
+    r = warm(ctx, warm_ci_client="true", warm_ci_secret_file=file_a)
+    ok(r, "warm, client A")
+    secret_a = open(file_a).read().strip()
+    r = warm(ctx, warm_ci_client="true", keycloak_client_id="drone-deps-ci-b", warm_ci_secret_file=file_b)
+    ok(r, "warm, client B")
+    check("CI client drone-deps-ci-b created in realm master" in r.stderr, r.stderr[-800:])
+    secret_b = open(file_b).read().strip()
+    check(secret_b != secret_a and open(file_a).read().strip() == secret_a, "client A's secret changed")
+    roles = claims(token({"grant_type": "client_credentials", "client_id": "drone-deps-ci-b",
+                          "client_secret": secret_b})["access_token"]).get("realm_access", {}).get("roles", [])
+    check("create-realm" in roles and "admin" not in roles, "client B's roles %s" % roles)
+    # its swarm secret is its own: client A's S_ci_client_secret stays as it was
+    before = docker("secret", "ls", "--format", "{{.Name}} {{.CreatedAt}}")
+    r = warm(ctx, warm_ci_client="true", keycloak_client_id="drone-deps-ci-b")
+    ok(r, "warm, client B to a swarm secret")
+    name_b = STACK + "_ci_drone-deps-ci-b_secret"
+    check("its secret is in the swarm secret %s" % name_b in r.stderr, r.stderr[-800:])
+    after = docker("secret", "ls", "--format", "{{.Name}} {{.CreatedAt}}")
+    a_lines = [line for line in before.splitlines() if line.startswith(CI_SECRET + " ")]
+    check(all(line in after.splitlines() for line in a_lines), "client A's swarm secret was replaced")
+    # client A makes a realm through drone-deps (action up)
+    env_a = ctx.path("a.env")
+    r = as_client(ctx, "drone-deps-ci", secret_a, action="up", env_file=env_a)
+    ok(r, "up as client A")
+    realm = [line.strip().split("=", 1)[1] for line in open(env_a) if line.startswith("DEPS_KEYCLOAK_REALM=")][0]
+    st, body = client_api("drone-deps-ci", secret_a, "GET", "/admin/realms/%s/clients" % realm)
+    check(st == 200 and "group-a" in body, "client A reads its realm's clients: %s" % st)
+    for method, path in (("GET", "/admin/realms/%s/clients" % realm), ("GET", "/admin/realms/%s/users" % realm),
+                         ("DELETE", "/admin/realms/%s" % realm)):
+        st, body = client_api("drone-deps-ci-b", secret_b, method, path)
+        check(st in (403, 404), "client B: %s %s answered %s: %s" % (method, path, st, body[:200]))
+    st, body = client_api("drone-deps-ci-b", secret_b, "GET", "/admin/realms/" + realm)
+    check(st in (403, 404) or (st == 200 and "drone-deps.key" not in body and "attributes" not in body),
+          "client B reads the realm: %s %s" % (st, body[:300]))
+    # drone-deps' down as client B, with client A's env_file and its right key
+    rb = as_client(ctx, "drone-deps-ci-b", secret_b, action="down", env_file=env_a)
+    check(rb.code != 0, "down as client B succeeded: %s" % rb.stderr[-400:])
+    st, _ = client_api("drone-deps-ci", secret_a, "GET", "/admin/realms/%s/clients" % realm)
+    check(st == 200, "the realm of client A is gone after client B's down (%s)" % st)
+    r = as_client(ctx, "drone-deps-ci", secret_a, action="down", env_file=env_a)
+    ok(r, "down as client A")
+    st, _ = client_api("drone-deps-ci", secret_a, "GET", "/admin/realms/%s/clients" % realm)
+    check(st in (403, 404), "client A's down left its realm (%s)" % st)
+    print("# client B's down: exit %s: %s" % (rb.code, rb.stderr.strip().splitlines()[-1:]))
+
+
 @test("figure: a run's cycle on the warm instance with the CI client (H2 on its volume), fresh and claimed realm, median of 5")
 def cycle_figure(ctx):
     secret_file = os.path.join(SHARED, "ci.secret")

@@ -166,6 +166,68 @@ static void only_owned_leases_may_be_replaced(void **state)
 	assert_int_equal(lease_from_json("{oops", 5, path, &l), -1);
 }
 
+/* down's rule: owner, run, parent and the key's hash all match; a lease
+ * without a key mark never does. */
+static void only_the_run_key_takes_a_lease_down(void **state)
+{
+	static const char *const path[] = { "attributes", NULL };
+	char key[RUN_KEY_LEN + 1], hash[SHA256_HEX_LEN + 1], other[SHA256_HEX_LEN + 1];
+	struct buf b = BUF_INIT;
+	const char *why;
+	struct lease l;
+
+	(void)state;
+	assert_int_equal(lease_key_new(key, hash), 0);
+	assert_int_equal(strlen(key), RUN_KEY_LEN);
+	sha256_hex("another key", 11, other);
+	assert_int_equal(buf_puts(&b, "{\"attributes\":{"), 0);
+	assert_int_equal(lease_json_members(&b, "0a6fb2", "a#1.1", 2000), 0);
+	assert_int_equal(lease_json_guard(&b, "recipe", hash), 0);
+	assert_int_equal(buf_puts(&b, "}}"), 0);
+	assert_null(strstr(b.data, key));
+	assert_int_equal(lease_from_json(b.data, b.len, path, &l), 0);
+	assert_string_equal(l.parent, "recipe");
+	assert_string_equal(l.key_hash, hash);
+	assert_true(lease_may_down(&l, "0a6fb2", "recipe", hash, &why));
+	assert_null(why);
+	assert_false(lease_may_down(&l, "0a6fb2", "recipe", other, &why));
+	assert_false(lease_may_down(&l, "0a6fb3", "recipe", hash, &why));
+	assert_false(lease_may_down(&l, "0a6fb2", "recipe2", hash, &why));
+	assert_false(lease_may_down(&l, "0a6fb2", "recipe", "", &why));
+	l.key_hash[0] = '\0'; /* a lease from before the key */
+	assert_false(lease_may_down(&l, "0a6fb2", "recipe", hash, &why));
+	assert_false(lease_may_down(&l, "0a6fb2", "recipe", "", &why));
+	l.owned = false;
+	assert_false(lease_may_down(&l, "0a6fb2", "recipe", hash, &why));
+	buf_free(&b);
+}
+
+/* The key goes to env_file, never into the hook's environment. */
+static void run_key_in_env_file_only(void **state)
+{
+	char path[] = "/tmp/drone-deps-unit-XXXXXX", file[64], key[RUN_KEY_LEN + 1];
+	char *envp[] = { "DEPS_RUN_KEY=stale", NULL };
+	struct binding b;
+	char **env, **e;
+
+	(void)state;
+	make_binding(&b);
+	snprintf(b.run_key, sizeof(b.run_key), "%s", "K0123456789012345678901234567890123456789");
+	env = binding_env(&b, envp);
+	assert_non_null(env);
+	for (e = env; *e; e++)
+		assert_int_not_equal(strncmp(*e, "DEPS_RUN_KEY=", 13), 0);
+	binding_env_free(env);
+	assert_non_null(mkdtemp(path));
+	snprintf(file, sizeof(file), "%s/deps.env", path);
+	assert_int_equal(binding_write_env_file(&b, file), 0);
+	assert_int_equal(binding_read_run_key(file, key), 0);
+	assert_string_equal(key, b.run_key);
+	unlink(file);
+	assert_int_equal(binding_read_run_key(file, key), -1);
+	rmdir(path);
+}
+
 static void realm_body_is_one_complete_representation(void **state)
 {
 	char *env[] = { "PLUGIN_DEPS=keycloak",
@@ -245,6 +307,8 @@ int main(void)
 		cmocka_unit_test(printed_binding_masks_secrets),
 		cmocka_unit_test(lease_marks_round_trip),
 		cmocka_unit_test(only_owned_leases_may_be_replaced),
+		cmocka_unit_test(only_the_run_key_takes_a_lease_down),
+		cmocka_unit_test(run_key_in_env_file_only),
 		cmocka_unit_test(realm_body_is_one_complete_representation),
 		cmocka_unit_test(buf_escapes_json_and_forms),
 	};
