@@ -18,10 +18,6 @@
  * server, more with many realms; this bounds the pause in the hook loop. */
 #define REFILL_SOME_MS 15000
 #define TEARDOWN_MAX_MS 60000
-/* After a stop signal, teardown has this long in all: Woodpecker kills a
- * stopped step after 20 s (10 of them the hook's grace), docker stop
- * after 10 s. */
-#define TEARDOWN_STOPPED_MS 5000
 #define LOGOUT_MS 2000
 
 void deps_init(struct deps *d, const struct config *cfg)
@@ -350,9 +346,10 @@ int deps_teardown(struct deps *d)
 
 	if (budget > TEARDOWN_MAX_MS)
 		budget = TEARDOWN_MAX_MS;
-	if (signals_stop_signal() && budget > TEARDOWN_STOPPED_MS)
-		budget = TEARDOWN_STOPPED_MS;
-	deadline = http_now_ms() + budget;
+	/* After a stop, SIGNALS_STOPPED_BUDGET_MS in all; a stop that comes
+	 * during teardown cuts what is left of it to that too (every request
+	 * clamps its deadline: see signals_clamp_deadline). */
+	deadline = signals_clamp_deadline(http_now_ms() + budget);
 	/* A cold instance goes whole, its realm with it: no DELETE first. */
 	if (d->realm_created && !cold) {
 		d->kc.deadline_ms = deadline;

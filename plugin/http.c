@@ -74,7 +74,9 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 	long long start = http_now_ms(), note = start + c->wait_note_ms;
 	CURLcode rc = CURLE_OK;
 	CURLMsg *msg;
-	int running = 1, left;
+	long long limit;
+	bool stopped_budget = false;
+	int running = 1, left, wait_ms;
 
 	if (curl_multi_add_handle(c->multi, c->curl) != CURLM_OK)
 		return CURLE_FAILED_INIT;
@@ -89,7 +91,23 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 			rc = CURLE_ABORTED_BY_CALLBACK;
 			break;
 		}
-		if (curl_multi_poll(c->multi, &stop, stop.fd >= 0 ? 1 : 0, 1000, NULL) !=
+		/* In teardown a stop no longer ends the transfer at once: it
+		 * ends it at the stopped budget's end, however long the
+		 * request's own timeout. */
+		limit = signals_stop_deadline_ms();
+		wait_ms = 1000;
+		if (limit) {
+			long long remaining = limit - http_now_ms();
+
+			if (remaining <= 0) {
+				rc = CURLE_OPERATION_TIMEDOUT;
+				stopped_budget = true;
+				break;
+			}
+			if (remaining < wait_ms)
+				wait_ms = (int)remaining;
+		}
+		if (curl_multi_poll(c->multi, &stop, stop.fd >= 0 ? 1 : 0, wait_ms, NULL) !=
 		    CURLM_OK) {
 			rc = CURLE_FAILED_INIT;
 			break;
@@ -105,6 +123,9 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 		rc = msg && msg->msg == CURLMSG_DONE ? msg->data.result : CURLE_FAILED_INIT;
 	}
 	curl_multi_remove_handle(c->multi, c->curl);
+	if (stopped_budget)
+		log_debug("http: %s %s given up: the stopped budget (%d ms) ran out", req->method,
+			  req->path, SIGNALS_STOPPED_BUDGET_MS);
 	return rc;
 }
 
@@ -316,6 +337,7 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 		int rc;
 
 		attempt++;
+		deadline_ms = signals_clamp_deadline(deadline_ms);
 		rc = http_send(c, req, (long)(deadline_ms - now), resp);
 		if (!req->retry)
 			return rc;

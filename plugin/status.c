@@ -11,6 +11,7 @@
 #include "lease.h"
 #include "log.h"
 #include "sat.h"
+#include "signals.h"
 
 struct status_item {
 	const char *kind; /* "realm", "service", "secret" */
@@ -92,7 +93,8 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 	const struct config *cfg = d->cfg;
 	struct buf list = BUF_INIT;
 	struct json j = { 0 };
-	int rc = -1, n, i, kc, unread = 0;
+	struct json_iter it;
+	int rc = -1, n, item, kc, unread = 0;
 
 	if (!cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD] && !deps_docker_available(d)) {
 		snprintf(
@@ -132,22 +134,27 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 			 cfg->keycloak_url, d->kc.error);
 		goto out_free;
 	}
-	n = json_parse(&j, buf_str(&list), list.len) < 0 ? -1 : json_array_len(&j, 0);
+	n = json_parse(&j, buf_str(&list), list.len) < 0 ? -1 : json_iter_init(&it, &j, 0);
 	if (n < 0) {
 		snprintf(r->warm.note, sizeof(r->warm.note),
 			 "realms at %s not listed: the realm list is not a JSON array",
 			 cfg->keycloak_url);
 		goto out_free;
 	}
-	for (i = 0; i < n; i++) {
+	for (item = json_iter_next(&it); item >= 0; item = json_iter_next(&it)) {
 		struct buf body = BUF_INIT;
-		struct status_item *it;
+		struct status_item *si;
 		char name[256];
 		struct lease l;
 		int got;
 
-		if (json_get_string(&j, json_array_get(&j, 0, i), "realm", name, sizeof(name)) <
-			    0 ||
+		/* a stop ends the listing; status_run exits 128+N */
+		if (signals_interrupted()) {
+			snprintf(r->warm.note, sizeof(r->warm.note),
+				 "realms at %s not listed: stopped by a signal", cfg->keycloak_url);
+			goto out_free;
+		}
+		if (json_get_string(&j, item, "realm", name, sizeof(name)) < 0 ||
 		    !strcmp(name, "master") || !status_name_plain(name))
 			continue;
 		/* The brief list has no attributes: each realm is read. One
@@ -156,16 +163,16 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 		if (got == KC_OK &&
 		    lease_from_json(buf_str(&body), body.len, realm_attributes_path, &l) == 0 &&
 		    l.owned) {
-			it = status_add(r);
-			if (!it) {
+			si = status_add(r);
+			if (!si) {
 				buf_free(&body);
 				snprintf(r->warm.note, sizeof(r->warm.note), "out of memory");
 				goto out_free;
 			}
-			it->kind = "realm";
-			snprintf(it->name, sizeof(it->name), "%s", name);
-			it->lease = l;
-			it->created = status_realm_created(&d->kc, name);
+			si->kind = "realm";
+			snprintf(si->name, sizeof(si->name), "%s", name);
+			si->lease = l;
+			si->created = status_realm_created(&d->kc, name);
 		} else if (got != KC_OK && got != KC_NOT_FOUND) {
 			log_warn("status: realm %s could not be read: %s", name, d->kc.error);
 			unread++;
@@ -206,17 +213,17 @@ static int status_read_kind(struct docker *dk, const char *kind, const char *nou
 {
 	struct buf path = BUF_INIT, resp = BUF_INIT;
 	struct json j = { 0 };
-	int rc = -1, i, n;
+	struct json_iter iter;
+	int rc = -1, item;
 
 	buf_printf(&path, "/%s?filters=", kind);
 	if (docker_query_escape(&path, "{\"label\":[\"" LEASE_KEY_OWNER "=" LEASE_OWNER "\"]}") <
 		    0 ||
 	    docker_call(dk, "GET", path.data, NULL, 0, &resp) != 200 ||
-	    json_parse(&j, buf_str(&resp), resp.len) < 0 || json_array_len(&j, 0) < 0)
+	    json_parse(&j, buf_str(&resp), resp.len) < 0 || json_iter_init(&iter, &j, 0) < 0)
 		goto out_free;
-	n = json_array_len(&j, 0);
-	for (i = 0; i < n; i++) {
-		int item = json_array_get(&j, 0, i), spec = json_object_get(&j, item, "Spec");
+	for (item = json_iter_next(&iter); item >= 0; item = json_iter_next(&iter)) {
+		int spec = json_object_get(&j, item, "Spec");
 		char created[64];
 		struct status_item *it;
 		struct lease l;

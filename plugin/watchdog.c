@@ -100,8 +100,9 @@ static int self_inspect(struct docker *dk, const char *id, const char *socket_pa
 {
 	struct buf resp = BUF_INIT;
 	struct json j = { 0 };
+	struct json_iter it;
 	char path[128];
-	int mounts, i, n, rc = -1;
+	int mounts, m, rc = -1;
 
 	memset(si, 0, sizeof(*si));
 	snprintf(path, sizeof(path), "/containers/%s/json", id);
@@ -117,9 +118,8 @@ static int self_inspect(struct docker *dk, const char *id, const char *socket_pa
 		 * watchdog must outlive drone-deps */
 		snprintf(si->network, sizeof(si->network), "bridge");
 	mounts = json_object_get(&j, 0, "Mounts");
-	n = json_array_len(&j, mounts);
-	for (i = 0; i < n; i++) {
-		int m = json_array_get(&j, mounts, i);
+	json_iter_init(&it, &j, mounts);
+	for (m = json_iter_next(&it); m >= 0; m = json_iter_next(&it)) {
 		char dest[256];
 
 		if (json_get_string(&j, m, "Destination", dest, sizeof(dest)) > 0 &&

@@ -198,6 +198,33 @@ def sig_during_bind(ctx):
     only_master(ctx)
 
 
+@test("a stop during a normal teardown cuts it to the 5 s stopped budget: DELETE held 40 s, exit 143 within 5.5 s",
+      stub_only="needs the stand-in to hold the DELETE's answer (hold knob)")
+def stop_during_teardown(ctx):
+    # The hook ends by itself; teardown's DELETE is held 40 s by the
+    # server; SIGTERM comes 1 s into it. Teardown, the admin logout (and
+    # the watchdog's removal, with a socket) share the 5 s stopped budget
+    # from the signal on, not the teardown's own 60 s.
+    ctx.stub.config(hold={"seconds": 40, "method": "DELETE", "path_prefix": "/admin/realms/"})
+    ctx.stub.clear_requests()
+    r = ctx.start(ctx.settings(hook="true", run_id="5e0002"))
+    deadline = time.time() + 30
+    while not admin_calls(ctx.stub.requests(), "DELETE"):
+        if time.time() > deadline or r.proc.poll() is not None:
+            raise Failure("the DELETE was never held (exit %s)" % r.proc.poll())
+        time.sleep(0.02)
+    time.sleep(1.0)
+    t0 = time.time()
+    os.kill(r.pid, signal.SIGTERM)
+    r.wait(60)
+    took = time.time() - t0
+    print("# stop 1 s into a held DELETE: exit %s %.2f s after the signal" % (r.code, took))
+    check(r.code == 143, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(took < 5.5, "took %.2f s after the signal, want the 5 s stopped budget" % took)
+    check("its lease ends it" in r.stderr, "no word of the lease: %s" % r.stderr[-300:])
+    ctx.stub.config(hold=None)
+
+
 # ---- the admin token -------------------------------------------------------------
 
 @test("a token refused with 401 mid-run is renewed once and the call repeated",
