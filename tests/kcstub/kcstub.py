@@ -694,7 +694,7 @@ class State:
             self.log = []
             self.knobs = {"latency_ms": self.initial_latency_ms, "check_issuer": True,
                           "conflict_message": "realm", "admin_token_roles": False, "import_ms": 0,
-                          "admin_token_padding": 0}
+                          "admin_token_padding": 0, "list_filler": 0}
             for kind in FAULT_KINDS:
                 self.knobs[kind] = []
             master = self.new_realm_record("master", new_id())
@@ -744,7 +744,8 @@ class State:
                     "conflict_message": self.knobs["conflict_message"],
                     "admin_token_roles": self.knobs["admin_token_roles"],
                     "import_ms": self.knobs["import_ms"],
-                    "admin_token_padding": self.knobs["admin_token_padding"]}
+                    "admin_token_padding": self.knobs["admin_token_padding"],
+                    "list_filler": self.knobs["list_filler"]}
             for kind in FAULT_KINDS:
                 rules = [dict(r) for r in self.knobs[kind]]
                 view[kind] = None if not rules else (rules[0] if len(rules) == 1 else rules)
@@ -1670,6 +1671,9 @@ class KC:
                 brief = (self.q("briefRepresentation", "false") or "").lower() == "true"
                 with self.st.lock:
                     reps = [realm_rep(r, brief) for r in self.st.realms.values()]
+                    filler = self.st.knobs["list_filler"]
+                # name only: 100 k of them stay under drone-deps' 4 MiB cap
+                reps.extend({"realm": "filler:%06d" % i} for i in range(filler))
                 return Resp(200, reps, JSON, [("Cache-Control", "no-cache")])
             if self.method == "POST":
                 if not is_admin:
@@ -2231,6 +2235,16 @@ def stub_control(handler, method, path, body):
                     if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                         raise ValueError("admin_token_padding must be an integer >= 0")
                     pending["admin_token_padding"] = v
+                if "list_filler" in cfg:
+                    # The realm list of a server with that many more realms
+                    # (brief entries named filler:NNNNNN, which no client of
+                    # ours reads: not a name drone-deps gives or can put in
+                    # a path as it is): the list's own cost, without
+                    # importing 100 k realms.
+                    v = cfg["list_filler"]
+                    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1000000:
+                        raise ValueError("list_filler must be an integer from 0 to 1000000")
+                    pending["list_filler"] = v
                 if "check_issuer" in cfg:
                     if not isinstance(cfg["check_issuer"], bool):
                         raise ValueError("check_issuer must be a boolean")
