@@ -1,8 +1,13 @@
 /* deps.c - the dependency layer; see deps.h. */
 #include "deps.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -344,6 +349,7 @@ int deps_teardown(struct deps *d)
 	bool cold = d->cold.service_created || d->cold.secret_created;
 	int rc = 0;
 
+	deps_housekeeping_end(d);
 	if (budget > TEARDOWN_MAX_MS)
 		budget = TEARDOWN_MAX_MS;
 	/* After a stop, SIGNALS_STOPPED_BUDGET_MS in all; a stop that comes
@@ -397,11 +403,19 @@ static void deps_refill(struct deps *d, long budget_ms)
 		log_debug("refilling the pool: %s", d->kc.error);
 }
 
-void deps_reap_some(void *arg)
+/* The housekeeper's body, in the forked child: its own connections, its
+ * own deadlines; it ends with _exit and leaves the parent's state alone. */
+static void deps_housekeep(struct deps *d)
 {
-	struct deps *d = arg;
 	int deleted = 0;
 
+	/* dies with drone-deps, even by SIGKILL: no orphan keeps working */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() == 1 && getpid() != 1)
+		_exit(0); /* the parent is already gone */
+	if ((d->kc_ready && http_client_fresh(&d->kc.http) < 0) ||
+	    (d->docker_ready && http_client_fresh(&d->docker.http) < 0))
+		_exit(EX_SOFTWARE);
 	if (d->kc_ready && !strcmp(d->binding.mode, "warm")) {
 		deps_refill(d, REFILL_SOME_MS);
 		d->kc.deadline_ms = http_now_ms() + REAP_SOME_MS;
@@ -412,6 +426,53 @@ void deps_reap_some(void *arg)
 		d->docker.deadline_ms = http_now_ms() + REAP_SOME_MS;
 		cold_reap(&d->docker, REAP_SOME_MAX, &deleted);
 	}
+	_exit(0);
+}
+
+/* Housekeeping never delays the run's own duties: the refill (a realm
+ * create takes seconds) and the reap run in a child process, so the hook
+ * loop keeps renewing the lease on time and takes a stop at once. The
+ * child shares nothing on the wire with the parent (fresh connections);
+ * it reuses the admin token in memory, so it costs no login and no
+ * admin session. The parent never waits for it but to reap it, and kills
+ * it when teardown begins (deps_housekeeping_end). */
+void deps_reap_some(void *arg)
+{
+	struct deps *d = arg;
+	pid_t pid;
+
+	if (d->housekeeper > 0)
+		return;
+	if (!(d->kc_ready && !strcmp(d->binding.mode, "warm")) && !d->docker_ready)
+		return;
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		log_debug("no housekeeping this run: fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0)
+		deps_housekeep(d);
+	d->housekeeper = pid;
+	log_debug("housekeeping (refill and reap) in process %d", (int)pid);
+}
+
+void deps_housekeeping_end(struct deps *d)
+{
+	pid_t pid = d->housekeeper;
+
+	if (pid <= 0)
+		return;
+	d->housekeeper = 0;
+	/* Only while it is our unreaped child (0: running; its pid cannot
+	 * have been reused). The hook loop's waitpid(-1) may have reaped it
+	 * already (-1, ECHILD): then there is nothing to end. */
+	if (waitpid(pid, NULL, WNOHANG) != 0)
+		return;
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	log_debug("housekeeping ended with the run");
 }
 
 int deps_reap_all(struct deps *d)
@@ -499,6 +560,7 @@ void deps_logout(struct deps *d)
 
 void deps_free(struct deps *d)
 {
+	deps_housekeeping_end(d);
 	if (d->kc_ready)
 		keycloak_cleanup(&d->kc);
 	if (d->docker_ready)

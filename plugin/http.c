@@ -52,6 +52,14 @@ int http_client_init(struct http_client *c, const char *base_url)
 	return c->curl && c->multi ? 0 : -1;
 }
 
+int http_client_fresh(struct http_client *c)
+{
+	c->curl = curl_easy_init();
+	c->multi = curl_multi_init();
+	c->requests = 0;
+	return c->curl && c->multi ? 0 : -1;
+}
+
 void http_client_cleanup(struct http_client *c)
 {
 	if (c->multi)

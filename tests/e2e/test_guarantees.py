@@ -225,6 +225,44 @@ def stop_during_teardown(ctx):
     ctx.stub.config(hold=None)
 
 
+@test("housekeeping never delays renewal: a spare create held 20 s, ttl 10; the lease is renewed every 3 s and another run's reap keeps the realm",
+      stub_only="needs the stand-in to hold the spare's POST (hold knob)")
+def renewal_not_behind_housekeeping(ctx):
+    rid = "5e0003"
+    name = "lasuite-drive-" + rid
+    started, release = ctx.path("started"), ctx.path("release")
+    hook = ("echo $$ > %s; echo go > %s; i=0; while [ ! -e %s ] && [ $i -lt 600 ]; "
+            "do sleep 0.1; i=$((i+1)); done" % (ctx.hook_pgid_file(), started, release))
+    r = ctx.start(ctx.settings(hook=hook, run_id=rid, ttl=10, pool_size=1, debug="true"))
+    ctx.wait_for_file(started, run=r)
+    # From now on (the bind's own create is done) the pool's refill, 2 s
+    # into the hook, is held by the server for 20 s.
+    ctx.stub.config(hold={"seconds": 20, "method": "POST", "path_prefix": "/admin/realms"})
+    t0 = time.time()
+    lowest = None
+    try:
+        while time.time() - t0 < 13:
+            attrs = stub_get(ctx, "/_stub/realms")
+            mine = [x for x in attrs if x["realm"] == name]
+            check(mine, "realm %s gone %.1f s into the hook" % (name, time.time() - t0))
+            left = int(mine[0]["attributes"]["drone-deps.expires"]) - time.time()
+            lowest = left if lowest is None else min(lowest, left)
+            check(left > 0, "the lease lapsed %.1f s into the hook" % (time.time() - t0))
+            time.sleep(0.5)
+        held = [q for q in ctx.stub.requests() if q.get("fault") == "hold"]
+        check(held, "the spare's create was never held: %s" % r.stderr[-400:])
+        # another runner's scheduled reap, 13 s in: the realm is live
+        reap = ctx.run(ctx.settings(action="reap", parent=None))
+        check(reap.code == 0, "reap exited %s: %s" % (reap.code, reap.stderr[-300:]))
+        check(name in ctx.stub.realms(), "another run's reap deleted the live realm")
+        print("# ttl 10, spare create held 20 s: least lease left %.1f s over 13 s" % lowest)
+    finally:
+        open(release, "w").write("x")
+        r.wait(60)
+        ctx.stub.config(hold=None)
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-300:]))
+
+
 # ---- the admin token -------------------------------------------------------------
 
 @test("a token refused with 401 mid-run is renewed once and the call repeated",
