@@ -75,6 +75,60 @@ def setup_mixed(ctx):
     return live, old, binding
 
 
+CLIENT_ID = "drone-deps-ci-status"  # not the default id: a server may have that one
+CLIENT_SECRET = "ci-Cl1ent-s3cret-for-the-status-suite-01"
+
+
+def ensure_ci_client(ctx):
+    """The CI client as README.md makes it (service account holding
+    master's create-realm alone): on the stand-in through its control
+    API, on a real server through the admin API."""
+    admin = getattr(ctx.stub, "admin", None)
+    if admin is None:
+        ctx.stub._call("POST", "/_stub/ci_client", {"clientId": CLIENT_ID, "secret": CLIENT_SECRET})
+        return
+    found = admin.call("GET", "/admin/realms/master/clients?clientId=" + CLIENT_ID)
+    if not found:
+        admin.call("POST", "/admin/realms/master/clients", {
+            "clientId": CLIENT_ID, "enabled": True, "publicClient": False,
+            "serviceAccountsEnabled": True, "standardFlowEnabled": False,
+            "directAccessGrantsEnabled": False, "secret": CLIENT_SECRET}, ok=(201,))
+        found = admin.call("GET", "/admin/realms/master/clients?clientId=" + CLIENT_ID)
+    user = admin.call("GET", "/admin/realms/master/clients/%s/service-account-user" % found[0]["id"])
+    role = admin.call("GET", "/admin/realms/master/roles/create-realm")
+    admin.call("POST", "/admin/realms/master/users/%s/role-mappings/realm" % user["id"], [role])
+
+
+def client_env(ctx, **extra):
+    return ctx.settings(keycloak_admin_password=None, keycloak_client_id=CLIENT_ID,
+                        keycloak_client_secret=CLIENT_SECRET, pool_size=0, **extra)
+
+
+@test("status with only the CI client lists the realms it made, says what it cannot see; exit 3, never 0")
+def with_ci_client(ctx):
+    ensure_ci_client(ctx)
+    mine, other = run_id(), run_id()
+    env_file = ctx.path("binding-%s.env" % mine)
+    r = ctx.run(client_env(ctx, action="up", run_id=mine, ttl=600, env_file=env_file))
+    check(r.code == 0, "up with the client exited %s: %s" % (r.code, r.stderr[-500:]))
+    # made with the admin password: invisible to the client
+    seed_realm(ctx, "lasuite-drive-%s" % other, other, "org/recipe#9.1.1", int(time.time()) + 900)
+    r = ctx.run(client_env(ctx, action="status", parent=None))
+    check(r.code == 3, "exit %s, want 3 (a partial view): %s" % (r.code, r.output[-800:]))
+    rows = parse_text(r.stdout)
+    check(set(rows) == {("realm", "lasuite-drive-" + mine)}, "listed: %s\n%s" % (sorted(rows), r.stdout))
+    check("not visible to it" in r.stderr and CLIENT_ID in r.stderr, "no word of what it cannot see: %s"
+          % r.stderr[-600:])
+    check(CLIENT_SECRET not in r.output, "the client secret was printed")
+    j = ctx.run(client_env(ctx, action="status", parent=None), args=["--json"])
+    doc = json.loads(j.stdout)
+    check(j.code == 3 and doc["warm"]["listed"] and not doc["warm"]["complete"],
+          "json: exit %s, warm %s" % (j.code, doc["warm"]))
+    # with the admin password the same server is seen whole: exit 0
+    a = ctx.run(status_env(ctx), args=["--json"])
+    check(a.code == 0 and json.loads(a.stdout)["warm"]["complete"], "admin: exit %s %s" % (a.code, a.stdout[-300:]))
+
+
 @test("status lists live and expired realms with run, job, created, lease and state; exit 1")
 def lists_realms(ctx):
     live, old, _ = setup_mixed(ctx)

@@ -1652,6 +1652,12 @@ class KC:
             raise Mapped(401, http_msg(401))
         info, token_realm, user = found
         is_admin = token_realm["name"] == "master" and user.get("admin")
+        # A holder of master's create-realm (the CI client's service
+        # account) who is no admin: Keycloak makes a realm's creator its
+        # admin (RealmManager.grantPermissionsToRealmCreator), and lists
+        # and opens only the realms its roles reach.
+        creator = (user["id"] if token_realm["name"] == "master" and not is_admin
+                   and "create-realm" in (user.get("realmRoles") or []) else None)
         if segs[0] == "serverinfo":
             if len(segs) != 1 or self.method != "GET":
                 raise Mapped(404, http_msg(404))
@@ -1666,20 +1672,25 @@ class KC:
         if len(segs) == 1:
             if self.method == "GET":
                 # RealmsAdminResource.getRealms: an empty visible list is 403.
-                if not is_admin:
+                with self.st.lock:
+                    visible = [r for r in self.st.realms.values()
+                               if is_admin or (creator and r.get("creator") == creator)]
+                if not visible:
                     raise Mapped(403, http_msg(403))
                 brief = (self.q("briefRepresentation", "false") or "").lower() == "true"
                 with self.st.lock:
-                    reps = [realm_rep(r, brief) for r in self.st.realms.values()]
+                    reps = [realm_rep(r, brief) for r in visible]
                     filler = self.st.knobs["list_filler"]
                 # name only: 100 k of them stay under drone-deps' 4 MiB cap
                 reps.extend({"realm": "filler:%06d" % i} for i in range(filler))
                 return Resp(200, reps, JSON, [("Cache-Control", "no-cache")])
             if self.method == "POST":
-                if not is_admin:
+                if not is_admin and not creator:
                     raise Mapped(403, http_msg(403))
                 rep = self.json_body("stream")
                 realm = import_realm(self.st, rep)
+                if creator:
+                    realm["creator"] = creator
                 loc = self.base() + "/admin/realms/" + quote(realm["name"], safe="")
                 return Resp(201, b"", None, [("Location", loc)])
             raise Mapped(405, http_msg(405))
@@ -1690,7 +1701,7 @@ class KC:
             realm = self.st.realms.get(name)
         if realm is None:
             raise Mapped(404, "Realm not found.")
-        if not is_admin:
+        if not is_admin and not (creator and realm.get("creator") == creator):
             raise Mapped(403, http_msg(403))
         rest = segs[2:]
         if not rest:
@@ -2288,6 +2299,25 @@ def stub_control(handler, method, path, body):
                 return kc.to_resp(exc)
             return Resp(201, {"realm": realm["name"], "id": realm["id"]}, JSON,
                         [("Location", kc.base() + "/admin/realms/" + quote(realm["name"], safe=""))])
+        if path == "/_stub/ci_client" and method == "POST":
+            # The CI client as README.md makes it: confidential, service
+            # account only, whose user holds master's create-realm alone.
+            rep = parse()
+            with st.lock:
+                master = st.realms["master"]
+                c = next((x for x in master["clients"] if x["clientId"] == rep["clientId"]), None)
+                if c is None:
+                    c = new_client_record({"clientId": rep["clientId"], "publicClient": False,
+                                           "serviceAccountsEnabled": True,
+                                           "standardFlowEnabled": False,
+                                           "secret": rep["secret"]})
+                    master["clients"].append(c)
+                c["secret"] = rep["secret"]
+                ensure_service_account(master, c)
+                user = next(u for u in master["users"] if u["id"] == c["serviceAccountUserId"])
+                if "create-realm" not in user["realmRoles"]:
+                    user["realmRoles"].append("create-realm")
+            return Resp(200, {"clientId": c["clientId"]})
         if path == "/_stub/requests" and method == "GET":
             with st.lock:
                 return Resp(200, list(st.log))
