@@ -16,6 +16,7 @@
 #include "pool.h"
 #include "realm.h"
 #include "signals.h"
+#include "watchdog.h"
 
 #define REAP_SOME_MS 2000
 #define REAP_SOME_MAX 5 /* deletions, not realms looked at */
@@ -425,6 +426,8 @@ static void deps_housekeep(struct deps *d)
 	if (d->docker_ready) {
 		d->docker.deadline_ms = http_now_ms() + REAP_SOME_MS;
 		cold_reap(&d->docker, REAP_SOME_MAX, &deleted);
+		deleted = 0;
+		watchdog_reap(&d->docker, REAP_SOME_MAX, &deleted);
 	}
 	_exit(0);
 }
@@ -503,6 +506,10 @@ int deps_reap_all(struct deps *d)
 			return rc;
 		cold_reap(&d->docker, 1 << 30, &deleted);
 		log_info("reaped %d expired cold service%s and secrets", deleted,
+			 deleted == 1 ? "" : "s");
+		deleted = 0;
+		watchdog_reap(&d->docker, 1 << 30, &deleted);
+		log_info("reaped %d left-over watchdog container%s", deleted,
 			 deleted == 1 ? "" : "s");
 		did = true;
 	}

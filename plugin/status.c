@@ -12,13 +12,23 @@
 #include "log.h"
 #include "sat.h"
 #include "signals.h"
+#include "watchdog.h"
 
 struct status_item {
-	const char *kind; /* "realm", "service", "secret" */
+	const char *kind; /* "realm", "service", "secret", "watchdog" */
 	char name[256];
 	struct lease lease;
 	long long created; /* unix seconds; 0: unknown */
+	bool leftover;	   /* a watchdog: see watchdog_leftover */
 };
+
+/* Whether an item is left over for reap to remove: its lease ended; for
+ * a watchdog container, watchdog_leftover (a running one waits for its
+ * run whatever its lease says; a never-started one is dead weight). */
+static bool status_ended(const struct status_item *it, long long now)
+{
+	return !strcmp(it->kind, "watchdog") ? it->leftover : lease_expired(&it->lease, now);
+}
 
 /* One source (the warm Keycloak, the Docker engine): listed, or why not. */
 struct status_source {
@@ -275,6 +285,53 @@ out_free:
 	return rc;
 }
 
+/* Lists the watchdog containers of ours, started or not. 0 or -1. */
+static int status_read_watchdogs(struct docker *dk, struct status_report *r)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT;
+	long long now = (long long)time(NULL);
+	struct json j = { 0 };
+	struct json_iter iter;
+	int rc = -1, item;
+
+	if (buf_puts(&path, "/containers/json?") < 0 || watchdog_list_query(&path) < 0 ||
+	    docker_call(dk, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0 || json_iter_init(&iter, &j, 0) < 0)
+		goto out_free;
+	for (item = json_iter_next(&iter); item >= 0; item = json_iter_next(&iter)) {
+		char state[32] = "";
+		struct json_iter names;
+		struct status_item *it;
+		struct lease l;
+		long long created = 0;
+
+		lease_from_object(&j, json_object_get(&j, item, "Labels"), &l);
+		if (!l.owned)
+			continue;
+		it = status_add(r);
+		if (!it)
+			goto out_free;
+		it->kind = "watchdog";
+		/* "/drone-deps-watch-<run>-<suffix>": the name without its slash */
+		json_iter_init(&names, &j, json_object_get(&j, item, "Names"));
+		if (json_string_copy(&j, json_iter_next(&names), it->name, sizeof(it->name)) < 0)
+			snprintf(it->name, sizeof(it->name), "?");
+		if (it->name[0] == '/')
+			memmove(it->name, it->name + 1, strlen(it->name));
+		(void)json_get_string(&j, item, "State", state, sizeof(state));
+		(void)json_get_long(&j, item, "Created", &created);
+		it->lease = l;
+		it->created = created;
+		it->leftover = watchdog_leftover(state, created, &l, now);
+	}
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
+	return rc;
+}
+
 static int status_read_docker(struct deps *d, struct status_report *r)
 {
 	const struct config *cfg = d->cfg;
@@ -286,7 +343,8 @@ static int status_read_docker(struct deps *d, struct status_report *r)
 		return -1;
 	}
 	if (status_read_kind(&d->docker, "services", "service", r) < 0 ||
-	    status_read_kind(&d->docker, "secrets", "secret", r) < 0) {
+	    status_read_kind(&d->docker, "secrets", "secret", r) < 0 ||
+	    status_read_watchdogs(&d->docker, r) < 0) {
 		snprintf(r->docker.note, sizeof(r->docker.note),
 			 "services and secrets not listed: %s", d->docker.error);
 		return -1;
@@ -305,7 +363,7 @@ static void status_format_time(long long t, char *out, size_t outsz)
 
 /* The counts both outputs end with. */
 struct status_counts {
-	size_t live, expired, realms, services, secrets;
+	size_t live, expired, realms, services, secrets, watchdogs;
 };
 
 static void status_count(const struct status_report *r, struct status_counts *c)
@@ -316,13 +374,14 @@ static void status_count(const struct status_report *r, struct status_counts *c)
 	for (i = 0; i < r->n; i++) {
 		const struct status_item *it = &r->items[i];
 
-		if (lease_expired(&it->lease, r->now))
+		if (status_ended(it, r->now))
 			c->expired++;
 		else
 			c->live++;
 		c->realms += !strcmp(it->kind, "realm");
 		c->services += !strcmp(it->kind, "service");
 		c->secrets += !strcmp(it->kind, "secret");
+		c->watchdogs += !strcmp(it->kind, "watchdog");
 	}
 }
 
@@ -335,7 +394,7 @@ static void status_print_text(const struct status_report *r, FILE *out)
 		"CREATED", "LEASE", "STATE");
 	for (i = 0; i < r->n; i++) {
 		const struct status_item *it = &r->items[i];
-		bool ended = lease_expired(&it->lease, r->now);
+		bool ended = status_ended(it, r->now);
 		long long left = sat_sub(it->lease.expires, r->now);
 		char created[32], lease[48];
 
@@ -350,9 +409,11 @@ static void status_print_text(const struct status_report *r, FILE *out)
 			ended ? "expired" : "live");
 	}
 	status_count(r, &c);
-	fprintf(out, "%zu live, %zu expired: %zu realm%s, %zu service%s, %zu secret%s\n", c.live,
-		c.expired, c.realms, c.realms == 1 ? "" : "s", c.services,
-		c.services == 1 ? "" : "s", c.secrets, c.secrets == 1 ? "" : "s");
+	fprintf(out,
+		"%zu live, %zu expired: %zu realm%s, %zu service%s, %zu secret%s, %zu watchdog%s\n",
+		c.live, c.expired, c.realms, c.realms == 1 ? "" : "s", c.services,
+		c.services == 1 ? "" : "s", c.secrets, c.secrets == 1 ? "" : "s", c.watchdogs,
+		c.watchdogs == 1 ? "" : "s");
 }
 
 static void status_json_source(struct buf *b, const char *key, const struct status_source *s)
@@ -385,7 +446,7 @@ static int status_print_json(const struct status_report *r, const struct config 
 	buf_puts(&b, ",\"resources\":[");
 	for (i = 0; i < r->n; i++) {
 		const struct status_item *it = &r->items[i];
-		bool ended = lease_expired(&it->lease, r->now);
+		bool ended = status_ended(it, r->now);
 
 		buf_printf(&b, "%s{\"kind\":\"%s\",\"name\":", i ? "," : "", it->kind);
 		buf_json_string(&b, it->name);
@@ -404,8 +465,8 @@ static int status_print_json(const struct status_report *r, const struct config 
 	status_count(r, &c);
 	if (buf_printf(&b,
 		       "],\"counts\":{\"live\":%zu,\"expired\":%zu,\"realms\":%zu,"
-		       "\"services\":%zu,\"secrets\":%zu}}\n",
-		       c.live, c.expired, c.realms, c.services, c.secrets) < 0)
+		       "\"services\":%zu,\"secrets\":%zu,\"watchdogs\":%zu}}\n",
+		       c.live, c.expired, c.realms, c.services, c.secrets, c.watchdogs) < 0)
 		goto out_free;
 	fputs(b.data, out);
 	rc = 0;
@@ -460,7 +521,7 @@ int status_run(struct deps *d)
 	 * as live has ended before it was printed */
 	r.now = (long long)time(NULL);
 	for (i = 0; i < r.n; i++)
-		any_expired |= lease_expired(&r.items[i].lease, r.now);
+		any_expired |= status_ended(&r.items[i], r.now);
 	if (cfg->json) {
 		if (status_print_json(&r, cfg, stdout) < 0) {
 			log_error("status: out of memory");
