@@ -70,6 +70,22 @@ void http_client_cleanup(struct http_client *c)
 	c->multi = NULL;
 }
 
+/* How long one poll of a transfer may wait: a second, less when the
+ * stopped budget ends sooner; -1 once it has ended. In teardown a stop no
+ * longer ends the transfer at once: it ends it at the budget's end,
+ * however long the request's own timeout. */
+static int poll_wait_ms(void)
+{
+	long long limit = signals_stop_deadline_ms(), remaining;
+
+	if (!limit)
+		return 1000;
+	remaining = limit - http_now_ms();
+	if (remaining <= 0)
+		return -1;
+	return remaining < 1000 ? (int)remaining : 1000;
+}
+
 /* curl_easy_perform, but a stop signal ends the transfer at once: the
  * multi interface polls the stop signal's descriptor beside the socket.
  * The connection cache lives in the multi handle, so connections are
@@ -82,7 +98,6 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 	long long start = http_now_ms(), note = start + c->wait_note_ms;
 	CURLcode rc = CURLE_OK;
 	CURLMsg *msg;
-	long long limit;
 	bool stopped_budget = false;
 	int running = 1, left, wait_ms;
 
@@ -99,21 +114,11 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 			rc = CURLE_ABORTED_BY_CALLBACK;
 			break;
 		}
-		/* In teardown a stop no longer ends the transfer at once: it
-		 * ends it at the stopped budget's end, however long the
-		 * request's own timeout. */
-		limit = signals_stop_deadline_ms();
-		wait_ms = 1000;
-		if (limit) {
-			long long remaining = limit - http_now_ms();
-
-			if (remaining <= 0) {
-				rc = CURLE_OPERATION_TIMEDOUT;
-				stopped_budget = true;
-				break;
-			}
-			if (remaining < wait_ms)
-				wait_ms = (int)remaining;
+		wait_ms = poll_wait_ms();
+		if (wait_ms < 0) {
+			rc = CURLE_OPERATION_TIMEDOUT;
+			stopped_budget = true;
+			break;
 		}
 		if (curl_multi_poll(c->multi, &stop, stop.fd >= 0 ? 1 : 0, wait_ms, NULL) !=
 		    CURLM_OK) {

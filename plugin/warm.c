@@ -683,10 +683,12 @@ out_none:
 static bool warm_ci_secret_exists(struct docker *d, const struct warm *w, const char *file,
 				  const char *client_id, const char *secret)
 {
-	char path[320], held[CI_SECRET_LEN + 2];
-	bool same;
+	char path[320];
 
 	if (file) {
+		char held[CI_SECRET_LEN + 2];
+		bool same;
+
 		if (warm_ci_secret_read(file, client_id, held, sizeof(held)) < 0)
 			return false;
 		same = strcmp(held, secret) == 0;
