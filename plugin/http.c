@@ -99,11 +99,13 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 	CURLcode rc = CURLE_OK;
 	CURLMsg *msg;
 	bool stopped_budget = false;
-	int running = 1, left, wait_ms;
+	int running = 1, left;
 
 	if (curl_multi_add_handle(c->multi, c->curl) != CURLM_OK)
 		return CURLE_FAILED_INIT;
 	for (;;) {
+		int wait_ms;
+
 		if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
 			rc = CURLE_FAILED_INIT;
 			break;
