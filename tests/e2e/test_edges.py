@@ -250,5 +250,66 @@ def status_long_list(ctx):
 def reap_long_list(ctx):
     stop_on_long_list(ctx, "reap")
 
+
+# ---- a stop while the watchdog starts ------------------------------------------
+
+def api_kill(container, signo="TERM"):
+    """POST /containers/<name>/kill on the engine's socket: a few ms, where
+    the docker client takes tens of them to start."""
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(SOCKET)
+    s.sendall(("POST /containers/%s/kill?signal=%s HTTP/1.0\r\nHost: docker\r\n\r\n"
+               % (container, signo)).encode())
+    s.recv(4096)
+    s.close()
+
+
+@test("a stop between the watchdog's create and its start leaves no watchdog container (plugin image, real dockerd)")
+def stop_during_watchdog_start(ctx):
+    import harness
+    if not os.access(SOCKET, os.W_OK):
+        raise NotRun("no Docker socket at %s" % SOCKET)
+    if not docker("image", "ls", "-q", harness.PLUGIN_IMAGE).strip():
+        raise NotRun("the plugin image %s is missing (make image)" % harness.PLUGIN_IMAGE)
+    # The engine announces the watchdog's create; SIGTERM goes to the
+    # plugin container (drone-deps is its PID 1) at once, while drone-deps
+    # copies the secret files in and has not started it yet. A try where
+    # the signal came after the start does not count; the next one runs.
+    for attempt in range(8):
+        rid = os.urandom(3).hex()
+        name = "drone-deps-wdstop-%s" % rid
+        events = subprocess.Popen(
+            [DOCKER, "events", "--format", "{{.Actor.ID}}", "--filter", "type=container",
+             "--filter", "event=create", "--filter", "label=drone-deps.role=watchdog",
+             "--filter", "label=drone-deps.run=" + rid],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)  # the events stream is open
+            env = ctx.settings(run_id=rid, hook="sleep 30", docker_host="unix://" + SOCKET)
+            harness.run_plugin_container(name, rid, env)
+            created = events.stdout.readline().strip()
+            api_kill(name)
+            check(created, "no watchdog create event: %s" % harness.container_logs(name)[-500:])
+            code = int(docker("wait", name).strip() or -1)
+            logs = harness.container_logs(name)
+            left = harness.watchdogs_of(rid)
+            print("# try %d: exit %s, the stop %s the watchdog's start; %d watchdog container(s) left"
+                  % (attempt + 1, code, "cut" if "no watchdog:" in logs else "came after",
+                     len(left)))
+            if "no watchdog:" not in logs:
+                continue
+            check(code == 143, "exit %s: %s" % (code, logs[-500:]))
+            check(not left, "a created watchdog container was left behind: %s" % left)
+            check("lasuite-drive-" + rid not in ctx.stub.realms(), "the realm was left behind")
+            return
+        finally:
+            events.kill()
+            events.wait()
+            subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
+            for c in harness.watchdogs_of(rid):
+                subprocess.run([DOCKER, "rm", "-f", c], capture_output=True)
+    raise NotRun("in 8 tries the signal never came between the watchdog's create and start")
+
 if __name__ == "__main__":
     sys.exit(main())
