@@ -710,8 +710,8 @@ static int warm_ci_secret_write_file(const char *file, const char *client_id, co
 	struct buf text = BUF_INIT;
 	int fd = -1, rc = -1, saved;
 
-	if (snprintf(tmp, sizeof(tmp), "%.*s.drone-deps-XXXXXX",
-		     slash ? (int)(slash - file + 1) : 0, file) >= (int)sizeof(tmp) ||
+	/* beside the file, named for it: "<file>.drone-deps-XXXXXX" */
+	if (snprintf(tmp, sizeof(tmp), "%s.drone-deps-XXXXXX", file) >= (int)sizeof(tmp) ||
 	    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - file + 1) : 1,
 		     slash ? file : ".") >= (int)sizeof(dir)) {
 		errno = ENAMETOOLONG;
