@@ -410,6 +410,71 @@ def watchdog_leftovers(ctx):
             subprocess.run([DOCKER, "rm", "-f", n], capture_output=True)
 
 
+@test("a plugin container killed between its watchdog's create and start: the never-started watchdog is listed, then reaped once its lease ends")
+def killed_during_watchdog_start(ctx):
+    import harness
+    if not os.access(SOCKET, os.W_OK):
+        raise NotRun("no Docker socket at %s" % SOCKET)
+    if not docker("image", "ls", "-q", harness.PLUGIN_IMAGE).strip():
+        raise NotRun("the plugin image %s is missing (make image)" % harness.PLUGIN_IMAGE)
+    # SIGKILL on the engine's create event: nothing of drone-deps runs
+    # after it, so the created watchdog (with the secret files copied in)
+    # stays; only reap can end it. ttl 10: its lease ends 10 s later.
+    for attempt in range(8):
+        rid = run_id()
+        name = "drone-deps-wdkill-%s" % rid
+        events = subprocess.Popen(
+            [DOCKER, "events", "--format", "{{.Actor.ID}}", "--filter", "type=container",
+             "--filter", "event=create", "--filter", "label=drone-deps.role=watchdog",
+             "--filter", "label=drone-deps.run=" + rid], stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)
+            env = ctx.settings(run_id=rid, hook="sleep 30", ttl=10, docker_host="unix://" + SOCKET)
+            harness.run_plugin_container(name, rid, env)
+            created = events.stdout.readline().strip()
+            kill(name, "KILL")
+            check(created, "no watchdog create event: %s" % harness.container_logs(name)[-500:])
+            docker("wait", name)
+            states = docker("ps", "-a", "--format", "{{.State}}", "--filter", "label=drone-deps.role=watchdog",
+                            "--filter", "label=drone-deps.run=" + rid).split()
+            print("# try %d: watchdog states after the kill: %s" % (attempt + 1, states))
+            if states != ["created"]:
+                continue
+            env = dict(mode="auto", docker_host="unix://" + SOCKET)
+            time.sleep(11)  # the lease (ttl 10) has ended
+            r = ctx.run(status_env(ctx, **env), args=["--json"])
+            dogs = [x for x in json.loads(r.stdout)["resources"]
+                    if x["kind"] == "watchdog" and x["run"] == rid]
+            check(len(dogs) == 1 and dogs[0]["state"] == "expired", "status: %s" % dogs)
+            scoped = ScopedDocker(ctx.dir, rid)
+            try:
+                reap = ctx.run(ctx.settings(action="reap", parent=None, mode="auto",
+                                            docker_host="unix://" + scoped.path))
+            finally:
+                scoped.close()
+            check(reap.code == 0, "reap exited %s: %s" % (reap.code, reap.stderr[-500:]))
+            check(not harness.watchdogs_of(rid), "reap left the never-started watchdog: %s"
+                  % reap.stderr[-500:])
+            return
+        finally:
+            events.kill()
+            events.wait()
+            subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
+            for c in harness.watchdogs_of(rid):
+                subprocess.run([DOCKER, "rm", "-f", c], capture_output=True)
+    raise NotRun("in 8 tries the kill never came between the watchdog's create and start")
+
+
+def kill(container, signo):
+    """POST /containers/<name>/kill on the engine's socket: a few ms."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(SOCKET)
+    s.sendall(("POST /containers/%s/kill?signal=%s HTTP/1.0\r\nHost: docker\r\n\r\n"
+               % (container, signo)).encode())
+    s.recv(4096)
+    s.close()
+
+
 @test("status lists a cold service and its secret from the swarm, with their labels, and changes nothing")
 @with_swarm_objects
 def lists_services(ctx, rid, name, secret):
