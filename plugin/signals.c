@@ -124,10 +124,12 @@ void signals_begin_teardown(void)
 
 long long signals_stop_deadline_ms(void)
 {
-	long long base = signal_state.stop_at_ms;
+	long long base;
 
+	/* first: a stop taken by this very poll sets stop_at_ms */
 	if (!signals_poll_stop())
 		return 0;
+	base = signal_state.stop_at_ms;
 	/* A stop before teardown cut the waits of the bind or the hook's
 	 * grace ran: the budget counts from teardown's start. A stop during
 	 * teardown counts from the stop. */

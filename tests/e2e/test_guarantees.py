@@ -225,6 +225,30 @@ def stop_during_teardown(ctx):
     ctx.stub.config(hold=None)
 
 
+@test("a stop during teardown's retries keeps them within the 5 s budget: DELETE answered 503 four times, the realm is deleted, exit 143",
+      stub_only="needs a run of 503s on the DELETE (fail knob)")
+def stop_during_teardown_retries(ctx):
+    ctx.stub.config(fail={"status": 503, "count": 4, "method": "DELETE", "path_prefix": "/admin/realms/"})
+    ctx.stub.clear_requests()
+    r = ctx.start(ctx.settings(hook="true", run_id="5e0004"))
+    deadline = time.time() + 30
+    while not [q for q in admin_calls(ctx.stub.requests(), "DELETE") if q["status"] == 503]:
+        if time.time() > deadline or r.proc.poll() is not None:
+            raise Failure("no DELETE answered 503 (exit %s)" % r.proc.poll())
+        time.sleep(0.01)
+    t0 = time.time()
+    os.kill(r.pid, signal.SIGTERM)  # during the retries' backoff (0.1 + 0.2 + 0.4 + 0.8 s)
+    r.wait(60)
+    took = time.time() - t0
+    deletes = [q["status"] for q in admin_calls(ctx.stub.requests(), "DELETE")]
+    print("# stop during teardown's retries: exit %s %.2f s after the signal, DELETEs %s" % (r.code, took, deletes))
+    check(r.code == 143, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(deletes[-1:] == [204], "teardown gave up before its budget: DELETEs %s: %s" % (deletes, r.stderr[-400:]))
+    check(took < 5.5, "took %.2f s" % took)
+    only_master(ctx)
+    ctx.stub.config(fail=None)
+
+
 @test("housekeeping never delays renewal: a spare create held 20 s, ttl 10; the lease is renewed every 3 s and another run's reap keeps the realm",
       stub_only="needs the stand-in to hold the spare's POST (hold knob)")
 def renewal_not_behind_housekeeping(ctx):
