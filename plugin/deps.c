@@ -406,13 +406,14 @@ static void deps_refill(struct deps *d, long budget_ms)
 
 /* The housekeeper's body, in the forked child: its own connections, its
  * own deadlines; it ends with _exit and leaves the parent's state alone. */
-static void deps_housekeep(struct deps *d)
+static void deps_housekeep(struct deps *d, pid_t parent)
 {
 	int deleted = 0;
 
-	/* dies with drone-deps, even by SIGKILL: no orphan keeps working */
+	/* dies with drone-deps, even by SIGKILL: no orphan keeps working
+	 * (drone-deps is often PID 1 itself: compare with its pid, not 1) */
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	if (getppid() == 1 && getpid() != 1)
+	if (getppid() != parent)
 		_exit(0); /* the parent is already gone */
 	if ((d->kc_ready && http_client_fresh(&d->kc.http) < 0) ||
 	    (d->docker_ready && http_client_fresh(&d->docker.http) < 0))
@@ -442,7 +443,7 @@ static void deps_housekeep(struct deps *d)
 void deps_reap_some(void *arg)
 {
 	struct deps *d = arg;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (d->housekeeper > 0)
 		return;
@@ -450,13 +451,14 @@ void deps_reap_some(void *arg)
 		return;
 	fflush(stdout);
 	fflush(stderr);
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		log_debug("no housekeeping this run: fork: %s", strerror(errno));
 		return;
 	}
 	if (pid == 0)
-		deps_housekeep(d);
+		deps_housekeep(d, parent);
 	d->housekeeper = pid;
 	log_debug("housekeeping (refill and reap) in process %d", (int)pid);
 }

@@ -251,5 +251,31 @@ def reap_long_list(ctx):
     stop_on_long_list(ctx, "reap")
 
 
+
+# ---- housekeeping as PID 1 --------------------------------------------------------
+
+@test("in the plugin container (drone-deps is PID 1) the housekeeping child runs: a spare is made while the hook runs")
+def housekeeping_as_pid1(ctx):
+    import harness
+    if not os.access(SOCKET, os.W_OK):
+        raise NotRun("no Docker socket at %s" % SOCKET)
+    if not docker("image", "ls", "-q", harness.PLUGIN_IMAGE).strip():
+        raise NotRun("the plugin image %s is missing (make image)" % harness.PLUGIN_IMAGE)
+    rid = os.urandom(3).hex()
+    name = "drone-deps-pid1-%s" % rid
+    try:
+        env = ctx.settings(run_id=rid, hook="sleep 6", pool_size=1, debug="true",
+                           docker_host="unix://" + SOCKET)
+        harness.run_plugin_container(name, rid, env)
+        code = int(docker("wait", name).strip() or -1)
+        logs = harness.container_logs(name)
+        check(code == 0, "exit %s: %s" % (code, logs[-500:]))
+        check("lasuite-drive-spare-0" in ctx.stub.realms(),
+              "no spare made while the hook ran: %s" % logs[-800:])
+    finally:
+        subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
+        for c in harness.watchdogs_of(rid):
+            subprocess.run([DOCKER, "rm", "-f", c], capture_output=True)
+
 if __name__ == "__main__":
     sys.exit(main())
