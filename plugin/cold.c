@@ -426,8 +426,9 @@ static void cold_remove_run_secrets(struct docker *d, const struct config *cfg,
 {
 	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
 	struct json j = { 0 };
+	struct json_iter it;
 	char label[64];
-	int i, n, tries;
+	int item, tries;
 
 	snprintf(label, sizeof(label), LEASE_KEY_RUN "=%s", cfg->run_id);
 	buf_puts(&filter, "{\"label\":[");
@@ -438,9 +439,8 @@ static void cold_remove_run_secrets(struct docker *d, const struct config *cfg,
 	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
 	    json_parse(&j, buf_str(&resp), resp.len) < 0)
 		goto out_free;
-	n = json_array_len(&j, 0);
-	for (i = 0; i < n; i++) {
-		int item = json_array_get(&j, 0, i);
+	json_iter_init(&it, &j, 0);
+	for (item = json_iter_next(&it); item >= 0; item = json_iter_next(&it)) {
 		char id[96], del[128];
 		const char *why;
 		struct lease l;
@@ -495,17 +495,20 @@ static void cold_reap_kind(struct docker *d, const char *kind, const char *noun,
 	struct buf path = BUF_INIT, resp = BUF_INIT;
 	long long now = (long long)time(NULL);
 	struct json j = { 0 };
-	int i, n;
+	struct json_iter it;
+	int item;
 
 	buf_printf(&path, "/%s?filters=", kind);
 	if (owner_filter(&path, "") < 0 ||
 	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
 	    json_parse(&j, buf_str(&resp), resp.len) < 0)
 		goto out_free;
-	n = json_array_len(&j, 0);
-	/* Bounded by deletions and the deadline, not by objects looked at. */
-	for (i = 0; i < n && *deleted < max && http_now_ms() < d->deadline_ms; i++) {
-		int item = json_array_get(&j, 0, i);
+	json_iter_init(&it, &j, 0);
+	/* Bounded by deletions and the deadline, not by objects looked at;
+	 * a stop ends it too (the caller exits 128+N). */
+	for (item = json_iter_next(&it); item >= 0 && *deleted < max &&
+					 http_now_ms() < d->deadline_ms && !signals_interrupted();
+	     item = json_iter_next(&it)) {
 		int spec = json_object_get(&j, item, "Spec");
 		char id[96], name[160], del[200];
 		struct lease l;

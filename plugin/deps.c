@@ -1,8 +1,13 @@
 /* deps.c - the dependency layer; see deps.h. */
 #include "deps.h"
 
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -12,6 +17,7 @@
 #include "pool.h"
 #include "realm.h"
 #include "signals.h"
+#include "watchdog.h"
 
 #define REAP_SOME_MS 2000
 #define REAP_SOME_MAX 5 /* deletions, not realms looked at */
@@ -19,10 +25,6 @@
  * server, more with many realms; this bounds the pause in the hook loop. */
 #define REFILL_SOME_MS 15000
 #define TEARDOWN_MAX_MS 60000
-/* After a stop signal, teardown has this long in all: Woodpecker kills a
- * stopped step after 20 s (10 of them the hook's grace), docker stop
- * after 10 s. */
-#define TEARDOWN_STOPPED_MS 5000
 #define LOGOUT_MS 2000
 
 void deps_init(struct deps *d, const struct config *cfg)
@@ -350,11 +352,13 @@ int deps_teardown(struct deps *d)
 	bool cold = d->cold.service_created || d->cold.secret_created;
 	int rc = 0;
 
+	deps_housekeeping_end(d);
 	if (budget > TEARDOWN_MAX_MS)
 		budget = TEARDOWN_MAX_MS;
-	if (signals_stop_signal() && budget > TEARDOWN_STOPPED_MS)
-		budget = TEARDOWN_STOPPED_MS;
-	deadline = http_now_ms() + budget;
+	/* After a stop, SIGNALS_STOPPED_BUDGET_MS in all; a stop that comes
+	 * during teardown cuts what is left of it to that too (every request
+	 * clamps its deadline: see signals_clamp_deadline). */
+	deadline = signals_clamp_deadline(http_now_ms() + budget);
 	/* A cold instance goes whole, its realm with it: no DELETE first. */
 	if (d->realm_created && !cold) {
 		d->kc.deadline_ms = deadline;
@@ -402,11 +406,20 @@ static void deps_refill(struct deps *d, long budget_ms)
 		log_debug("refilling the pool: %s", d->kc.error);
 }
 
-void deps_reap_some(void *arg)
+/* The housekeeper's body, in the forked child: its own connections, its
+ * own deadlines; it ends with _exit and leaves the parent's state alone. */
+static void deps_housekeep(struct deps *d, pid_t parent)
 {
-	struct deps *d = arg;
 	int deleted = 0;
 
+	/* dies with drone-deps, even by SIGKILL: no orphan keeps working
+	 * (drone-deps is often PID 1 itself: compare with its pid, not 1) */
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(0); /* the parent is already gone */
+	if ((d->kc_ready && http_client_fresh(&d->kc.http) < 0) ||
+	    (d->docker_ready && http_client_fresh(&d->docker.http) < 0))
+		_exit(EX_SOFTWARE);
 	if (d->kc_ready && !strcmp(d->binding.mode, "warm")) {
 		deps_refill(d, REFILL_SOME_MS);
 		d->kc.deadline_ms = http_now_ms() + REAP_SOME_MS;
@@ -416,7 +429,57 @@ void deps_reap_some(void *arg)
 	if (d->docker_ready) {
 		d->docker.deadline_ms = http_now_ms() + REAP_SOME_MS;
 		cold_reap(&d->docker, REAP_SOME_MAX, &deleted);
+		deleted = 0;
+		watchdog_reap(&d->docker, REAP_SOME_MAX, &deleted);
 	}
+	_exit(0);
+}
+
+/* Housekeeping never delays the run's own duties: the refill (a realm
+ * create takes seconds) and the reap run in a child process, so the hook
+ * loop keeps renewing the lease on time and takes a stop at once. The
+ * child shares nothing on the wire with the parent (fresh connections);
+ * it reuses the admin token in memory, so it costs no login and no
+ * admin session. The parent never waits for it but to reap it, and kills
+ * it when teardown begins (deps_housekeeping_end). */
+void deps_reap_some(void *arg)
+{
+	struct deps *d = arg;
+	pid_t pid, parent;
+
+	if (d->housekeeper > 0)
+		return;
+	if (!(d->kc_ready && !strcmp(d->binding.mode, "warm")) && !d->docker_ready)
+		return;
+	fflush(stdout);
+	fflush(stderr);
+	parent = getpid();
+	pid = fork();
+	if (pid < 0) {
+		log_debug("no housekeeping this run: fork: %s", strerror(errno));
+		return;
+	}
+	if (pid == 0)
+		deps_housekeep(d, parent);
+	d->housekeeper = pid;
+	log_debug("housekeeping (refill and reap) in process %d", (int)pid);
+}
+
+void deps_housekeeping_end(struct deps *d)
+{
+	pid_t pid = d->housekeeper;
+
+	if (pid <= 0)
+		return;
+	d->housekeeper = 0;
+	/* Only while it is our unreaped child (0: running; its pid cannot
+	 * have been reused). The hook loop's waitpid(-1) may have reaped it
+	 * already (-1, ECHILD): then there is nothing to end. */
+	if (waitpid(pid, NULL, WNOHANG) != 0)
+		return;
+	(void)kill(pid, SIGKILL);
+	(void)waitpid(pid, NULL, 0);
+	log_debug("housekeeping ended with the run");
 }
 
 int deps_reap_all(struct deps *d)
@@ -447,6 +510,10 @@ int deps_reap_all(struct deps *d)
 			return rc;
 		cold_reap(&d->docker, 1 << 30, &deleted);
 		log_info("reaped %d expired cold service%s and secrets", deleted,
+			 deleted == 1 ? "" : "s");
+		deleted = 0;
+		watchdog_reap(&d->docker, 1 << 30, &deleted);
+		log_info("reaped %d left-over watchdog container%s", deleted,
 			 deleted == 1 ? "" : "s");
 		did = true;
 	}
@@ -542,6 +609,7 @@ void deps_logout(struct deps *d)
 
 void deps_free(struct deps *d)
 {
+	deps_housekeeping_end(d);
 	if (d->kc_ready)
 		keycloak_cleanup(&d->kc);
 	if (d->docker_ready)

@@ -32,6 +32,7 @@ struct deps {
 	/* Called once a cold service exists, before its readiness wait. */
 	void (*on_cold_created)(struct deps *d, void *ctx);
 	void *on_cold_created_ctx;
+	int housekeeper; /* pid of the refill-and-reap child, or 0 */
 };
 
 void deps_init(struct deps *d, const struct config *cfg);
@@ -41,11 +42,13 @@ int deps_bind(struct deps *d);
 void deps_renew(void *d);
 /* Deletes what the run created. Returns 0, or -1 after the retries. */
 int deps_teardown(struct deps *d);
-/* While the hook runs: makes the spares the parent's pool lacks (warm,
- * pool_size > 0), then deletes a few expired resources of other runs, in
- * a couple of seconds at most. Failures are only logged. (void *: a hook
- * timer.) */
+/* While the hook runs: starts a child process that makes the spares the
+ * parent's pool lacks (warm, pool_size > 0), then deletes a few expired
+ * resources of other runs; returns at once. Failures are only logged.
+ * (void *: a hook timer.) */
 void deps_reap_some(void *d);
+/* Kills and reaps that child if it still runs (teardown calls it). */
+void deps_housekeeping_end(struct deps *d);
 /* Uses password as the admin password (a copy is kept). 0 or -1. */
 int deps_use_admin_password(struct deps *d, const char *password);
 /* Uses secret as the CI client's secret on the warm instance (a copy is

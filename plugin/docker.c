@@ -262,7 +262,8 @@ int docker_task_newest(struct docker *d, const char *service, bool live_first,
 	struct json j = { 0 };
 	long long newest = -1;
 	bool newest_live = false;
-	int i, n, rc = -1;
+	struct json_iter it;
+	int task, rc = -1;
 
 	buf_puts(&filter, "{\"service\":[");
 	buf_json_string(&filter, service);
@@ -274,9 +275,9 @@ int docker_task_newest(struct docker *d, const char *service, bool live_first,
 		goto out_free;
 	memset(t, 0, sizeof(*t));
 	snprintf(t->state, sizeof(t->state), "no task yet");
-	n = json_array_len(&j, 0);
-	for (i = 0; i < n; i++) {
-		int task = json_array_get(&j, 0, i), st = json_object_get(&j, task, "Status");
+	json_iter_init(&it, &j, 0);
+	for (task = json_iter_next(&it); task >= 0; task = json_iter_next(&it)) {
+		int st = json_object_get(&j, task, "Status");
 		char desired[32] = "";
 		long long index = 0;
 		bool live;

@@ -52,6 +52,14 @@ int http_client_init(struct http_client *c, const char *base_url)
 	return c->curl && c->multi ? 0 : -1;
 }
 
+int http_client_fresh(struct http_client *c)
+{
+	c->curl = curl_easy_init();
+	c->multi = curl_multi_init();
+	c->requests = 0;
+	return c->curl && c->multi ? 0 : -1;
+}
+
 void http_client_cleanup(struct http_client *c)
 {
 	if (c->multi)
@@ -60,6 +68,22 @@ void http_client_cleanup(struct http_client *c)
 		curl_easy_cleanup(c->curl);
 	c->curl = NULL;
 	c->multi = NULL;
+}
+
+/* How long one poll of a transfer may wait: a second, less when the
+ * stopped budget ends sooner; -1 once it has ended. In teardown a stop no
+ * longer ends the transfer at once: it ends it at the budget's end,
+ * however long the request's own timeout. */
+static int poll_wait_ms(void)
+{
+	long long limit = signals_stop_deadline_ms(), remaining;
+
+	if (!limit)
+		return 1000;
+	remaining = limit - http_now_ms();
+	if (remaining <= 0)
+		return -1;
+	return remaining < 1000 ? (int)remaining : 1000;
 }
 
 /* curl_easy_perform, but a stop signal ends the transfer at once: the
@@ -74,11 +98,14 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 	long long start = http_now_ms(), note = start + c->wait_note_ms;
 	CURLcode rc = CURLE_OK;
 	CURLMsg *msg;
+	bool stopped_budget = false;
 	int running = 1, left;
 
 	if (curl_multi_add_handle(c->multi, c->curl) != CURLM_OK)
 		return CURLE_FAILED_INIT;
 	for (;;) {
+		int wait_ms;
+
 		if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
 			rc = CURLE_FAILED_INIT;
 			break;
@@ -89,7 +116,13 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 			rc = CURLE_ABORTED_BY_CALLBACK;
 			break;
 		}
-		if (curl_multi_poll(c->multi, &stop, stop.fd >= 0 ? 1 : 0, 1000, NULL) !=
+		wait_ms = poll_wait_ms();
+		if (wait_ms < 0) {
+			rc = CURLE_OPERATION_TIMEDOUT;
+			stopped_budget = true;
+			break;
+		}
+		if (curl_multi_poll(c->multi, &stop, stop.fd >= 0 ? 1 : 0, wait_ms, NULL) !=
 		    CURLM_OK) {
 			rc = CURLE_FAILED_INIT;
 			break;
@@ -105,6 +138,9 @@ static CURLcode http_perform(struct http_client *c, const struct http_request *r
 		rc = msg && msg->msg == CURLMSG_DONE ? msg->data.result : CURLE_FAILED_INIT;
 	}
 	curl_multi_remove_handle(c->multi, c->curl);
+	if (stopped_budget)
+		log_debug("http: %s %s given up: the stopped budget (%d ms) ran out", req->method,
+			  req->path, SIGNALS_STOPPED_BUDGET_MS);
 	return rc;
 }
 
@@ -316,6 +352,7 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 		int rc;
 
 		attempt++;
+		deadline_ms = signals_clamp_deadline(deadline_ms);
 		rc = http_send(c, req, (long)(deadline_ms - now), resp);
 		if (!req->retry)
 			return rc;

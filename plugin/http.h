@@ -53,6 +53,11 @@ struct http_response {
 /* Creates the handle. Returns 0 or -1. base_url must be http(s). */
 int http_client_init(struct http_client *c, const char *base_url);
 void http_client_cleanup(struct http_client *c);
+/* In a forked child: new handles with the same settings, so the child
+ * never sends on the parent's connections. The parent's handles are
+ * dropped, not cleaned up (that could close or shut down TLS on a socket
+ * the parent still uses); the child must end with _exit. 0 or -1. */
+int http_client_fresh(struct http_client *c);
 
 /* Sends one request, with no retry, waiting at most timeout_ms. Fills resp
  * (free with http_response_free). Returns 0 when an HTTP answer came

@@ -1,6 +1,7 @@
 /* json.c - jsmn-based extraction; see json.h. */
 #define JSMN_STATIC
 #define JSMN_STRICT
+#define JSMN_PARENT_LINKS /* as json.h: one token layout */
 #include <jsmn.h>
 
 #include "json.h"
@@ -146,6 +147,28 @@ int json_array_get(const struct json *j, int arr, int i)
 	for (n = 0; n < i && idx < j->ntok; n++)
 		idx = json_skip(j, idx);
 	return idx < j->ntok ? idx : -1;
+}
+
+int json_iter_init(struct json_iter *it, const struct json *j, int arr)
+{
+	it->j = j;
+	it->next = arr + 1;
+	it->left = 0;
+	if (arr < 0 || arr >= j->ntok || j->tok[arr].type != JSMN_ARRAY)
+		return -1;
+	it->left = j->tok[arr].size;
+	return it->left;
+}
+
+int json_iter_next(struct json_iter *it)
+{
+	int idx = it->next;
+
+	if (it->left <= 0 || idx >= it->j->ntok)
+		return -1;
+	it->left--;
+	it->next = json_skip(it->j, idx);
+	return idx;
 }
 
 int json_array_len(const struct json *j, int arr)

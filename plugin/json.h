@@ -10,6 +10,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* Parent links: without them jsmn finds the parent of each closing
+ * bracket by walking back over every token, which is quadratic in a long
+ * array (a realm list of 100 k entries). Every user of jsmntok_t must see
+ * the same layout: json.c defines it too, before its own include. */
+#ifndef JSMN_PARENT_LINKS
+#define JSMN_PARENT_LINKS
+#endif
 #define JSMN_HEADER
 #include <jsmn.h>
 #undef JSMN_HEADER
@@ -30,8 +37,25 @@ void json_free(struct json *j);
 int json_skip(const struct json *j, int idx);
 /* Value token of key in object obj (direct children only), or -1. */
 int json_object_get(const struct json *j, int obj, const char *key);
-/* Value token of the i-th element of array arr, or -1. */
+/* Value token of the i-th element of array arr, or -1. It walks the
+ * array from its start: for one element. To visit them all, iterate. */
 int json_array_get(const struct json *j, int arr, int i);
+
+/* The elements of an array in one pass: json_iter_init() then
+ * json_iter_next() until it returns -1. A loop over json_array_get(i)
+ * would walk the array again for each i (quadratic: 100 k realms took
+ * seconds of CPU). */
+struct json_iter {
+	const struct json *j;
+	int next; /* token of the next element */
+	int left; /* elements not yet returned */
+};
+
+/* Starts at the first element of array arr. Returns the number of
+ * elements, or -1 (and an empty iteration) when arr is not an array. */
+int json_iter_init(struct json_iter *it, const struct json *j, int arr);
+/* The next element's token, or -1 after the last. */
+int json_iter_next(struct json_iter *it);
 int json_array_len(const struct json *j, int arr);
 bool json_is_object(const struct json *j, int idx);
 bool json_is_string(const struct json *j, int idx);

@@ -192,8 +192,12 @@ int main(int argc, char **argv)
 		 * into the lease: down must present the key to delete */
 		code = run_bound(&cfg, &deps, &watchdog);
 	}
-	/* down and reap end at once on a stop too, with the same status */
-	if (signals_stop_signal() && (cfg.action == ACTION_DOWN || cfg.action == ACTION_REAP)) {
+	/* Every action ends at once on a stop, with the same status. Poll,
+	 * not only look: a stop that came during a long stretch of work
+	 * without a wait (a huge list) is still pending, and must not be
+	 * lost behind an exit 0. run and up said so already. */
+	if (cfg.action != ACTION_RUN && cfg.action != ACTION_UP && signals_poll_stop() &&
+	    code != 128 + signals_stop_signal()) {
 		log_info("stopped by signal %d (%s)", signals_stop_signal(),
 			 strsignal(signals_stop_signal()));
 		code = 128 + signals_stop_signal();

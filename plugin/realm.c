@@ -321,7 +321,8 @@ int realm_reap(struct keycloak *kc, int max_deleted, int *deleted)
 	struct buf list = BUF_INIT;
 	long long now = (long long)time(NULL);
 	struct json j = { 0 };
-	int rc, i, n;
+	struct json_iter it;
+	int rc, item, n;
 
 	*deleted = 0;
 	rc = keycloak_realm_list(kc, &list);
@@ -333,7 +334,7 @@ int realm_reap(struct keycloak *kc, int max_deleted, int *deleted)
 	}
 	if (rc != KC_OK)
 		goto out_free;
-	n = json_parse(&j, buf_str(&list), list.len) < 0 ? -1 : json_array_len(&j, 0);
+	n = json_parse(&j, buf_str(&list), list.len) < 0 ? -1 : json_iter_init(&it, &j, 0);
 	if (n < 0) {
 		snprintf(kc->error, sizeof(kc->error),
 			 "list realms: the answer is not a JSON array");
@@ -341,14 +342,21 @@ int realm_reap(struct keycloak *kc, int max_deleted, int *deleted)
 		goto out_free;
 	}
 	/* Bounded by deletions and by the deadline, never by realms looked
-	 * at: live leases listed first must not hide the expired ones. */
-	for (i = 0; i < n && *deleted < max_deleted; i++) {
+	 * at: live leases listed first must not hide the expired ones. A
+	 * stop ends it too: the caller exits 128+N. */
+	for (item = json_iter_next(&it); item >= 0 && *deleted < max_deleted;
+	     item = json_iter_next(&it)) {
 		char name[256];
 		struct lease l;
 
 		if (http_now_ms() >= kc->deadline_ms)
 			break;
-		if (json_get_string(&j, json_array_get(&j, 0, i), "realm", name, sizeof(name)) < 0)
+		if (signals_interrupted()) {
+			snprintf(kc->error, sizeof(kc->error), "stopped by a signal");
+			rc = KC_ERROR;
+			goto out_free;
+		}
+		if (json_get_string(&j, item, "realm", name, sizeof(name)) < 0)
 			continue;
 		/* master and names we never give (a run's realm, a spare)
 		 * are not even read */

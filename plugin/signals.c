@@ -14,9 +14,19 @@ static struct {
 	sigset_t original_mask;
 	sigset_t stops;
 	int stop_signal;
-	int stop_fd;	   /* signalfd of the stop signals, for poll() */
-	bool tearing_down; /* a stop no longer ends a wait */
+	int stop_fd;		  /* signalfd of the stop signals, for poll() */
+	bool tearing_down;	  /* a stop no longer ends a wait */
+	long long stop_at_ms;	  /* monotonic: when the first stop was taken */
+	long long teardown_at_ms; /* monotonic: when teardown began */
 } signal_state = { .stop_fd = -1 };
+
+static long long monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int signals_setup(void)
 {
@@ -83,8 +93,10 @@ bool signals_is_stop(int signo)
 
 void signals_note(int signo)
 {
-	if (signals_is_stop(signo) && !signal_state.stop_signal)
+	if (signals_is_stop(signo) && !signal_state.stop_signal) {
 		signal_state.stop_signal = signo;
+		signal_state.stop_at_ms = monotonic_ms();
+	}
 }
 
 int signals_poll_stop(void)
@@ -105,7 +117,32 @@ bool signals_interrupted(void)
 
 void signals_begin_teardown(void)
 {
+	if (!signal_state.tearing_down)
+		signal_state.teardown_at_ms = monotonic_ms();
 	signal_state.tearing_down = true;
+}
+
+long long signals_stop_deadline_ms(void)
+{
+	long long base;
+
+	/* first: a stop taken by this very poll sets stop_at_ms */
+	if (!signals_poll_stop())
+		return 0;
+	base = signal_state.stop_at_ms;
+	/* A stop before teardown cut the waits of the bind or the hook's
+	 * grace ran: the budget counts from teardown's start. A stop during
+	 * teardown counts from the stop. */
+	if (signal_state.tearing_down && signal_state.teardown_at_ms > base)
+		base = signal_state.teardown_at_ms;
+	return base + SIGNALS_STOPPED_BUDGET_MS;
+}
+
+long long signals_clamp_deadline(long long deadline_ms)
+{
+	long long limit = signals_stop_deadline_ms();
+
+	return limit && limit < deadline_ms ? limit : deadline_ms;
 }
 
 int signals_stop_fd(void)
@@ -115,7 +152,20 @@ int signals_stop_fd(void)
 
 void signals_sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts;
+	long long limit = signals_stop_deadline_ms();
+
+	/* nor past the stopped budget once a stop came */
+	if (limit) {
+		long long left = limit - monotonic_ms();
+
+		if (left <= 0)
+			return;
+		if (left < ms)
+			ms = (long)left;
+	}
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000L;
 
 	/* sigtimedwait takes a stop as it arrives; it only shortens the
 	 * sleep before teardown begins. */

@@ -33,6 +33,20 @@ int signals_stop_signal(void);
  * deadlines instead: a stop no longer cuts them. */
 bool signals_interrupted(void);
 void signals_begin_teardown(void);
+
+/* After a stop, what is left to do (teardown, the watchdog's removal,
+ * the admin logout) shares one budget: it counts from the stop, or from
+ * the start of teardown when the stop came before it (the hook's grace
+ * ran first). Woodpecker kills a stopped step after 20 s (10 of them the
+ * hook's grace), docker stop after 10 s: 5 s fits both. */
+#define SIGNALS_STOPPED_BUDGET_MS 5000
+/* The monotonic ms (http_now_ms) by which that budget ends, or 0 when
+ * no stop has come. Takes pending stops first. */
+long long signals_stop_deadline_ms(void);
+/* deadline_ms, or the stopped budget's end when that is sooner: every
+ * request and sleep of teardown is clamped to it, so a stop during a
+ * normal teardown shortens what is left of it. */
+long long signals_clamp_deadline(long long deadline_ms);
 /* A descriptor that polls readable while a stop signal is pending, or
  * -1. Close-on-exec. */
 int signals_stop_fd(void);

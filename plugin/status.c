@@ -11,18 +11,30 @@
 #include "lease.h"
 #include "log.h"
 #include "sat.h"
+#include "signals.h"
+#include "watchdog.h"
 
 struct status_item {
-	const char *kind; /* "realm", "service", "secret" */
+	const char *kind; /* "realm", "service", "secret", "watchdog" */
 	char name[256];
 	struct lease lease;
 	long long created; /* unix seconds; 0: unknown */
+	bool leftover;	   /* a watchdog: see watchdog_leftover */
 };
+
+/* Whether an item is left over for reap to remove: its lease ended; for
+ * a watchdog container, watchdog_leftover (a running one waits for its
+ * run whatever its lease says; a never-started one is dead weight). */
+static bool status_ended(const struct status_item *it, long long now)
+{
+	return !strcmp(it->kind, "watchdog") ? it->leftover : lease_expired(&it->lease, now);
+}
 
 /* One source (the warm Keycloak, the Docker engine): listed, or why not. */
 struct status_source {
 	bool listed;
-	bool failed; /* it was to be read and could not be */
+	bool failed;  /* it was to be read and could not be */
+	bool partial; /* read, but the credential sees only part of it */
 	char note[400];
 };
 
@@ -92,12 +104,14 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 	const struct config *cfg = d->cfg;
 	struct buf list = BUF_INIT;
 	struct json j = { 0 };
-	int rc = -1, n, i, kc, unread = 0;
+	struct json_iter it;
+	int rc = -1, n, item, kc, unread = 0;
 
-	if (!cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD] && !deps_docker_available(d)) {
+	if (!cfg->value[SET_KEYCLOAK_ADMIN_PASSWORD] && !cfg->value[SET_KEYCLOAK_CLIENT_SECRET] &&
+	    !deps_docker_available(d)) {
 		snprintf(
 			r->warm.note, sizeof(r->warm.note),
-			"realms at %s not listed: keycloak_admin_password is not set and there is no Docker socket at %s to read it from the warm container",
+			"realms at %s not listed: neither keycloak_client_secret nor keycloak_admin_password is set, and there is no Docker socket at %s to read the password from the warm container",
 			cfg->keycloak_url, cfg->docker_socket);
 		return -1;
 	}
@@ -118,6 +132,13 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 			cfg->keycloak_url, d->kc.error);
 		return -1;
 	}
+	if (kc == KC_AUTH && d->client_secret) {
+		snprintf(
+			r->warm.note, sizeof(r->warm.note),
+			"realms not listed: %s refused the CI client: check keycloak_client_id ('%s') and keycloak_client_secret",
+			cfg->keycloak_url, cfg->value[SET_KEYCLOAK_CLIENT_ID]);
+		return -1;
+	}
 	if (kc == KC_AUTH) {
 		snprintf(
 			r->warm.note, sizeof(r->warm.note),
@@ -127,27 +148,39 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 	}
 	if (kc == KC_OK)
 		kc = keycloak_realm_list(&d->kc, &list);
+	if (kc == KC_AUTH && d->client_secret) {
+		/* 26.4.7 answers the list with 403 to a holder of
+		 * create-realm who can see no realm: an empty view */
+		buf_reset(&list);
+		buf_puts(&list, "[]");
+		kc = KC_OK;
+	}
 	if (kc != KC_OK) {
 		snprintf(r->warm.note, sizeof(r->warm.note), "realms at %s not listed: %s",
 			 cfg->keycloak_url, d->kc.error);
 		goto out_free;
 	}
-	n = json_parse(&j, buf_str(&list), list.len) < 0 ? -1 : json_array_len(&j, 0);
+	n = json_parse(&j, buf_str(&list), list.len) < 0 ? -1 : json_iter_init(&it, &j, 0);
 	if (n < 0) {
 		snprintf(r->warm.note, sizeof(r->warm.note),
 			 "realms at %s not listed: the realm list is not a JSON array",
 			 cfg->keycloak_url);
 		goto out_free;
 	}
-	for (i = 0; i < n; i++) {
+	for (item = json_iter_next(&it); item >= 0; item = json_iter_next(&it)) {
 		struct buf body = BUF_INIT;
-		struct status_item *it;
+		struct status_item *si;
 		char name[256];
 		struct lease l;
 		int got;
 
-		if (json_get_string(&j, json_array_get(&j, 0, i), "realm", name, sizeof(name)) <
-			    0 ||
+		/* a stop ends the listing; status_run exits 128+N */
+		if (signals_interrupted()) {
+			snprintf(r->warm.note, sizeof(r->warm.note),
+				 "realms at %s not listed: stopped by a signal", cfg->keycloak_url);
+			goto out_free;
+		}
+		if (json_get_string(&j, item, "realm", name, sizeof(name)) < 0 ||
 		    !strcmp(name, "master") || !status_name_plain(name))
 			continue;
 		/* The brief list has no attributes: each realm is read. One
@@ -156,21 +189,30 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 		if (got == KC_OK &&
 		    lease_from_json(buf_str(&body), body.len, realm_attributes_path, &l) == 0 &&
 		    l.owned) {
-			it = status_add(r);
-			if (!it) {
+			si = status_add(r);
+			if (!si) {
 				buf_free(&body);
 				snprintf(r->warm.note, sizeof(r->warm.note), "out of memory");
 				goto out_free;
 			}
-			it->kind = "realm";
-			snprintf(it->name, sizeof(it->name), "%s", name);
-			it->lease = l;
-			it->created = status_realm_created(&d->kc, name);
+			si->kind = "realm";
+			snprintf(si->name, sizeof(si->name), "%s", name);
+			si->lease = l;
+			si->created = status_realm_created(&d->kc, name);
 		} else if (got != KC_OK && got != KC_NOT_FOUND) {
 			log_warn("status: realm %s could not be read: %s", name, d->kc.error);
 			unread++;
 		}
 		buf_free(&body);
+	}
+	/* The CI client sees the realms it made, no other: what it could
+	 * not see is said, and the exit is never 0 for it. */
+	if (d->client_secret) {
+		r->warm.partial = true;
+		snprintf(
+			r->warm.note, sizeof(r->warm.note),
+			"realms at %s listed as CI client '%s': Keycloak shows it only the realms it made; realms made with the admin password or another client are not visible to it and not listed (set keycloak_admin_password instead of keycloak_client_secret to see all)",
+			cfg->keycloak_url, cfg->value[SET_KEYCLOAK_CLIENT_ID]);
 	}
 	/* a list with holes is not a clean bill: say so, and fail */
 	if (unread) {
@@ -206,17 +248,17 @@ static int status_read_kind(struct docker *dk, const char *kind, const char *nou
 {
 	struct buf path = BUF_INIT, resp = BUF_INIT;
 	struct json j = { 0 };
-	int rc = -1, i, n;
+	struct json_iter iter;
+	int rc = -1, item;
 
 	buf_printf(&path, "/%s?filters=", kind);
 	if (docker_query_escape(&path, "{\"label\":[\"" LEASE_KEY_OWNER "=" LEASE_OWNER "\"]}") <
 		    0 ||
 	    docker_call(dk, "GET", path.data, NULL, 0, &resp) != 200 ||
-	    json_parse(&j, buf_str(&resp), resp.len) < 0 || json_array_len(&j, 0) < 0)
+	    json_parse(&j, buf_str(&resp), resp.len) < 0 || json_iter_init(&iter, &j, 0) < 0)
 		goto out_free;
-	n = json_array_len(&j, 0);
-	for (i = 0; i < n; i++) {
-		int item = json_array_get(&j, 0, i), spec = json_object_get(&j, item, "Spec");
+	for (item = json_iter_next(&iter); item >= 0; item = json_iter_next(&iter)) {
+		int spec = json_object_get(&j, item, "Spec");
 		char created[64];
 		struct status_item *it;
 		struct lease l;
@@ -243,6 +285,53 @@ out_free:
 	return rc;
 }
 
+/* Lists the watchdog containers of ours, started or not. 0 or -1. */
+static int status_read_watchdogs(struct docker *dk, struct status_report *r)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT;
+	long long now = (long long)time(NULL);
+	struct json j = { 0 };
+	struct json_iter iter;
+	int rc = -1, item;
+
+	if (buf_puts(&path, "/containers/json?") < 0 || watchdog_list_query(&path) < 0 ||
+	    docker_call(dk, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0 || json_iter_init(&iter, &j, 0) < 0)
+		goto out_free;
+	for (item = json_iter_next(&iter); item >= 0; item = json_iter_next(&iter)) {
+		char state[32] = "";
+		struct json_iter names;
+		struct status_item *it;
+		struct lease l;
+		long long created = 0;
+
+		lease_from_object(&j, json_object_get(&j, item, "Labels"), &l);
+		if (!l.owned)
+			continue;
+		it = status_add(r);
+		if (!it)
+			goto out_free;
+		it->kind = "watchdog";
+		/* "/drone-deps-watch-<run>-<suffix>": the name without its slash */
+		json_iter_init(&names, &j, json_object_get(&j, item, "Names"));
+		if (json_string_copy(&j, json_iter_next(&names), it->name, sizeof(it->name)) < 0)
+			snprintf(it->name, sizeof(it->name), "?");
+		if (it->name[0] == '/')
+			memmove(it->name, it->name + 1, strlen(it->name));
+		(void)json_get_string(&j, item, "State", state, sizeof(state));
+		(void)json_get_long(&j, item, "Created", &created);
+		it->lease = l;
+		it->created = created;
+		it->leftover = watchdog_leftover(state, created, &l, now);
+	}
+	rc = 0;
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
+	return rc;
+}
+
 static int status_read_docker(struct deps *d, struct status_report *r)
 {
 	const struct config *cfg = d->cfg;
@@ -254,7 +343,8 @@ static int status_read_docker(struct deps *d, struct status_report *r)
 		return -1;
 	}
 	if (status_read_kind(&d->docker, "services", "service", r) < 0 ||
-	    status_read_kind(&d->docker, "secrets", "secret", r) < 0) {
+	    status_read_kind(&d->docker, "secrets", "secret", r) < 0 ||
+	    status_read_watchdogs(&d->docker, r) < 0) {
 		snprintf(r->docker.note, sizeof(r->docker.note),
 			 "services and secrets not listed: %s", d->docker.error);
 		return -1;
@@ -273,7 +363,7 @@ static void status_format_time(long long t, char *out, size_t outsz)
 
 /* The counts both outputs end with. */
 struct status_counts {
-	size_t live, expired, realms, services, secrets;
+	size_t live, expired, realms, services, secrets, watchdogs;
 };
 
 static void status_count(const struct status_report *r, struct status_counts *c)
@@ -284,13 +374,14 @@ static void status_count(const struct status_report *r, struct status_counts *c)
 	for (i = 0; i < r->n; i++) {
 		const struct status_item *it = &r->items[i];
 
-		if (lease_expired(&it->lease, r->now))
+		if (status_ended(it, r->now))
 			c->expired++;
 		else
 			c->live++;
 		c->realms += !strcmp(it->kind, "realm");
 		c->services += !strcmp(it->kind, "service");
 		c->secrets += !strcmp(it->kind, "secret");
+		c->watchdogs += !strcmp(it->kind, "watchdog");
 	}
 }
 
@@ -303,7 +394,7 @@ static void status_print_text(const struct status_report *r, FILE *out)
 		"CREATED", "LEASE", "STATE");
 	for (i = 0; i < r->n; i++) {
 		const struct status_item *it = &r->items[i];
-		bool ended = lease_expired(&it->lease, r->now);
+		bool ended = status_ended(it, r->now);
 		long long left = sat_sub(it->lease.expires, r->now);
 		char created[32], lease[48];
 
@@ -318,15 +409,18 @@ static void status_print_text(const struct status_report *r, FILE *out)
 			ended ? "expired" : "live");
 	}
 	status_count(r, &c);
-	fprintf(out, "%zu live, %zu expired: %zu realm%s, %zu service%s, %zu secret%s\n", c.live,
-		c.expired, c.realms, c.realms == 1 ? "" : "s", c.services,
-		c.services == 1 ? "" : "s", c.secrets, c.secrets == 1 ? "" : "s");
+	fprintf(out,
+		"%zu live, %zu expired: %zu realm%s, %zu service%s, %zu secret%s, %zu watchdog%s\n",
+		c.live, c.expired, c.realms, c.realms == 1 ? "" : "s", c.services,
+		c.services == 1 ? "" : "s", c.secrets, c.secrets == 1 ? "" : "s", c.watchdogs,
+		c.watchdogs == 1 ? "" : "s");
 }
 
 static void status_json_source(struct buf *b, const char *key, const struct status_source *s)
 {
-	buf_printf(b, ",\"%s\":{\"listed\":%s,\"failed\":%s,\"note\":", key,
-		   s->listed ? "true" : "false", s->failed ? "true" : "false");
+	buf_printf(b, ",\"%s\":{\"listed\":%s,\"failed\":%s,\"complete\":%s,\"note\":", key,
+		   s->listed ? "true" : "false", s->failed ? "true" : "false",
+		   s->listed && !s->partial ? "true" : "false");
 	if (s->note[0])
 		buf_json_string(b, s->note);
 	else
@@ -352,7 +446,7 @@ static int status_print_json(const struct status_report *r, const struct config 
 	buf_puts(&b, ",\"resources\":[");
 	for (i = 0; i < r->n; i++) {
 		const struct status_item *it = &r->items[i];
-		bool ended = lease_expired(&it->lease, r->now);
+		bool ended = status_ended(it, r->now);
 
 		buf_printf(&b, "%s{\"kind\":\"%s\",\"name\":", i ? "," : "", it->kind);
 		buf_json_string(&b, it->name);
@@ -371,8 +465,8 @@ static int status_print_json(const struct status_report *r, const struct config 
 	status_count(r, &c);
 	if (buf_printf(&b,
 		       "],\"counts\":{\"live\":%zu,\"expired\":%zu,\"realms\":%zu,"
-		       "\"services\":%zu,\"secrets\":%zu}}\n",
-		       c.live, c.expired, c.realms, c.services, c.secrets) < 0)
+		       "\"services\":%zu,\"secrets\":%zu,\"watchdogs\":%zu}}\n",
+		       c.live, c.expired, c.realms, c.services, c.secrets, c.watchdogs) < 0)
 		goto out_free;
 	fputs(b.data, out);
 	rc = 0;
@@ -385,6 +479,8 @@ static void status_note(const struct status_source *s)
 {
 	if (s->note[0] && s->failed)
 		log_error("%s", s->note);
+	else if (s->note[0] && s->partial)
+		log_warn("%s", s->note);
 	else if (s->note[0])
 		log_info("%s", s->note);
 }
@@ -425,7 +521,7 @@ int status_run(struct deps *d)
 	 * as live has ended before it was printed */
 	r.now = (long long)time(NULL);
 	for (i = 0; i < r.n; i++)
-		any_expired |= lease_expired(&r.items[i].lease, r.now);
+		any_expired |= status_ended(&r.items[i], r.now);
 	if (cfg->json) {
 		if (status_print_json(&r, cfg, stdout) < 0) {
 			log_error("status: out of memory");
@@ -441,6 +537,7 @@ int status_run(struct deps *d)
 	status_note(&r.docker);
 	code = r.warm.failed || r.docker.failed ? EX_UNAVAILABLE
 	       : any_expired			? STATUS_EXIT_EXPIRED
+	       : r.warm.partial			? STATUS_EXIT_PARTIAL
 						: 0;
 out_free:
 	free(r.items);

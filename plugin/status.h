@@ -18,9 +18,15 @@
  * other action: those exit with the hook's code or 64..75. A source that
  * could not be read (the warm instance refusing, say) exits 69 instead. */
 #define STATUS_EXIT_EXPIRED 1
+/* Exit code when nothing expired among what could be seen, but not all
+ * could be: realms listed with the CI client are only those Keycloak
+ * shows it (the realms it made); realms made with the admin password or
+ * another client are not visible to it. Never 0 for a partial view. */
+#define STATUS_EXIT_PARTIAL 3
 
-/* Reads and prints; returns 0, STATUS_EXIT_EXPIRED, or an exit code
- * (64 nothing to read from, 69 a source could not be read, 70). */
+/* Reads and prints; returns 0, STATUS_EXIT_EXPIRED, STATUS_EXIT_PARTIAL,
+ * or an exit code (64 nothing to read from, 69 a source could not be
+ * read, 70). */
 int status_run(struct deps *d);
 
 #endif

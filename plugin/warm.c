@@ -26,6 +26,11 @@
 #define SERVICE_NAME_MAX 63
 #define SECRET_NAME_MAX 64
 #define CI_SECRET_LEN 40
+/* The first line of every warm_ci_secret_file drone-deps writes, the
+ * client's id after it; the secret is the second and last line. A file
+ * in any other shape (empty, cut short, a bare secret someone put there)
+ * is not drone-deps' and its content is never adopted as a secret. */
+#define CI_SECRET_MARK "# drone-deps warm_ci_secret_file: the next line is the secret of client "
 
 struct warm {
 	char host[256];		  /* warm-keycloak.<domain> */
@@ -650,79 +655,142 @@ static int first_string(const struct buf *b, const char *key, char *out, size_t 
 	return rc;
 }
 
-/* Whether the CI client's secret already sits where it goes. */
-static bool warm_ci_secret_exists(struct docker *d, const struct warm *w, const char *file)
+/* The secret in warm_ci_secret_file, when drone-deps wrote the file for
+ * client_id: what Drone holds, so a client lost with its instance's data
+ * is made again with it and Drone's copy stays good. 0, or -1 when there
+ * is no file or it is not one of ours (out ""): empty, cut short, another
+ * client's, or a bare secret drone-deps did not write. A swarm secret's
+ * value cannot be read back through the API. */
+static int warm_ci_secret_read(const char *file, const char *client_id, char *out, size_t outsz)
 {
-	char path[320];
-
-	if (file)
-		return access(file, F_OK) == 0;
-	snprintf(path, sizeof(path), "/secrets/%s", w->ci_secret_name);
-	return docker_call(d, "GET", path, NULL, 0, NULL) == 200;
-}
-
-/* The secret a lost CI client had, from warm_ci_secret_file: what Drone
- * holds, so a client made again takes it and Drone's copy stays good. 0,
- * or -1 when there is no file or it holds no secret of ours (out "").
- * A swarm secret's value cannot be read back through the API. */
-static int warm_ci_secret_read(const char *file, char *out, size_t outsz)
-{
+	char text[512], mark[320];
+	size_t i, m;
 	ssize_t n = -1;
-	size_t i;
 	int fd;
 
 	out[0] = '\0';
+	if (outsz < CI_SECRET_LEN + 1)
+		return -1;
 	fd = open(file, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
-		n = read(fd, out, outsz - 1);
+		n = read(fd, text, sizeof(text) - 1);
 		close(fd);
 	}
 	if (n <= 0)
 		goto out_none;
-	out[n] = '\0';
-	if (out[n - 1] == '\n')
-		out[--n] = '\0';
-	/* what warm_ci_secret_store writes: CI_SECRET_LEN letters and digits */
-	if ((size_t)n != CI_SECRET_LEN)
+	text[n] = '\0';
+	m = (size_t)snprintf(mark, sizeof(mark), "%s%s\n", CI_SECRET_MARK, client_id);
+	/* exactly: the mark line, CI_SECRET_LEN letters and digits, '\n' */
+	if (m >= sizeof(mark) || (size_t)n != m + CI_SECRET_LEN + 1 || memcmp(text, mark, m) != 0 ||
+	    text[n - 1] != '\n')
 		goto out_none;
-	for (i = 0; i < (size_t)n; i++)
-		if (!isalnum((unsigned char)out[i]))
+	for (i = m; i < m + CI_SECRET_LEN; i++)
+		if (!isalnum((unsigned char)text[i]))
 			goto out_none;
+	memcpy(out, text + m, CI_SECRET_LEN);
+	out[CI_SECRET_LEN] = '\0';
+	explicit_bzero(text, sizeof(text));
 	return 0;
 out_none:
-	explicit_bzero(out, outsz);
+	explicit_bzero(text, sizeof(text));
 	return -1;
 }
 
-/* Puts the CI client's secret where it goes: a file of mode 0600, or the
- * swarm secret (replaced: a secret's value cannot change in place). 0, or
- * an exit code (logged). */
+/* Whether the CI client's secret already sits where it goes: the swarm
+ * secret exists, or the file is one drone-deps wrote for this client,
+ * holding secret (the client's current one). */
+static bool warm_ci_secret_exists(struct docker *d, const struct warm *w, const char *file,
+				  const char *client_id, const char *secret)
+{
+	char path[320];
+
+	if (file) {
+		char held[CI_SECRET_LEN + 2];
+		bool same;
+
+		if (warm_ci_secret_read(file, client_id, held, sizeof(held)) < 0)
+			return false;
+		same = strcmp(held, secret) == 0;
+		explicit_bzero(held, sizeof(held));
+		return same;
+	}
+	snprintf(path, sizeof(path), "/secrets/%s", w->ci_secret_name);
+	return docker_call(d, "GET", path, NULL, 0, NULL) == 200;
+}
+
+/* Writes the file whole or not at all: a temporary file of mode 0600 in
+ * the same directory, written and synced, then renamed over the file (and
+ * the directory synced): a crash or a full disk leaves the old file or
+ * the new one, never a part. 0, or -1 with errno. */
+static int warm_ci_secret_write_file(const char *file, const char *client_id, const char *secret)
+{
+	char tmp[4096], dir[4096];
+	const char *slash = strrchr(file, '/');
+	struct buf text = BUF_INIT;
+	int fd = -1, rc = -1, saved;
+
+	/* beside the file, named for it: "<file>.drone-deps-XXXXXX" */
+	if (snprintf(tmp, sizeof(tmp), "%s.drone-deps-XXXXXX", file) >= (int)sizeof(tmp) ||
+	    snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - file + 1) : 1,
+		     slash ? file : ".") >= (int)sizeof(dir)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (buf_printf(&text, "%s%s\n%s\n", CI_SECRET_MARK, client_id, secret) < 0) {
+		errno = ENOMEM;
+		goto out_free;
+	}
+	fd = mkostemp(tmp, O_CLOEXEC); /* mode 0600 */
+	if (fd < 0)
+		goto out_free;
+	if (fchmod(fd, 0600) < 0 || write(fd, text.data, text.len) != (ssize_t)text.len ||
+	    fsync(fd) < 0)
+		goto out_unlink;
+	if (close(fd) < 0) {
+		fd = -1;
+		goto out_unlink;
+	}
+	fd = -1;
+	if (rename(tmp, file) < 0)
+		goto out_unlink;
+	/* the rename itself made durable */
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0)
+		(void)fsync(fd);
+	rc = 0;
+	goto out_free;
+out_unlink:
+	saved = errno;
+	(void)unlink(tmp);
+	errno = saved;
+out_free:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	buf_free_secret(&text);
+	errno = saved;
+	return rc;
+}
+
+/* Puts the CI client's secret where it goes: a file drone-deps writes
+ * (see CI_SECRET_MARK), or the swarm secret (replaced: a secret's value
+ * cannot change in place). 0, or an exit code (logged). */
 static int warm_ci_secret_store(struct docker *d, const struct warm *w, const char *file,
-				const char *secret)
+				const char *client_id, const char *secret)
 {
 	struct buf labels = BUF_INIT;
 	char path[320], id[96];
-	int fd, rc = EX_UNAVAILABLE;
+	int rc = EX_UNAVAILABLE;
 	size_t n = strlen(secret);
 	long status;
 
 	if (file) {
-		fd = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-		/* an existing file keeps its mode through O_CREAT: set it */
-		if (fd < 0 || fchmod(fd, 0600) < 0 || write(fd, secret, n) != (ssize_t)n ||
-		    write(fd, "\n", 1) != 1) {
+		if (warm_ci_secret_write_file(file, client_id, secret) < 0) {
 			log_error("warm_ci_secret_file: cannot write '%s': %s", file,
 				  strerror(errno));
-			rc = EX_CANTCREAT;
-		} else {
-			rc = 0;
+			return EX_CANTCREAT;
 		}
-		if (fd >= 0 && close(fd) < 0 && rc == 0) {
-			log_error("warm_ci_secret_file: cannot write '%s': %s", file,
-				  strerror(errno));
-			rc = EX_CANTCREAT;
-		}
-		return rc;
+		return 0;
 	}
 	snprintf(path, sizeof(path), "/secrets/%s", w->ci_secret_name);
 	status = docker_call(d, "DELETE", path, NULL, 0, NULL);
@@ -764,9 +832,14 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 	if (!exists) {
 		/* a client lost with its instance's data is made again with the
 		 * secret Drone holds, when that can be read back */
-		if (file && warm_ci_secret_read(file, secret, sizeof(secret)) == 0) {
+		if (file && warm_ci_secret_read(file, client_id, secret, sizeof(secret)) == 0) {
 			kept = true;
-		} else if (random_alnum(secret, CI_SECRET_LEN) < 0) {
+		} else if (file && access(file, F_OK) == 0) {
+			log_warn(
+				"warm_ci_secret_file '%s' is not one drone-deps wrote for client %s (empty, cut short or of another shape): its content is not taken as a secret; the new client's secret replaces it",
+				file, client_id);
+		}
+		if (!kept && random_alnum(secret, CI_SECRET_LEN) < 0) {
 			log_error("no randomness for the CI client's secret");
 			rc = EX_UNAVAILABLE;
 			goto out_free;
@@ -802,17 +875,8 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 	if (warm_admin(kc, "POST", path.data, body.data, 204, NULL) != KC_OK)
 		goto out_free;
 
-	if (exists && warm_ci_secret_exists(d, w, file)) {
-		log_info(
-			"CI client %s exists in realm master: left as it is, its secret not rotated (in %s %s)",
-			client_id, file ? "the file" : "the swarm secret",
-			file ? file : w->ci_secret_name);
-		rc = 0;
-		goto out_free;
-	}
 	if (exists) {
-		/* the client is there but its secret went missing where it
-		 * goes: store the current one again, unchanged */
+		/* the client's current secret: what the file must hold */
 		buf_reset(&path);
 		buf_printf(&path, "/admin/realms/master/clients/%s/client-secret", id);
 		if (warm_admin(kc, "GET", path.data, NULL, 200, &resp) != KC_OK ||
@@ -820,7 +884,18 @@ static int warm_ci_client_apply(struct docker *d, const struct warm *w, const st
 			goto out_free;
 		log_secret_add(secret);
 	}
-	rc = warm_ci_secret_store(d, w, file, secret);
+	if (exists && warm_ci_secret_exists(d, w, file, client_id, secret)) {
+		log_info(
+			"CI client %s exists in realm master: left as it is, its secret not rotated (in %s %s)",
+			client_id, file ? "the file" : "the swarm secret",
+			file ? file : w->ci_secret_name);
+		rc = 0;
+		goto out_free;
+	}
+	/* new, or the client is there but its secret went missing where it
+	 * goes (or the file holds another value): store the current one,
+	 * unchanged */
+	rc = warm_ci_secret_store(d, w, file, client_id, secret);
 	if (rc == 0)
 		log_info(
 			"CI client %s %s in realm master (service account with the role create-realm); its secret is in %s %s%s",

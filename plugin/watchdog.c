@@ -100,8 +100,9 @@ static int self_inspect(struct docker *dk, const char *id, const char *socket_pa
 {
 	struct buf resp = BUF_INIT;
 	struct json j = { 0 };
+	struct json_iter it;
 	char path[128];
-	int mounts, i, n, rc = -1;
+	int mounts, m, rc = -1;
 
 	memset(si, 0, sizeof(*si));
 	snprintf(path, sizeof(path), "/containers/%s/json", id);
@@ -117,9 +118,8 @@ static int self_inspect(struct docker *dk, const char *id, const char *socket_pa
 		 * watchdog must outlive drone-deps */
 		snprintf(si->network, sizeof(si->network), "bridge");
 	mounts = json_object_get(&j, 0, "Mounts");
-	n = json_array_len(&j, mounts);
-	for (i = 0; i < n; i++) {
-		int m = json_array_get(&j, mounts, i);
+	json_iter_init(&it, &j, mounts);
+	for (m = json_iter_next(&it); m >= 0; m = json_iter_next(&it)) {
 		char dest[256];
 
 		if (json_get_string(&j, m, "Destination", dest, sizeof(dest)) > 0 &&
@@ -190,7 +190,7 @@ static int watchdog_create(struct watchdog *w, struct deps *d, const char *self,
 	env_entry(&body, "PLUGIN_INSECURE", cfg->insecure ? "true" : NULL);
 	env_entry(&body, "PLUGIN_DEBUG", cfg->debug ? "true" : NULL);
 	env_entry(&body, "PLUGIN_DOCKER_HOST", "unix:///var/run/docker.sock");
-	buf_puts(&body, "],\"Labels\":{\"drone-deps.role\":\"watchdog\",");
+	buf_puts(&body, "],\"Labels\":{\"" WATCHDOG_ROLE_LABEL "\":\"watchdog\",");
 	lease_json_members(&body, cfg->run_id, cfg->job, (long long)time(NULL) + cfg->ttl);
 	snprintf(bind, sizeof(bind), "%s:/var/run/docker.sock", si->socket_source);
 	buf_puts(&body, "},\"HostConfig\":{\"AutoRemove\":true,\"Binds\":[");
@@ -287,10 +287,78 @@ void watchdog_start(struct watchdog *w, struct deps *d)
 	if (watchdog_upload(w, d) < 0 ||
 	    docker_call(&d->docker, "POST", path, NULL, 0, NULL) >= 300) {
 		log_warn("no watchdog: %s (leases still end what a kill leaves)", d->docker.error);
+		/* A stop that cut the start must not cut the removal too: the
+		 * created container holds the secret files. A stop always ends
+		 * in teardown, so teardown's rules (the stopped budget) apply
+		 * from here. A kill here leaves it to reap (never started). */
+		if (signals_poll_stop())
+			signals_begin_teardown();
+		d->docker.deadline_ms = http_now_ms() + 10000;
 		watchdog_remove(w, d);
 		return;
 	}
 	log_info("watchdog %.12s started", w->id);
+}
+
+bool watchdog_leftover(const char *state, long long created, const struct lease *l, long long now)
+{
+	if (!l->owned || !strcmp(state, "running") || !strcmp(state, "restarting") ||
+	    !strcmp(state, "removing"))
+		return false;
+	return lease_expired(l, now) ||
+	       (!strcmp(state, "created") && created > 0 && now - created > WATCHDOG_START_GRACE_S);
+}
+
+int watchdog_list_query(struct buf *path)
+{
+	return buf_puts(path, "all=true&filters=") < 0 ||
+			       docker_query_escape(path,
+						   "{\"label\":[\"" LEASE_KEY_OWNER "=" LEASE_OWNER
+						   "\",\"" WATCHDOG_ROLE_LABEL "=watchdog\"]}") < 0
+		       ? -1
+		       : 0;
+}
+
+void watchdog_reap(struct docker *dk, int max, int *deleted)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT;
+	long long now = (long long)time(NULL);
+	struct json j = { 0 };
+	struct json_iter it;
+	int item;
+
+	if (buf_puts(&path, "/containers/json?") < 0 || watchdog_list_query(&path) < 0 ||
+	    docker_call(dk, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	json_iter_init(&it, &j, 0);
+	for (item = json_iter_next(&it); item >= 0 && *deleted < max &&
+					 http_now_ms() < dk->deadline_ms && !signals_interrupted();
+	     item = json_iter_next(&it)) {
+		char id[96], state[32], del[160];
+		long long created = 0;
+		struct lease l;
+
+		if (json_get_string(&j, item, "Id", id, sizeof(id)) <= 0 ||
+		    json_get_string(&j, item, "State", state, sizeof(state)) <= 0)
+			continue;
+		(void)json_get_long(&j, item, "Created", &created);
+		/* the filter asked for our labels; the lease decides */
+		lease_from_object(&j, json_object_get(&j, item, "Labels"), &l);
+		if (!watchdog_leftover(state, created, &l, now))
+			continue;
+		snprintf(del, sizeof(del), "/containers/%s?force=true", id);
+		if (docker_call(dk, "DELETE", del, NULL, 0, NULL) < 300) {
+			log_info("reaped watchdog container %.12s (%s, run %s)", id,
+				 !strcmp(state, "created") ? "never started" : state,
+				 l.run[0] ? l.run : "unknown");
+			(*deleted)++;
+		}
+	}
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
 }
 
 void watchdog_stop(struct watchdog *w, struct deps *d)

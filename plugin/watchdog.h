@@ -15,7 +15,9 @@
 
 #include <stdbool.h>
 
+#include "buf.h"
 #include "deps.h"
+#include "lease.h"
 
 /* The variable that tells the watchdog which container to wait for. */
 #define WATCHDOG_ENV_TARGET "DRONE_DEPS_WATCH_CONTAINER"
@@ -31,6 +33,24 @@ struct watchdog {
 void watchdog_start(struct watchdog *w, struct deps *d);
 /* Removes the watchdog after a successful teardown. */
 void watchdog_stop(struct watchdog *w, struct deps *d);
+
+/* Watchdog containers carry the role label and a lease (owner, run, job,
+ * expiry: the run's ttl from their creation). */
+#define WATCHDOG_ROLE_LABEL "drone-deps.role"
+/* A watchdog is started within a second of its create: one still not
+ * started after this long never will be (a stop or a kill came between;
+ * it holds the secret files copied into it). */
+#define WATCHDOG_START_GRACE_S 60
+/* Whether a watchdog container of ours is left over: not running, and
+ * its lease has ended or it was created over WATCHDOG_START_GRACE_S ago
+ * (never started). A running one is never: it waits for its run. */
+bool watchdog_leftover(const char *state, long long created, const struct lease *l, long long now);
+/* The query (after "/containers/json?") that lists every watchdog
+ * container of ours, started or not. 0 or -1. */
+int watchdog_list_query(struct buf *path);
+/* Removes leftover watchdog containers (see watchdog_leftover), at most
+ * max, by dk->deadline_ms; adds them to *deleted. */
+void watchdog_reap(struct docker *dk, int max, int *deleted);
 /* action watch: wait for the target container to stop, then tear down.
  * Returns an exit code. */
 int watchdog_run(struct deps *d);

@@ -198,5 +198,84 @@ def cold_progress(ctx):
     check("still " not in r.stderr, "a heartbeat line in a wait under 30 s")
 
 
+
+# ---- a long realm list: one pass, and a stop is never lost ------------------------
+
+def stop_on_long_list(ctx, action):
+    """A server with 100 k realms more than ours (list_filler), and one
+    live realm of ours whose GET the server holds 5 s. SIGTERM as soon as
+    the list has been answered: the list is read in one pass (a few ms, not
+    seconds of CPU), and the stop, whenever it lands, ends the run with
+    128+15 at once, never an exit 0 or 69 as if nothing had come."""
+    import signal
+    from harness import Failure
+    rid = os.urandom(3).hex()
+    name = "lasuite-drive-%s" % rid
+    ctx.stub.seed({"realm": name, "enabled": True,
+                   "attributes": {"drone-deps.owner": "drone-deps", "drone-deps.run": rid,
+                                  "drone-deps.job": "org/r#1.1.1",
+                                  "drone-deps.expires": str(int(time.time()) + 900)}})
+    ctx.stub.config(list_filler=100000,
+                    hold={"seconds": 5, "method": "GET", "path_prefix": "/admin/realms/" + name})
+    ctx.stub.clear_requests()
+    try:
+        r = ctx.start(ctx.settings(action=action, parent=None))
+        deadline = time.time() + 60
+        while not [q for q in ctx.stub.requests()
+                   if q["method"] == "GET" and q["path"] == "/admin/realms"]:
+            if time.time() > deadline or r.proc.poll() is not None:
+                raise Failure("the realm list was never asked for (exit %s): %s"
+                              % (r.proc.poll(), r.stderr[-300:]))
+            time.sleep(0.01)
+        t0 = time.time()
+        os.kill(r.pid, signal.SIGTERM)
+        r.wait(120)
+        took = time.time() - t0
+        print("# %s, 100 k realms listed, SIGTERM after the list: exit %s %.2f s later"
+              % (action, r.code, took))
+        check(r.code == 143, "exit %s, want 143: %s" % (r.code, r.stderr[-400:]))
+        check(took < 2.0, "took %.2f s after the signal" % took)
+    finally:
+        ctx.stub.config(list_filler=0, hold=None)
+
+
+@test("status over 100 k realms: one pass, and a SIGTERM after the list exits 143 within 2 s",
+      stub_only="needs a 100 k realm list and a held GET (list_filler and hold knobs)")
+def status_long_list(ctx):
+    stop_on_long_list(ctx, "status")
+
+
+@test("reap over 100 k realms: one pass, and a SIGTERM after the list exits 143 within 2 s",
+      stub_only="needs a 100 k realm list and a held GET (list_filler and hold knobs)")
+def reap_long_list(ctx):
+    stop_on_long_list(ctx, "reap")
+
+
+
+# ---- housekeeping as PID 1 --------------------------------------------------------
+
+@test("in the plugin container (drone-deps is PID 1) the housekeeping child runs: a spare is made while the hook runs")
+def housekeeping_as_pid1(ctx):
+    import harness
+    if not os.access(SOCKET, os.W_OK):
+        raise NotRun("no Docker socket at %s" % SOCKET)
+    if not docker("image", "ls", "-q", harness.PLUGIN_IMAGE).strip():
+        raise NotRun("the plugin image %s is missing (make image)" % harness.PLUGIN_IMAGE)
+    rid = os.urandom(3).hex()
+    name = "drone-deps-pid1-%s" % rid
+    try:
+        env = ctx.settings(run_id=rid, hook="sleep 6", pool_size=1, debug="true",
+                           docker_host="unix://" + SOCKET)
+        harness.run_plugin_container(name, rid, env)
+        code = int(docker("wait", name).strip() or -1)
+        logs = harness.container_logs(name)
+        check(code == 0, "exit %s: %s" % (code, logs[-500:]))
+        check("lasuite-drive-spare-0" in ctx.stub.realms(),
+              "no spare made while the hook ran: %s" % logs[-800:])
+    finally:
+        subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
+        for c in harness.watchdogs_of(rid):
+            subprocess.run([DOCKER, "rm", "-f", c], capture_output=True)
+
 if __name__ == "__main__":
     sys.exit(main())

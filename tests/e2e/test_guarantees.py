@@ -198,6 +198,95 @@ def sig_during_bind(ctx):
     only_master(ctx)
 
 
+@test("a stop during a normal teardown cuts it to the 5 s stopped budget: DELETE held 40 s, exit 143 within 5.5 s",
+      stub_only="needs the stand-in to hold the DELETE's answer (hold knob)")
+def stop_during_teardown(ctx):
+    # The hook ends by itself; teardown's DELETE is held 40 s by the
+    # server; SIGTERM comes 1 s into it. Teardown, the admin logout (and
+    # the watchdog's removal, with a socket) share the 5 s stopped budget
+    # from the signal on, not the teardown's own 60 s.
+    ctx.stub.config(hold={"seconds": 40, "method": "DELETE", "path_prefix": "/admin/realms/"})
+    ctx.stub.clear_requests()
+    r = ctx.start(ctx.settings(hook="true", run_id="5e0002"))
+    deadline = time.time() + 30
+    while not admin_calls(ctx.stub.requests(), "DELETE"):
+        if time.time() > deadline or r.proc.poll() is not None:
+            raise Failure("the DELETE was never held (exit %s)" % r.proc.poll())
+        time.sleep(0.02)
+    time.sleep(1.0)
+    t0 = time.time()
+    os.kill(r.pid, signal.SIGTERM)
+    r.wait(60)
+    took = time.time() - t0
+    print("# stop 1 s into a held DELETE: exit %s %.2f s after the signal" % (r.code, took))
+    check(r.code == 143, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(took < 5.5, "took %.2f s after the signal, want the 5 s stopped budget" % took)
+    check("its lease ends it" in r.stderr, "no word of the lease: %s" % r.stderr[-300:])
+    ctx.stub.config(hold=None)
+
+
+@test("a stop during teardown's retries keeps them within the 5 s budget: DELETE answered 503 four times, the realm is deleted, exit 143",
+      stub_only="needs a run of 503s on the DELETE (fail knob)")
+def stop_during_teardown_retries(ctx):
+    ctx.stub.config(fail={"status": 503, "count": 4, "method": "DELETE", "path_prefix": "/admin/realms/"})
+    ctx.stub.clear_requests()
+    r = ctx.start(ctx.settings(hook="true", run_id="5e0004"))
+    deadline = time.time() + 30
+    while not [q for q in admin_calls(ctx.stub.requests(), "DELETE") if q["status"] == 503]:
+        if time.time() > deadline or r.proc.poll() is not None:
+            raise Failure("no DELETE answered 503 (exit %s)" % r.proc.poll())
+        time.sleep(0.01)
+    t0 = time.time()
+    os.kill(r.pid, signal.SIGTERM)  # during the retries' backoff (0.1 + 0.2 + 0.4 + 0.8 s)
+    r.wait(60)
+    took = time.time() - t0
+    deletes = [q["status"] for q in admin_calls(ctx.stub.requests(), "DELETE")]
+    print("# stop during teardown's retries: exit %s %.2f s after the signal, DELETEs %s" % (r.code, took, deletes))
+    check(r.code == 143, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(deletes[-1:] == [204], "teardown gave up before its budget: DELETEs %s: %s" % (deletes, r.stderr[-400:]))
+    check(took < 5.5, "took %.2f s" % took)
+    only_master(ctx)
+    ctx.stub.config(fail=None)
+
+
+@test("housekeeping never delays renewal: a spare create held 20 s, ttl 10; the lease is renewed every 3 s and another run's reap keeps the realm",
+      stub_only="needs the stand-in to hold the spare's POST (hold knob)")
+def renewal_not_behind_housekeeping(ctx):
+    rid = "5e0003"
+    name = "lasuite-drive-" + rid
+    started, release = ctx.path("started"), ctx.path("release")
+    hook = ("echo $$ > %s; echo go > %s; i=0; while [ ! -e %s ] && [ $i -lt 600 ]; "
+            "do sleep 0.1; i=$((i+1)); done" % (ctx.hook_pgid_file(), started, release))
+    r = ctx.start(ctx.settings(hook=hook, run_id=rid, ttl=10, pool_size=1, debug="true"))
+    ctx.wait_for_file(started, run=r)
+    # From now on (the bind's own create is done) the pool's refill, 2 s
+    # into the hook, is held by the server for 20 s.
+    ctx.stub.config(hold={"seconds": 20, "method": "POST", "path_prefix": "/admin/realms"})
+    t0 = time.time()
+    lowest = None
+    try:
+        while time.time() - t0 < 13:
+            attrs = stub_get(ctx, "/_stub/realms")
+            mine = [x for x in attrs if x["realm"] == name]
+            check(mine, "realm %s gone %.1f s into the hook" % (name, time.time() - t0))
+            left = int(mine[0]["attributes"]["drone-deps.expires"]) - time.time()
+            lowest = left if lowest is None else min(lowest, left)
+            check(left > 0, "the lease lapsed %.1f s into the hook" % (time.time() - t0))
+            time.sleep(0.5)
+        held = [q for q in ctx.stub.requests() if q.get("fault") == "hold"]
+        check(held, "the spare's create was never held: %s" % r.stderr[-400:])
+        # another runner's scheduled reap, 13 s in: the realm is live
+        reap = ctx.run(ctx.settings(action="reap", parent=None))
+        check(reap.code == 0, "reap exited %s: %s" % (reap.code, reap.stderr[-300:]))
+        check(name in ctx.stub.realms(), "another run's reap deleted the live realm")
+        print("# ttl 10, spare create held 20 s: least lease left %.1f s over 13 s" % lowest)
+    finally:
+        open(release, "w").write("x")
+        r.wait(60)
+        ctx.stub.config(hold=None)
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-300:]))
+
+
 # ---- the admin token -------------------------------------------------------------
 
 @test("a token refused with 401 mid-run is renewed once and the call repeated",

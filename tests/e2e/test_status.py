@@ -8,11 +8,16 @@ cannot be read), nothing changed afterwards, no secret in the output.
 
 Other suites may run on the same swarm at the same time: tests that list
 services look for their own and never count the swarm's."""
+import http.client
+import http.server
 import json
 import os
 import re
+import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -75,6 +80,60 @@ def setup_mixed(ctx):
     return live, old, binding
 
 
+CLIENT_ID = "drone-deps-ci-status"  # not the default id: a server may have that one
+CLIENT_SECRET = "ci-Cl1ent-s3cret-for-the-status-suite-01"
+
+
+def ensure_ci_client(ctx):
+    """The CI client as README.md makes it (service account holding
+    master's create-realm alone): on the stand-in through its control
+    API, on a real server through the admin API."""
+    admin = getattr(ctx.stub, "admin", None)
+    if admin is None:
+        ctx.stub._call("POST", "/_stub/ci_client", {"clientId": CLIENT_ID, "secret": CLIENT_SECRET})
+        return
+    found = admin.call("GET", "/admin/realms/master/clients?clientId=" + CLIENT_ID)
+    if not found:
+        admin.call("POST", "/admin/realms/master/clients", {
+            "clientId": CLIENT_ID, "enabled": True, "publicClient": False,
+            "serviceAccountsEnabled": True, "standardFlowEnabled": False,
+            "directAccessGrantsEnabled": False, "secret": CLIENT_SECRET}, ok=(201,))
+        found = admin.call("GET", "/admin/realms/master/clients?clientId=" + CLIENT_ID)
+    user = admin.call("GET", "/admin/realms/master/clients/%s/service-account-user" % found[0]["id"])
+    role = admin.call("GET", "/admin/realms/master/roles/create-realm")
+    admin.call("POST", "/admin/realms/master/users/%s/role-mappings/realm" % user["id"], [role])
+
+
+def client_env(ctx, **extra):
+    return ctx.settings(keycloak_admin_password=None, keycloak_client_id=CLIENT_ID,
+                        keycloak_client_secret=CLIENT_SECRET, pool_size=0, **extra)
+
+
+@test("status with only the CI client lists the realms it made, says what it cannot see; exit 3, never 0")
+def with_ci_client(ctx):
+    ensure_ci_client(ctx)
+    mine, other = run_id(), run_id()
+    env_file = ctx.path("binding-%s.env" % mine)
+    r = ctx.run(client_env(ctx, action="up", run_id=mine, ttl=600, env_file=env_file))
+    check(r.code == 0, "up with the client exited %s: %s" % (r.code, r.stderr[-500:]))
+    # made with the admin password: invisible to the client
+    seed_realm(ctx, "lasuite-drive-%s" % other, other, "org/recipe#9.1.1", int(time.time()) + 900)
+    r = ctx.run(client_env(ctx, action="status", parent=None))
+    check(r.code == 3, "exit %s, want 3 (a partial view): %s" % (r.code, r.output[-800:]))
+    rows = parse_text(r.stdout)
+    check(set(rows) == {("realm", "lasuite-drive-" + mine)}, "listed: %s\n%s" % (sorted(rows), r.stdout))
+    check("not visible to it" in r.stderr and CLIENT_ID in r.stderr, "no word of what it cannot see: %s"
+          % r.stderr[-600:])
+    check(CLIENT_SECRET not in r.output, "the client secret was printed")
+    j = ctx.run(client_env(ctx, action="status", parent=None), args=["--json"])
+    doc = json.loads(j.stdout)
+    check(j.code == 3 and doc["warm"]["listed"] and not doc["warm"]["complete"],
+          "json: exit %s, warm %s" % (j.code, doc["warm"]))
+    # with the admin password the same server is seen whole: exit 0
+    a = ctx.run(status_env(ctx), args=["--json"])
+    check(a.code == 0 and json.loads(a.stdout)["warm"]["complete"], "admin: exit %s %s" % (a.code, a.stdout[-300:]))
+
+
 @test("status lists live and expired realms with run, job, created, lease and state; exit 1")
 def lists_realms(ctx):
     live, old, _ = setup_mixed(ctx)
@@ -111,7 +170,7 @@ def lists_json(ctx):
     check(a["expires"] - doc["now"] == a["expires_in"] and a["expires_in"] > 500, "live: %s" % a)
     check(isinstance(a["created"], int) and abs(a["created"] - doc["now"]) < 300, "created: %s" % a)
     check(b["state"] == "expired" and b["expires_in"] < 0 and b["job"] == "org/recipe#7.1.2", "expired: %s" % b)
-    check(doc["counts"] == {"live": 1, "expired": 1, "realms": 2, "services": 0, "secrets": 0},
+    check(doc["counts"] == {"live": 1, "expired": 1, "realms": 2, "services": 0, "secrets": 0, "watchdogs": 0},
           "counts: %s" % doc["counts"])
     check(doc["warm"]["listed"] and not doc["warm"]["failed"], "warm: %s" % doc["warm"])
     check(not doc["docker"]["listed"] and "no Docker socket" in doc["docker"]["note"], "docker: %s" % doc["docker"])
@@ -220,6 +279,200 @@ def with_swarm_objects(fn):
             subprocess.run([DOCKER, "secret", "rm", secret], capture_output=True)
     wrapped.__name__ = fn.__name__
     return wrapped
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=60)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(self.unix_path)
+
+
+class ScopedDocker:
+    """A Docker socket that shows drone-deps only this test's containers:
+    a reap through it cannot remove what other suites on the shared engine
+    hold (their services, secrets and containers are not listed, and a
+    DELETE of anything it did not list is refused)."""
+
+    def __init__(self, folder, scope):
+        self.path = os.path.join(folder, "scoped-docker.sock")
+        allowed = set()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def answer(self, status, body, headers=()):
+                self.send_response(status)
+                for k, v in headers:
+                    self.send_header(k, v)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def forward(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                c = _UnixHTTPConnection(SOCKET)
+                c.request(self.command, self.path, body=body,
+                          headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                r = c.getresponse()
+                data = r.read()
+                c.close()
+                return r.status, data, [(k, v) for k, v in r.getheaders()
+                                        if k.lower() in ("api-version", "docker-experimental", "ostype")]
+
+            def route(self):
+                bare = re.sub(r"^/v[0-9.]+", "", self.path)
+                where = bare.split("?")[0]
+                if where in ("/_ping", "/version"):
+                    return self.answer(*self.forward())
+                if self.command == "GET" and where in ("/services", "/secrets", "/tasks"):
+                    return self.answer(200, b"[]")
+                if self.command == "GET" and where == "/containers/json":
+                    status, data, hdrs = self.forward()
+                    items = [x for x in json.loads(data)
+                             if any(scope in nm for nm in x.get("Names") or [])]
+                    allowed.update(x["Id"] for x in items)
+                    return self.answer(status, json.dumps(items).encode(), hdrs)
+                m = re.match(r"^/containers/([0-9a-f]+)$", where)
+                if self.command == "DELETE" and m and m.group(1) in allowed:
+                    return self.answer(*self.forward())
+                return self.answer(403, b'{"message":"not in this test\'s scope"}')
+
+            do_GET = do_POST = do_DELETE = do_PUT = do_HEAD = route
+
+        class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+            daemon_threads = True
+
+            def get_request(self):
+                conn, _ = self.socket.accept()
+                return conn, ("local", 0)
+
+        self.server = Server(self.path, Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@test("watchdog containers: status lists ours; reap removes one never started (lease ended), keeps a running, a starting and a foreign one")
+def watchdog_leftovers(ctx):
+    if not os.access(SOCKET, os.W_OK):
+        raise NotRun("no Docker socket at %s" % SOCKET)
+    rid, now = run_id(), int(time.time())
+
+    def labels(expires, owner="drone-deps"):
+        return ["--label", "drone-deps.owner=" + owner, "--label", "drone-deps.role=watchdog",
+                "--label", "drone-deps.run=" + rid, "--label", "drone-deps.job=org/recipe#9.1.1",
+                "--label", "drone-deps.expires=%d" % expires]
+    names = {k: "drone-deps-watch-%s-%s" % (rid, k) for k in ("never", "running", "starting", "foreign")}
+    try:
+        # as a stop between the watchdog's create and its start leaves it
+        docker("create", "--name", names["never"], *labels(now - 60), SERVICE_IMAGE, "sleep", "600")
+        docker("run", "-d", "--name", names["running"], *labels(now - 60), SERVICE_IMAGE, "sleep", "600")
+        docker("create", "--name", names["starting"], *labels(now + 900), SERVICE_IMAGE, "sleep", "600")
+        docker("create", "--name", names["foreign"], *labels(now - 60, owner="someone"),
+               SERVICE_IMAGE, "sleep", "600")
+        env = dict(mode="auto", docker_host="unix://" + SOCKET)
+        r = ctx.run(status_env(ctx, **env), args=["--json"])
+        doc = json.loads(r.stdout)
+        dogs = {x["name"]: x for x in doc["resources"] if x["kind"] == "watchdog"}
+        mine = {k: dogs.get(n) for k, n in names.items()}
+        check(mine["never"] and mine["never"]["state"] == "expired", "never started: %s" % mine["never"])
+        check(mine["running"] and mine["running"]["state"] == "live", "running: %s" % mine["running"])
+        check(mine["starting"] and mine["starting"]["state"] == "live", "starting: %s" % mine["starting"])
+        check(mine["foreign"] is None, "another owner's container listed: %s" % mine["foreign"])
+        check(r.code == 1 and doc["counts"]["watchdogs"] >= 3, "exit %s, counts %s" % (r.code, doc["counts"]))
+        scoped = ScopedDocker(ctx.dir, rid)
+        try:
+            reap = ctx.run(ctx.settings(action="reap", parent=None, mode="auto",
+                                        docker_host="unix://" + scoped.path))
+        finally:
+            scoped.close()
+        check(reap.code == 0, "reap exited %s: %s" % (reap.code, reap.stderr[-500:]))
+        left = set(docker("ps", "-a", "--format", "{{.Names}}", "--filter", "name=" + rid).split())
+        check(names["never"] not in left, "the never-started watchdog was not reaped: %s" % reap.stderr[-500:])
+        check({names["running"], names["starting"], names["foreign"]} <= left,
+              "reap removed too much: left %s" % sorted(left))
+        check("reaped watchdog container" in reap.stderr and "never started" in reap.stderr,
+              "reap did not say so: %s" % reap.stderr[-500:])
+    finally:
+        for n in names.values():
+            subprocess.run([DOCKER, "rm", "-f", n], capture_output=True)
+
+
+@test("a plugin container killed between its watchdog's create and start: the never-started watchdog is listed, then reaped once its lease ends")
+def killed_during_watchdog_start(ctx):
+    import harness
+    if not os.access(SOCKET, os.W_OK):
+        raise NotRun("no Docker socket at %s" % SOCKET)
+    if not docker("image", "ls", "-q", harness.PLUGIN_IMAGE).strip():
+        raise NotRun("the plugin image %s is missing (make image)" % harness.PLUGIN_IMAGE)
+    # SIGKILL on the engine's create event: nothing of drone-deps runs
+    # after it, so the created watchdog (with the secret files copied in)
+    # stays; only reap can end it. ttl 10: its lease ends 10 s later.
+    for attempt in range(8):
+        rid = run_id()
+        name = "drone-deps-wdkill-%s" % rid
+        events = subprocess.Popen(
+            [DOCKER, "events", "--format", "{{.Actor.ID}}", "--filter", "type=container",
+             "--filter", "event=create", "--filter", "label=drone-deps.role=watchdog",
+             "--filter", "label=drone-deps.run=" + rid], stdout=subprocess.PIPE, text=True)
+        try:
+            time.sleep(0.3)
+            env = ctx.settings(run_id=rid, hook="sleep 30", ttl=10, docker_host="unix://" + SOCKET)
+            harness.run_plugin_container(name, rid, env)
+            created = events.stdout.readline().strip()
+            kill(name, "KILL")
+            check(created, "no watchdog create event: %s" % harness.container_logs(name)[-500:])
+            docker("wait", name)
+            states = docker("ps", "-a", "--format", "{{.State}}", "--filter", "label=drone-deps.role=watchdog",
+                            "--filter", "label=drone-deps.run=" + rid).split()
+            print("# try %d: watchdog states after the kill: %s" % (attempt + 1, states))
+            if states != ["created"]:
+                continue
+            env = dict(mode="auto", docker_host="unix://" + SOCKET)
+            time.sleep(11)  # the lease (ttl 10) has ended
+            r = ctx.run(status_env(ctx, **env), args=["--json"])
+            dogs = [x for x in json.loads(r.stdout)["resources"]
+                    if x["kind"] == "watchdog" and x["run"] == rid]
+            check(len(dogs) == 1 and dogs[0]["state"] == "expired", "status: %s" % dogs)
+            scoped = ScopedDocker(ctx.dir, rid)
+            try:
+                reap = ctx.run(ctx.settings(action="reap", parent=None, mode="auto",
+                                            docker_host="unix://" + scoped.path))
+            finally:
+                scoped.close()
+            check(reap.code == 0, "reap exited %s: %s" % (reap.code, reap.stderr[-500:]))
+            check(not harness.watchdogs_of(rid), "reap left the never-started watchdog: %s"
+                  % reap.stderr[-500:])
+            return
+        finally:
+            events.kill()
+            events.wait()
+            subprocess.run([DOCKER, "rm", "-f", name], capture_output=True)
+            for c in harness.watchdogs_of(rid):
+                subprocess.run([DOCKER, "rm", "-f", c], capture_output=True)
+    raise NotRun("in 8 tries the kill never came between the watchdog's create and start")
+
+
+def kill(container, signo):
+    """POST /containers/<name>/kill on the engine's socket: a few ms."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(SOCKET)
+    s.sendall(("POST /containers/%s/kill?signal=%s HTTP/1.0\r\nHost: docker\r\n\r\n"
+               % (container, signo)).encode())
+    s.recv(4096)
+    s.close()
 
 
 @test("status lists a cold service and its secret from the swarm, with their labels, and changes nothing")

@@ -313,6 +313,24 @@ def repair(ctx):
           "exit %s: %s" % (r.code, r.stderr[-800:]))
 
 
+CI_MARK = "# drone-deps warm_ci_secret_file: the next line is the secret of client drone-deps-ci\n"
+
+
+def file_secret(path):
+    """The secret in a warm_ci_secret_file, which must be in the one shape
+    drone-deps writes: its mark line, then the secret."""
+    text = open(path).read()
+    check(text.startswith(CI_MARK) and text.count("\n") == 2,
+          "%s is not in drone-deps' shape: %r" % (path, text[:len(CI_MARK) + 8]))
+    return text[len(CI_MARK):].strip()
+
+
+def no_temporary_left(path):
+    folder, base = os.path.split(path)
+    left = [n for n in os.listdir(folder) if n.startswith(base + ".drone-deps-")]
+    check(not left, "temporary files left beside %s: %s" % (base, left))
+
+
 @test("warm action: a removed service is redeployed with the same secret; the CI client is created, its secret in a 0600 file")
 def redeploy_and_ci_client(ctx):
     docker("service", "rm", SERVICE)
@@ -320,8 +338,18 @@ def redeploy_and_ci_client(ctx):
                                      "label=com.docker.swarm.service.name=" + SERVICE).strip(),
                   60, "the removed service's container did not go")
     secret_file = os.path.join(SHARED, "ci.secret")
+    # A first deploy of the client, over a file drone-deps did not write
+    # (a bare 40-character value, as the old format was): never adopted.
+    planted = "P" * 20 + "1" * 20
+    with open(secret_file, "w") as f:
+        f.write(planted + "\n")
+    os.chmod(secret_file, 0o644)
     r = warm(ctx, warm_ci_client="true", warm_ci_secret_file=secret_file)
     ok(r, "warm")
+    check("is not one drone-deps wrote for client drone-deps-ci" in r.stderr, r.stderr[-800:])
+    check(file_secret(secret_file) != planted, "the planted value was adopted as the secret")
+    check(client_token(planted)[0] is None, "the planted value gets a token")
+    no_temporary_left(secret_file)
     check("deploying service %s" % SERVICE in r.stderr, r.stderr[-800:])
     check("reusing the swarm secret %s" % SECRET in r.stderr, r.stderr[-800:])
     old = open(os.path.join(SHARED, "admin_password")).read()
@@ -330,7 +358,7 @@ def redeploy_and_ci_client(ctx):
           "in the file %s (mode 0600)" % secret_file in r.stderr, r.stderr[-800:])
     mode = stat.S_IMODE(os.stat(secret_file).st_mode)
     check(mode == 0o600, "secret file mode %o" % mode)
-    secret = open(secret_file).read().strip()
+    secret = file_secret(secret_file)
     check(len(secret) >= 32, "client secret of %d characters" % len(secret))
     check(secret not in r.output, "the client secret was printed")
     t = token({"grant_type": "client_credentials", "client_id": "drone-deps-ci", "client_secret": secret})
@@ -349,6 +377,26 @@ def ci_client_again(ctx):
     check("CI client drone-deps-ci exists in realm master: left as it is, its secret not rotated" in r.stderr,
           r.stderr[-800:])
     check(open(secret_file).read() == first, "the secret file changed")
+
+
+@test("warm action: an empty or cut warm_ci_secret_file is not a stored secret: rewritten whole (renamed in, 0600) with the client's current one")
+def ci_secret_file_damaged(ctx):
+    secret_file = os.path.join(SHARED, "ci.secret")
+    check(os.path.exists(secret_file), "no CI client from the tests before")
+    secret = file_secret(secret_file)
+    for damaged in ("", CI_MARK + secret[:20]):
+        with open(secret_file, "w") as f:
+            f.write(damaged)
+        inode = os.stat(secret_file).st_ino
+        r = warm(ctx, warm_ci_client="true", warm_ci_secret_file=secret_file)
+        ok(r, "warm")
+        check("left as it is" not in r.stderr, "a damaged file counted as stored: %s" % r.stderr[-600:])
+        check(file_secret(secret_file) == secret, "the file does not hold the client's secret again")
+        check(os.stat(secret_file).st_ino != inode, "written in place, not renamed in")
+        mode = stat.S_IMODE(os.stat(secret_file).st_mode)
+        check(mode == 0o600, "secret file mode %o" % mode)
+        no_temporary_left(secret_file)
+        check(secret not in r.output, "the client secret was printed")
 
 
 def running_container():
@@ -384,7 +432,7 @@ def wait_answering(what):
 def survives_restart(ctx):
     secret_file = os.path.join(SHARED, "ci.secret")
     check(os.path.exists(secret_file), "no CI client from the tests before")
-    secret = open(secret_file).read().strip()
+    secret = file_secret(secret_file)
     check(client_token(secret)[0], "the CI client does not work before the kill")
     old = running_container()
     check(old, "no single running container of %s" % SERVICE)
@@ -404,7 +452,7 @@ def survives_restart(ctx):
 def lost_volume(ctx):
     secret_file = os.path.join(SHARED, "ci.secret")
     check(os.path.exists(secret_file), "no CI client from the tests before")
-    secret = open(secret_file).read().strip()
+    secret = file_secret(secret_file)
     docker("service", "rm", SERVICE)
     wait_until(lambda: not docker("ps", "-aq", "--filter",
                                      "label=com.docker.swarm.service.name=" + SERVICE).strip(),
@@ -414,7 +462,7 @@ def lost_volume(ctx):
     ok(r, "warm")
     check("CI client drone-deps-ci created again with the secret already in the file (not rotated)" in r.stderr,
           r.stderr[-800:])
-    check(open(secret_file).read().strip() == secret, "the secret file changed")
+    check(file_secret(secret_file) == secret, "the secret file changed")
     check(secret not in r.output, "the client secret was printed")
     check(client_token(secret)[0], "the file's secret does not get a token from the client made again")
 
@@ -446,7 +494,7 @@ def ci_secret_in_swarm(ctx):
     meta = json.loads(docker("secret", "inspect", CI_SECRET))[0]["Spec"]
     check(meta.get("Labels", {}).get("com.docker.stack.namespace") == STACK, "labels %s" % meta.get("Labels"))
     value = read_swarm_secret(CI_SECRET)
-    check(value == open(secret_file).read().strip(), "the swarm secret holds another value than the client's")
+    check(value == file_secret(secret_file), "the swarm secret holds another value than the client's")
     check(value not in r.output, "the client secret was printed")
     check(client_token(value)[0], "the swarm secret's value gets no token")
 
@@ -528,7 +576,7 @@ def second_ci_client(ctx):
 def cycle_figure(ctx):
     secret_file = os.path.join(SHARED, "ci.secret")
     check(os.path.exists(secret_file), "no CI client from the tests before")
-    secret = open(secret_file).read().strip()
+    secret = file_secret(secret_file)
 
     def settings(**extra):
         return ctx.settings(keycloak_url=URL, keycloak_admin_password=None, keycloak_client_secret=secret,

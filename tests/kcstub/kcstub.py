@@ -694,7 +694,7 @@ class State:
             self.log = []
             self.knobs = {"latency_ms": self.initial_latency_ms, "check_issuer": True,
                           "conflict_message": "realm", "admin_token_roles": False, "import_ms": 0,
-                          "admin_token_padding": 0}
+                          "admin_token_padding": 0, "list_filler": 0}
             for kind in FAULT_KINDS:
                 self.knobs[kind] = []
             master = self.new_realm_record("master", new_id())
@@ -744,7 +744,8 @@ class State:
                     "conflict_message": self.knobs["conflict_message"],
                     "admin_token_roles": self.knobs["admin_token_roles"],
                     "import_ms": self.knobs["import_ms"],
-                    "admin_token_padding": self.knobs["admin_token_padding"]}
+                    "admin_token_padding": self.knobs["admin_token_padding"],
+                    "list_filler": self.knobs["list_filler"]}
             for kind in FAULT_KINDS:
                 rules = [dict(r) for r in self.knobs[kind]]
                 view[kind] = None if not rules else (rules[0] if len(rules) == 1 else rules)
@@ -1651,6 +1652,12 @@ class KC:
             raise Mapped(401, http_msg(401))
         info, token_realm, user = found
         is_admin = token_realm["name"] == "master" and user.get("admin")
+        # A holder of master's create-realm (the CI client's service
+        # account) who is no admin: Keycloak makes a realm's creator its
+        # admin (RealmManager.grantPermissionsToRealmCreator), and lists
+        # and opens only the realms its roles reach.
+        creator = (user["id"] if token_realm["name"] == "master" and not is_admin
+                   and "create-realm" in (user.get("realmRoles") or []) else None)
         if segs[0] == "serverinfo":
             if len(segs) != 1 or self.method != "GET":
                 raise Mapped(404, http_msg(404))
@@ -1665,17 +1672,25 @@ class KC:
         if len(segs) == 1:
             if self.method == "GET":
                 # RealmsAdminResource.getRealms: an empty visible list is 403.
-                if not is_admin:
+                with self.st.lock:
+                    visible = [r for r in self.st.realms.values()
+                               if is_admin or (creator and r.get("creator") == creator)]
+                if not visible:
                     raise Mapped(403, http_msg(403))
                 brief = (self.q("briefRepresentation", "false") or "").lower() == "true"
                 with self.st.lock:
-                    reps = [realm_rep(r, brief) for r in self.st.realms.values()]
+                    reps = [realm_rep(r, brief) for r in visible]
+                    filler = self.st.knobs["list_filler"]
+                # name only: 100 k of them stay under drone-deps' 4 MiB cap
+                reps.extend({"realm": "filler:%06d" % i} for i in range(filler))
                 return Resp(200, reps, JSON, [("Cache-Control", "no-cache")])
             if self.method == "POST":
-                if not is_admin:
+                if not is_admin and not creator:
                     raise Mapped(403, http_msg(403))
                 rep = self.json_body("stream")
                 realm = import_realm(self.st, rep)
+                if creator:
+                    realm["creator"] = creator
                 loc = self.base() + "/admin/realms/" + quote(realm["name"], safe="")
                 return Resp(201, b"", None, [("Location", loc)])
             raise Mapped(405, http_msg(405))
@@ -1686,7 +1701,7 @@ class KC:
             realm = self.st.realms.get(name)
         if realm is None:
             raise Mapped(404, "Realm not found.")
-        if not is_admin:
+        if not is_admin and not (creator and realm.get("creator") == creator):
             raise Mapped(403, http_msg(403))
         rest = segs[2:]
         if not rest:
@@ -2231,6 +2246,16 @@ def stub_control(handler, method, path, body):
                     if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                         raise ValueError("admin_token_padding must be an integer >= 0")
                     pending["admin_token_padding"] = v
+                if "list_filler" in cfg:
+                    # The realm list of a server with that many more realms
+                    # (brief entries named filler:NNNNNN, which no client of
+                    # ours reads: not a name drone-deps gives or can put in
+                    # a path as it is): the list's own cost, without
+                    # importing 100 k realms.
+                    v = cfg["list_filler"]
+                    if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 1000000:
+                        raise ValueError("list_filler must be an integer from 0 to 1000000")
+                    pending["list_filler"] = v
                 if "check_issuer" in cfg:
                     if not isinstance(cfg["check_issuer"], bool):
                         raise ValueError("check_issuer must be a boolean")
@@ -2274,6 +2299,25 @@ def stub_control(handler, method, path, body):
                 return kc.to_resp(exc)
             return Resp(201, {"realm": realm["name"], "id": realm["id"]}, JSON,
                         [("Location", kc.base() + "/admin/realms/" + quote(realm["name"], safe=""))])
+        if path == "/_stub/ci_client" and method == "POST":
+            # The CI client as README.md makes it: confidential, service
+            # account only, whose user holds master's create-realm alone.
+            rep = parse()
+            with st.lock:
+                master = st.realms["master"]
+                c = next((x for x in master["clients"] if x["clientId"] == rep["clientId"]), None)
+                if c is None:
+                    c = new_client_record({"clientId": rep["clientId"], "publicClient": False,
+                                           "serviceAccountsEnabled": True,
+                                           "standardFlowEnabled": False,
+                                           "secret": rep["secret"]})
+                    master["clients"].append(c)
+                c["secret"] = rep["secret"]
+                ensure_service_account(master, c)
+                user = next(u for u in master["users"] if u["id"] == c["serviceAccountUserId"])
+                if "create-realm" not in user["realmRoles"]:
+                    user["realmRoles"].append("create-realm")
+            return Resp(200, {"clientId": c["clientId"]})
         if path == "/_stub/requests" and method == "GET":
             with st.lock:
                 return Resp(200, list(st.log))

@@ -13,6 +13,7 @@
 #include "../../plugin/keycloak.h"
 #include "../../plugin/lease.h"
 #include "../../plugin/sat.h"
+#include "../../plugin/watchdog.h"
 
 #ifdef UNIT_WRAP_ALLOC
 /* Linked with --wrap=free,realloc: every block the modules free or hand
@@ -161,6 +162,29 @@ static void secret_settings_are_zeroed_in_the_environment_block(void **state)
 	assert_true(envp[1] == pw);
 }
 
+/* A watchdog container is left over (reap removes it) when it is ours,
+ * not running, and its lease ended or it was never started within the
+ * grace; a running one waits for its run whatever its lease says. */
+static void watchdog_leftovers_are_ours_and_not_running(void **state)
+{
+	struct lease l = { 0 };
+	long long now = 1000000;
+
+	(void)state;
+	l.owned = true;
+	l.expires = now + 900;
+	assert_false(watchdog_leftover("created", now - 5, &l, now)); /* starting */
+	assert_true(watchdog_leftover("created", now - WATCHDOG_START_GRACE_S - 1, &l, now));
+	assert_false(watchdog_leftover("running", now - 10000, &l, now));
+	assert_false(watchdog_leftover("exited", now - 10, &l, now));
+	l.expires = now - 1;
+	assert_false(watchdog_leftover("running", now - 10000, &l, now));
+	assert_true(watchdog_leftover("exited", now - 10, &l, now));
+	assert_true(watchdog_leftover("created", now - 5, &l, now));
+	l.owned = false; /* not ours: never */
+	assert_false(watchdog_leftover("created", now - 10000, &l, now));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -168,6 +192,7 @@ int main(void)
 		cmocka_unit_test(token_expiry_saturates_and_keeps_a_margin),
 		cmocka_unit_test(leases_at_the_ends_of_the_range),
 		cmocka_unit_test(secret_settings_are_zeroed_in_the_environment_block),
+		cmocka_unit_test(watchdog_leftovers_are_ours_and_not_running),
 #ifdef UNIT_WRAP_ALLOC /* the ASan build; valgrind's allocator is its own */
 		cmocka_unit_test(growing_a_secret_buffer_leaves_no_copy),
 		cmocka_unit_test(exec_output_leaves_no_copy),

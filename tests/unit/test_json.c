@@ -132,6 +132,40 @@ static void large_documents_grow_the_token_array(void **state)
 	free(text);
 }
 
+/* One pass over 100 k nested elements, in order, each subtree skipped
+ * once: the iterator never walks back to the start. */
+static void the_iterator_visits_each_element_once_in_order(void **state)
+{
+	size_t n = 100000, i, len = 0;
+	char *text = malloc(n * 32 + 16);
+	struct json_iter it;
+	struct json j;
+	long long v;
+	int idx, seen = 0;
+
+	(void)state;
+	assert_non_null(text);
+	text[len++] = '[';
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, 32, "%s{\"n\":%zu,\"x\":[1,{}]}", i ? "," : "",
+					i);
+	text[len++] = ']';
+	assert_int_equal(json_parse(&j, text, len), 0);
+	assert_int_equal(json_iter_init(&it, &j, 0), (int)n);
+	for (idx = json_iter_next(&it); idx >= 0; idx = json_iter_next(&it)) {
+		assert_int_equal(json_get_long(&j, idx, "n", &v), 0);
+		assert_int_equal(v, seen);
+		seen++;
+	}
+	assert_int_equal(seen, (int)n);
+	assert_int_equal(json_iter_next(&it), -1);
+	/* not an array: no element, -1 */
+	assert_int_equal(json_iter_init(&it, &j, 1), -1);
+	assert_int_equal(json_iter_next(&it), -1);
+	json_free(&j);
+	free(text);
+}
+
 static void numbers_come_from_numbers_or_digit_strings(void **state)
 {
 	const char *text =
@@ -194,6 +228,7 @@ int main(void)
 		cmocka_unit_test(a_string_that_does_not_fit_is_refused_not_cut),
 		cmocka_unit_test(truncated_and_hostile_bodies_are_not_json),
 		cmocka_unit_test(large_documents_grow_the_token_array),
+		cmocka_unit_test(the_iterator_visits_each_element_once_in_order),
 		cmocka_unit_test(numbers_come_from_numbers_or_digit_strings),
 		cmocka_unit_test(lookups_on_non_objects_answer_absent),
 		cmocka_unit_test(error_messages_come_from_the_first_key_present),
