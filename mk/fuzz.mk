@@ -26,7 +26,7 @@ FUZZ_LIB_SRC := $(filter-out plugin/main.c,$(wildcard plugin/*.c))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:plugin/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB_HDR := $(wildcard plugin/*.h)
 # The demultiplexer target needs plugin/docker.h; without it, it is left out.
-FUZZ_TARGETS := json config $(if $(wildcard plugin/docker.h),docker_demux)
+FUZZ_TARGETS := json config header tar status $(if $(wildcard plugin/docker.h),docker_demux)
 FUZZ_STRICT ?= 1
 FUZZ_BIN_DIR := $(FUZZ_DIR)$(if $(filter 1,$(FUZZ_STRICT)),/strict)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BIN_DIR)/fuzz_%)

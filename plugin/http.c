@@ -143,21 +143,26 @@ static void header_value(const char *line, size_t n, const char *name, char *out
 	out[v] = '\0';
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+void http_parse_header(struct http_response *resp, const char *line, size_t n)
 {
-	struct http_response *resp = userdata;
-	size_t n = size * nmemb;
 	char retry[16] = "";
 
-	header_value(data, n, "Location", resp->location, sizeof(resp->location));
-	header_value(data, n, "Api-Version", resp->api_version, sizeof(resp->api_version));
-	header_value(data, n, "Retry-After", retry, sizeof(retry));
+	header_value(line, n, "Location", resp->location, sizeof(resp->location));
+	header_value(line, n, "Api-Version", resp->api_version, sizeof(resp->api_version));
+	header_value(line, n, "Retry-After", retry, sizeof(retry));
 	if (retry[0]) {
 		char *end;
 		long v = strtol(retry, &end, 10);
 
 		resp->retry_after = (*end == '\0' && v > 0) ? v : 0;
 	}
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	size_t n = size * nmemb;
+
+	http_parse_header(userdata, data, n);
 	return n;
 }
 
