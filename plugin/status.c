@@ -185,7 +185,8 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 		/* The brief list has no attributes: each realm is read. One
 		 * deleted meanwhile (404) is simply no longer there. */
 		got = keycloak_realm_get(&d->kc, name, &body);
-		it = got == KC_OK ? status_add_realm(r, name, buf_str(&body), body.len, &oom) : NULL;
+		it = got == KC_OK ? status_add_realm(r, name, buf_str(&body), body.len, &oom)
+				  : NULL;
 		if (oom) {
 			buf_free(&body);
 			snprintf(r->warm.note, sizeof(r->warm.note), "out of memory");
@@ -524,7 +525,7 @@ int status_render(const char *name, const char *realm, size_t realm_len, const c
 	if (!cfg)
 		return -1;
 	it = realm && status_name_plain(name) ? status_add_realm(&r, name, realm, realm_len, &oom)
-					       : NULL;
+					      : NULL;
 	if (oom)
 		goto out_free;
 	if (it && users)
