@@ -347,8 +347,10 @@ static void status_printable(const char *s, char *out, size_t outsz)
 		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
 			out[n++] = '?';
 			p++;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			out[n++] = '?';
 		} else {
-			out[n++] = *p < 0x20 || *p == 0x7f ? '?' : (char)*p;
+			out[n++] = (char)*p;
 		}
 	}
 	out[n] = '\0';
