@@ -9,8 +9,11 @@
  * over HTTP_MAX_BODY is refused by the body callback, see http.c).
  *
  * Checked besides memory safety, after each line:
- * - location and api_version are NUL-terminated inside their arrays and
- *   end in no line-end or blank (values are trimmed);
+ * - location and api_version are NUL-terminated inside their arrays,
+ *   end in no line-end or blank (values are trimmed) and hold no control
+ *   character: a value too long for its field or with one is dropped,
+ *   never cut (the first finding: "Api-Version: 1.41\r..." was cut to
+ *   15 bytes ending in a blank, seed api-version-cut.txt);
  * - retry_after is 0 or a positive number of seconds from a Retry-After
  *   line, and the retry wait http_send_retry derives from it stays
  *   within 5 s (a date or trailing text gives 0: the usual backoff);
@@ -34,12 +37,14 @@
 
 static void check_value(const char *v, size_t size)
 {
-	size_t n;
+	size_t n, i;
 
 	CHECK(memchr(v, '\0', size) != NULL);
 	n = strlen(v);
 	if (n > 0)
 		CHECK(v[n - 1] != '\r' && v[n - 1] != '\n' && v[n - 1] != ' ');
+	for (i = 0; i < n; i++)
+		CHECK((unsigned char)v[i] >= 0x20 || v[i] == '\t');
 }
 
 static bool names(const char *line, size_t n, const char *name)
