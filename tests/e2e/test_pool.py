@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The least-privilege CI client and the realm pool, on a real Keycloak 26
-(KEYCLOAK_BACKEND=real; with the stand-in every test says it was not run:
-what is proved here is what the real server grants and refuses).
+"""The least-privilege CI client and the realm pool, on the stand-in and on
+a real Keycloak 26 (KEYCLOAK_BACKEND=real). The stand-in models what the
+real server grants the CI client and how it imports and renames; the same
+tests on the real server check that model.
 
 The CI client is a confidential client of the master realm whose service
 account holds only the master realm role create-realm; each test makes it
@@ -21,6 +22,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from realkc import Admin  # noqa: E402
 from harness import (BACKEND, DOCKER, PLUGIN_IMAGE, PYTHON, ROOT, Failure, NotRun, check,  # noqa: E402
                      docker, main, read_env_file, run_plugin_container, test, wait_until,
                      watchdog_started, watchdogs_of)
@@ -34,9 +36,22 @@ PASSWORD_POLICY = "hashAlgorithm(pbkdf2-sha256) and hashIterations(1)"
 DEBUG_LINE = re.compile(r"^drone-deps: debug: http: (GET|POST|PUT|DELETE) (\S+) (\d+) \d+ ms$", re.M)
 
 
-def real_only(ctx):
+def real_only(ctx, why):
     if BACKEND != "real":
-        raise NotRun("what the real server grants the CI client is the point")
+        raise NotRun(why)
+
+
+_admins = {}
+
+
+def adm(ctx):
+    """The master admin of the backend: the real server's own, or one made
+    for the stand-in the same way (password grant through admin-cli)."""
+    if getattr(ctx.stub, "admin", None) is not None:
+        return ctx.stub.admin
+    if ctx.stub.url not in _admins:
+        _admins[ctx.stub.url] = Admin(ctx.stub.url, ctx.stub.password)
+    return _admins[ctx.stub.url]
 
 
 def q(name):
@@ -46,7 +61,7 @@ def q(name):
 def ensure_client(ctx):
     """The CI client as README.md makes it: confidential, service account
     only, whose user gets the master realm role create-realm alone."""
-    admin = ctx.stub.admin
+    admin = adm(ctx)
     found = admin.call("GET", "/admin/realms/master/clients?clientId=" + CLIENT_ID)
     if not found:
         admin.call("POST", "/admin/realms/master/clients", {
@@ -118,15 +133,15 @@ def debug_calls(run, prefix=""):
 
 
 def realm_names(ctx):
-    return {r["realm"] for r in ctx.stub.admin.call("GET", "/admin/realms?briefRepresentation=true")}
+    return {r["realm"] for r in adm(ctx).call("GET", "/admin/realms?briefRepresentation=true")}
 
 
 def expire(ctx, realm):
     """Sets a realm's lease expiry an hour back (as the master admin)."""
-    rep = ctx.stub.admin.call("GET", "/admin/realms/" + q(realm))
+    rep = adm(ctx).call("GET", "/admin/realms/" + q(realm))
     attrs = {k: v for k, v in (rep.get("attributes") or {}).items() if k.startswith("drone-deps.")}
     attrs["drone-deps.expires"] = str(int(time.time()) - 3600)
-    ctx.stub.admin.call("PUT", "/admin/realms/" + q(realm), {"attributes": attrs})
+    adm(ctx).call("PUT", "/admin/realms/" + q(realm), {"attributes": attrs})
 
 
 # ---- the CI client ------------------------------------------------------------
@@ -134,7 +149,6 @@ def expire(ctx, realm):
 
 @test("keycloak_client_id without keycloak_client_secret exits 64 naming the setting, nothing created")
 def client_id_alone(ctx):
-    real_only(ctx)
     before = realm_names(ctx)
     r = ctx.run(client_settings(ctx, keycloak_client_secret=None, hook="true"))
     check(r.code == 64, "exit %s, want 64: %s" % (r.code, r.stderr))
@@ -144,7 +158,6 @@ def client_id_alone(ctx):
 
 @test("a wrong client secret exits 69 naming keycloak_client_id, never a cold deploy")
 def client_refused(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     before = realm_names(ctx)
     r = ctx.run(client_settings(ctx, keycloak_client_secret="wrong-secret-0123456789",
@@ -160,7 +173,6 @@ def client_refused(ctx):
 
 @test("with only the CI client: bind, the hook logs in, teardown deletes the realm; the secret is nowhere")
 def client_full_cycle(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     env_dump = ctx.path("hook.env")
     hook = "%s && env > %s && cat /proc/$PPID/environ /proc/$PPID/cmdline > %s.parent 2>/dev/null; true" % (
@@ -185,7 +197,6 @@ def client_full_cycle(ctx):
 
 @test("reap with the CI client deletes the expired realms it made, not a realm it did not make")
 def client_reap(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     env_file = ctx.path("up.env")
     r = ctx.run(client_settings(ctx, action="up", run_id="c2c2c2", env_file=env_file, pool_size="0"))
@@ -204,7 +215,6 @@ def client_reap(ctx):
 
 @test("the CI client is refused beyond the name on a realm it did not make and on master (Keycloak's own answers)")
 def client_refused_elsewhere(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     ctx.stub.seed({"realm": "not-ours", "enabled": True, "attributes": {"secret-mark": "x"}})
     api = ClientApi(ctx.stub.url)
@@ -230,7 +240,7 @@ def client_refused_elsewhere(ctx):
 
 @test("figure: admin token time, password grant against client_credentials (median of 20)")
 def token_figure(ctx):
-    real_only(ctx)
+    real_only(ctx, "a figure of the real server")
     ensure_client(ctx)
     pw = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
                                  "username": "admin", "password": ctx.stub.password}).encode()
@@ -247,7 +257,7 @@ def token_figure(ctx):
         print("# figure: %-32s median %6.1f ms  min %6.1f  max %6.1f  (20 requests)" % (
             name, statistics.median(t), min(t), max(t)), flush=True)
     # the admin password grant leaves sessions on master: end them
-    ctx.stub.admin.token = None
+    adm(ctx).token = None
 
 
 # ---- the pool -----------------------------------------------------------------
@@ -286,9 +296,8 @@ def login_with(ctx, env_file, name):
     check(p.returncode == 0, "login to the claimed realm failed: %s" % p.stderr[-500:])
 
 
-@test("a bind claims a spare in 3 requests before the hook; the realm is <parent>-<run id>, marked, and its user logs in")
+@test("a bind claims a spare in 4 requests before the hook (token, its marks, import, rename); the realm is <parent>-<run id>, marked, and its user logs in")
 def claim(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     fill_pool(ctx, 1)
     env_file = ctx.path("up.env")
@@ -296,19 +305,20 @@ def claim(ctx):
     check(r.code == 0, "up: exit %s: %s" % (r.code, r.stderr))
     calls = debug_calls(r)
     check([(m, p) for m, p, _ in calls] == [
-        ("POST", TOKEN_PATH), ("POST", "/admin/realms/lasuite-drive-spare-0/partialImport"),
+        ("POST", TOKEN_PATH), ("GET", "/admin/realms/lasuite-drive-spare-0"),
+        ("POST", "/admin/realms/lasuite-drive-spare-0/partialImport"),
         ("PUT", "/admin/realms/lasuite-drive-spare-0")],
-        "a claim is token, partial import, rename: %s" % calls)
+        "a claim is token, the spare's marks, partial import, rename: %s" % calls)
     check(all(st < 300 for _, _, st in calls), "a call failed: %s" % calls)
     check("lasuite-drive-spare-0" not in realm_names(ctx), "the spare is still there")
-    rep = ctx.stub.admin.call("GET", "/admin/realms/lasuite-drive-a1a1a1")
+    rep = adm(ctx).call("GET", "/admin/realms/lasuite-drive-a1a1a1")
     attrs = rep.get("attributes") or {}
     check(attrs.get("drone-deps.run") == "a1a1a1" and attrs.get("drone-deps.owner") == "drone-deps"
           and int(attrs.get("drone-deps.expires", 0)) > time.time(),
           "the claimed realm carries the run's lease: %s" % attrs)
     check(rep.get("passwordPolicy") == PASSWORD_POLICY,
           "the spare's password policy: %r" % rep.get("passwordPolicy"))
-    master_clients = {c["clientId"] for c in ctx.stub.admin.call("GET", "/admin/realms/master/clients")}
+    master_clients = {c["clientId"] for c in adm(ctx).call("GET", "/admin/realms/master/clients")}
     check("lasuite-drive-a1a1a1-realm" in master_clients and
           "lasuite-drive-spare-0-realm" not in master_clients,
           "the realm's client in master follows the rename: %s" % sorted(master_clients))
@@ -322,13 +332,12 @@ def claim(ctx):
 
 @test("a fresh realm hashes its test user's password once (PBKDF2, 1 iteration), and the user logs in")
 def fresh_policy(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     env_file = ctx.path("fresh.env")
     r = ctx.run(client_settings(ctx, action="up", run_id="f3f3f3", env_file=env_file, pool_size="0"))
     check(r.code == 0, "up: exit %s: %s" % (r.code, r.stderr))
     try:
-        rep = ctx.stub.admin.call("GET", "/admin/realms/lasuite-drive-f3f3f3")
+        rep = adm(ctx).call("GET", "/admin/realms/lasuite-drive-f3f3f3")
         check(rep.get("passwordPolicy") == PASSWORD_POLICY, "password policy: %r" % rep.get("passwordPolicy"))
         login_with(ctx, env_file, "fresh-policy")
     finally:
@@ -338,21 +347,20 @@ def fresh_policy(ctx):
 
 @test("no spare: the run falls back to creating its realm, in the same run, and its user logs in")
 def fallback(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     r = ctx.run(client_settings(ctx, run_id="b2b2b2", pool_size="2", hook=login_hook(ctx, "fresh")))
     check(r.code == 0, "exit %s: %s" % (r.code, r.stderr))
     check(os.path.exists(ctx.path("login.fresh")), "the hook could not log in")
     calls = before_hook(r)
-    imports = [c for c in calls if c[1].endswith("/partialImport")]
-    check(len(imports) == 2 and all(c[2] == 404 for c in imports), "empty slots: %s" % calls)
+    looks = [c for c in calls if c[0] == "GET" and "-spare-" in c[1]]
+    check(len(looks) == 2 and all(c[2] == 404 for c in looks), "empty slots: %s" % calls)
+    check(not [c for c in calls if c[1].endswith("/partialImport")], "an import into an empty slot: %s" % calls)
     check(calls[-1] == ("POST", "/admin/realms", 201), "then a fresh create: %s" % calls)
     check("lasuite-drive-b2b2b2" not in realm_names(ctx), "the realm is left")
 
 
 @test("16 concurrent claims on 4 spares: exactly 4 claim, 12 create; all 16 bind and log in; no realm shared")
 def race(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     fill_pool(ctx, 4)
     # action up: bound and left, no hook, so no run refills the pool while
@@ -374,7 +382,7 @@ def race(ctx):
         binding = read_env_file(ctx.path("up.%d.env" % i))
         realm = binding["DEPS_KEYCLOAK_REALM"]
         check(realm == "lasuite-drive-%06x" % (0xf00000 + i), "run %d got realm %s" % (i, realm))
-        attrs = ctx.stub.admin.call("GET", "/admin/realms/" + realm).get("attributes") or {}
+        attrs = adm(ctx).call("GET", "/admin/realms/" + realm).get("attributes") or {}
         check(attrs.get("drone-deps.run") == "%06x" % (0xf00000 + i), "realm %s is marked %s" % (realm, attrs))
         login_with(ctx, ctx.path("up.%d.env" % i), str(i))
         secrets.add(binding["DEPS_KEYCLOAK_CLIENT_SECRET"])
@@ -390,7 +398,6 @@ def race(ctx):
 
 @test("the pool never grows past pool_size: 8 concurrent refills of a pool of 3 make exactly 3 spares")
 def bound(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     runs = [ctx.start(client_settings(ctx, action="reap", pool_size="3")) for _ in range(8)]
     for r in runs:
@@ -404,7 +411,6 @@ def bound(ctx):
 
 @test("expired spares are reaped like any realm; live spares and unmarked spare-shaped realms are kept")
 def reap_spares(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     fill_pool(ctx, 2)
     expire(ctx, "lasuite-drive-spare-1")
@@ -426,7 +432,6 @@ def reap_spares(ctx):
 
 @test("while a hook runs, the run makes the spares its pool lacks (off the bind's path)")
 def refill_during_hook(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     r = ctx.run(client_settings(ctx, run_id="c3c3c3", pool_size="2", hook="sleep 12"))
     check(r.code == 0, "exit %s: %s" % (r.code, r.stderr))
@@ -446,7 +451,7 @@ def refill_during_hook(ctx):
 
 @test("watchdog with only the CI client: the plugin container SIGKILLed mid-hook; the realm is gone within 15 s, the secret in no inspect")
 def client_watchdog(ctx):
-    real_only(ctx)
+    real_only(ctx, "run with the real server's suite (pool-real), which has the plugin image")
     if subprocess.run([DOCKER, "image", "inspect", PLUGIN_IMAGE], capture_output=True).returncode != 0:
         raise NotRun("no plugin image %s and Docker engine (make docker-up image)" % PLUGIN_IMAGE)
     ensure_client(ctx)
@@ -473,7 +478,7 @@ def client_watchdog(ctx):
         for c in [name] + watchdogs_of(rid):
             docker("rm", "-f", c, check_rc=False)
         if realm in realm_names(ctx):
-            ctx.stub.admin.call("DELETE", "/admin/realms/" + q(realm), ok=(204, 404))
+            adm(ctx).call("DELETE", "/admin/realms/" + q(realm), ok=(204, 404))
 
 
 if __name__ == "__main__":
