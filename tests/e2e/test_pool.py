@@ -13,6 +13,7 @@ test user's login), not taken from drone-deps' word; each run's debug lines
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -445,6 +446,403 @@ def refill_during_hook(ctx):
     check("lasuite-drive-c4c4c4" not in realm_names(ctx), "the claimed realm is left")
     check(not [c for c in before_hook(r) if c[0] == "POST" and c[1] == "/admin/realms" and c[2] == 201][1:],
           "spares were made before the hook: %s" % before_hook(r))
+
+
+# ---- a proxy that holds or loses answers, in front of either backend -------------
+
+
+class FaultProxy:
+    """A loopback HTTP proxy in front of the backend, so the same fault is
+    made on the stand-in and on the real server. Every request is
+    forwarded; the first one matching a rule (method, path suffix) is
+    held before the server sees it ("hold_before"), held after the
+    server's answer ("hold_after"), answered by a TCP reset after the
+    server's work ("reset_after"), answered 500 after the work
+    ("fail_after"), or held until `barrier` matching requests have
+    arrived ("barrier": they reach the server together)."""
+
+    HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+           "upgrade", "content-length"}
+
+    def __init__(self, upstream):
+        import http.client
+        import http.server
+        import threading
+        up = urllib.parse.urlsplit(upstream)
+        self.rules = []
+        self.lock = threading.Lock()
+        self.arrived = threading.Event()  # a matching request reached the proxy
+        self.worked = threading.Event()   # the server answered a matching request
+        self.released = threading.Event()  # a held request went on
+        self.waiting = 0
+        self.gate = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                rule = proxy.take(self.command, self.path)
+                if rule:
+                    proxy.arrived.set()
+                    if rule["mode"] == "hold_before":
+                        time.sleep(rule["seconds"])
+                        proxy.released.set()
+                    elif rule["mode"] == "barrier":
+                        proxy.barrier(rule)
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP}
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=hdrs)
+                    resp = conn.getresponse()
+                    data, status, rhdrs = resp.read(), resp.status, resp.getheaders()
+                finally:
+                    conn.close()
+                if rule:
+                    proxy.worked.set()
+                    if rule["mode"] == "hold_after":
+                        time.sleep(rule["seconds"])
+                        proxy.released.set()
+                    elif rule["mode"] == "reset_after":
+                        import socket
+                        import struct
+                        self.close_connection = True
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        return
+                    elif rule["mode"] == "fail_after":
+                        status, data, rhdrs = 500, b'{"error":"unknown_error"}', [("Content-Type", "application/json")]
+                try:
+                    self.send_response(status)
+                    for k, v in rhdrs:
+                        if k.lower() not in proxy.HOP:
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    self.close_connection = True
+
+            do_GET = do_POST = do_PUT = do_DELETE = any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def rule(self, mode, method, suffix, seconds=0, count=1, barrier=0):
+        with self.lock:
+            self.rules.append({"mode": mode, "method": method, "suffix": suffix, "seconds": seconds,
+                               "count": count, "barrier": barrier})
+
+    def take(self, method, path):
+        with self.lock:
+            for r in self.rules:
+                if r["method"] == method and path.split("?")[0].endswith(r["suffix"]):
+                    r["count"] -= 1
+                    if r["count"] == 0:
+                        self.rules.remove(r)
+                    return dict(r)
+        return None
+
+    def barrier(self, rule):
+        with self.lock:
+            self.waiting += 1
+            if self.waiting >= rule["barrier"]:
+                self.gate.set()
+        self.gate.wait(rule["seconds"])
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def proxied(ctx, proxy, settings):
+    """Settings that reach the backend through the proxy."""
+    return dict(settings, PLUGIN_KEYCLOAK_URL=proxy.url)
+
+
+def spare_marks(parent="lasuite-drive", expires=None, **over):
+    """The marks drone-deps gives a spare of parent (plugin/pool.c)."""
+    m = {"drone-deps.owner": "drone-deps", "drone-deps.run": "spare", "drone-deps.job": "pool",
+         "drone-deps.expires": str(int(expires or time.time() + 3600)), "drone-deps.spare": parent}
+    m.update(over)
+    return {k: v for k, v in m.items() if v is not None}
+
+
+ALICE = {"username": "alice", "enabled": True, "email": "alice@example.org", "firstName": "Alice",
+         "lastName": "Liddell", "credentials": [{"type": "password", "value": "Alice-pw-0123456789"}]}
+
+
+def foreign_realms(ctx):
+    """Realms under this parent's spare names that drone-deps must never
+    claim, rename or delete, with expired marks where marks would make an
+    old reap delete them; each has the user alice."""
+    past = str(int(time.time()) - 3600)
+    realms = {
+        # no marks at all: anyone's realm named like a spare
+        "lasuite-drive-spare-0": {},
+        # drone-deps' marks, but a spare of another parent
+        "lasuite-drive-spare-1": spare_marks("other", expires=past),
+        # drone-deps' marks of a run, not a spare's
+        "lasuite-drive-spare-2": {"drone-deps.owner": "drone-deps", "drone-deps.run": "abc123",
+                                  "drone-deps.job": "x#1.1.1", "drone-deps.expires": past},
+        # a live lease of another job under a spare's name
+        "lasuite-drive-spare-3": {"drone-deps.owner": "drone-deps", "drone-deps.run": "abc124",
+                                  "drone-deps.job": "y#2.1.1", "drone-deps.expires": str(int(time.time()) + 3600)},
+    }
+    for name, attrs in realms.items():
+        ctx.stub.seed({"realm": name, "enabled": True, "attributes": attrs, "users": [ALICE]})
+    return realms
+
+
+def check_untouched(ctx, realms):
+    for name, attrs in realms.items():
+        try:
+            rep = adm(ctx).call("GET", "/admin/realms/" + q(name))
+        except Exception as e:  # noqa: BLE001 - a 404 is the failure
+            raise Failure("realm %s is gone: %s" % (name, e))
+        have = {k: v for k, v in (rep.get("attributes") or {}).items() if k.startswith("drone-deps.")}
+        check(have == attrs, "realm %s's marks changed: %s, were %s" % (name, have, attrs))
+        users = adm(ctx).call("GET", "/admin/realms/%s/users?username=alice&exact=true" % q(name))
+        check([u["username"] for u in users] == ["alice"], "realm %s lost alice: %s" % (name, users))
+        clients = adm(ctx).call("GET", "/admin/realms/%s/clients?clientId=lasuite-drive" % q(name))
+        check(not clients, "a run's client was imported into %s" % name)
+
+
+# ---- finding: the pool takes over realms it did not make --------------------------
+
+
+@test("realms named like spares that are not this parent's spares (unmarked, another parent's, a run's, a live lease) are never claimed: the run creates its own realm")
+def foreign_not_claimed(ctx):
+    realms = foreign_realms(ctx)
+    r = ctx.run(ctx.settings(run_id="f1f1f1", pool_size="4", debug="true", hook=login_hook(ctx, "own")))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check("claimed spare" not in r.stderr, "a foreign realm was claimed: %s" % r.stderr[-800:])
+    check(os.path.exists(ctx.path("login.own")), "the hook could not log in to its own realm")
+    calls = before_hook(r)
+    check(not [c for c in calls if c[0] in ("PUT", "DELETE") or c[1].endswith("/partialImport")],
+          "a foreign realm was written to: %s" % calls)
+    check(("POST", "/admin/realms", 201) in calls, "no fresh realm: %s" % calls)
+    check_untouched(ctx, realms)
+    check("lasuite-drive-f1f1f1" not in realm_names(ctx), "the run's realm is left")
+
+
+@test("a failed rename (the run's name held by another job's live realm) deletes nothing but this run's verified spare")
+def failed_rename(ctx):
+    realms = foreign_realms(ctx)
+    del realms["lasuite-drive-spare-3"]
+    adm(ctx).call("DELETE", "/admin/realms/lasuite-drive-spare-3", ok=(204,))
+    live = {"drone-deps.owner": "drone-deps", "drone-deps.run": "f2f2f2", "drone-deps.job": "other#9.1.1",
+            "drone-deps.expires": str(int(time.time()) + 3600)}
+    ctx.stub.seed({"realm": "lasuite-drive-f2f2f2", "enabled": True, "attributes": live, "users": [ALICE]})
+    realms["lasuite-drive-f2f2f2"] = live
+    # only the unmarked realm: its import succeeds on the old code, the
+    # rename meets the live realm (409)
+    r = ctx.run(ctx.settings(run_id="f2f2f2", pool_size="1", debug="true", hook="true"))
+    check(r.code == 69, "exit %s, want 69 (the name is a live run's): %s" % (r.code, r.stderr[-800:]))
+    check_untouched(ctx, realms)
+    # now with a spare of ours in slot 3: it holds this run's client after
+    # the import, and is the one realm the failed rename deletes
+    ctx.stub.seed({"realm": "lasuite-drive-spare-3", "enabled": True, "attributes": spare_marks()})
+    for _ in range(3):  # the first slot is random: every run reaches slot 3 at last
+        r = ctx.run(ctx.settings(run_id="f2f2f2", pool_size="4", debug="true", hook="true"))
+        check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+        if "lasuite-drive-spare-3" not in realm_names(ctx):
+            break
+    check("could not rename it" in r.stderr and "lasuite-drive-spare-3" not in realm_names(ctx),
+          "our spare was not claimed and deleted: %s" % r.stderr[-800:])
+    check_untouched(ctx, realms)
+
+
+@test("reap leaves realms under spare names alone unless they carry this parent's spare marks; refill fills only free slots")
+def foreign_reap_refill(ctx):
+    realms = foreign_realms(ctx)
+    r = ctx.run(ctx.settings(action="reap", pool_size="5", debug="true"))
+    check(r.code == 0, "reap: exit %s: %s" % (r.code, r.stderr[-800:]))
+    check_untouched(ctx, realms)
+    check("lasuite-drive-spare-4" in realm_names(ctx), "the free slot was not filled: %s" % r.stderr[-800:])
+    rep = adm(ctx).call("GET", "/admin/realms/lasuite-drive-spare-4")
+    check((rep.get("attributes") or {}).get("drone-deps.spare") == "lasuite-drive",
+          "a spare names its parent: %s" % rep.get("attributes"))
+    calls = debug_calls(r)
+    check(not [c for c in calls if c[0] in ("PUT", "DELETE")], "reap or refill wrote to a realm: %s" % calls)
+    # an expired spare of ours is reaped, as before
+    expire(ctx, "lasuite-drive-spare-4")
+    r = ctx.run(ctx.settings(action="reap", parent=None, debug="true"))
+    check(r.code == 0 and "lasuite-drive-spare-4" not in realm_names(ctx), "expired spare kept: %s" % r.stderr[-800:])
+    check_untouched(ctx, realms)
+
+
+# ---- a claim cut or answered late -------------------------------------------------
+
+def one_spare_and_foreign(ctx):
+    """Slot 0 a spare of ours (made by the CI client, as a refill does),
+    slot 1 an unmarked realm named like a spare."""
+    fill_pool(ctx, 1)
+    ctx.stub.seed({"realm": "lasuite-drive-spare-1", "enabled": True, "users": [ALICE]})
+    return {"lasuite-drive-spare-1": {}}
+
+
+def stop_mid_claim(ctx, mode, method, suffix, rid, at="worked"):
+    ensure_client(ctx)
+    realms = one_spare_and_foreign(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule(mode, method, suffix, seconds=4)
+        run = ctx.start(proxied(ctx, proxy, client_settings(ctx, run_id=rid, pool_size="2", hook="sleep 30")))
+        event = proxy.worked if at == "worked" else proxy.arrived
+        check(event.wait(60), "the claim never reached %s %s: %s" % (method, suffix, run.stderr[-800:]))
+        os.kill(run.pid, signal.SIGTERM)
+        run.wait(60)
+        check(run.code == 143, "exit %s, want 143: %s" % (run.code, run.stderr[-800:]))
+        proxy.released.wait(10)  # a held request has gone on to the server
+        time.sleep(0.5)
+    finally:
+        proxy.close()
+    names = realm_names(ctx)
+    check("lasuite-drive-" + rid not in names, "the run's realm is left: %s" % run.stderr[-800:])
+    check("lasuite-drive-spare-0" not in names,
+          "the spare holding the run's client is left: %s" % run.stderr[-800:])
+    check_untouched(ctx, realms)
+
+
+@test("SIGTERM once a claim's import is done (its answer held): exit 143, the spare holding the run's client deleted, no realm left, the foreign realm untouched")
+def stop_import_done(ctx):
+    stop_mid_claim(ctx, "hold_after", "POST", "-spare-0/partialImport", "e1e1e1")
+
+
+@test("SIGTERM once the rename is sent (held before the server sees it): exit 143, no realm left, the foreign realm untouched")
+def stop_rename_sent(ctx):
+    stop_mid_claim(ctx, "hold_before", "PUT", "/lasuite-drive-spare-0", "e2e2e2", at="arrived")
+
+
+@test("SIGTERM once the rename is done (its answer held): exit 143, the renamed realm deleted, the foreign realm untouched")
+def stop_rename_done(ctx):
+    stop_mid_claim(ctx, "hold_after", "PUT", "/lasuite-drive-spare-0", "e3e3e3")
+
+
+@test("SIGTERM right after the rename's answer (as the hook starts): exit 143, no realm left, the foreign realm untouched")
+def stop_rename_answered(ctx):
+    ensure_client(ctx)
+    realms = one_spare_and_foreign(ctx)
+    started = ctx.path("started")
+    run = ctx.start(client_settings(ctx, run_id="e4e4e4", pool_size="2", hook="echo go > %s; sleep 30" % started))
+    ctx.wait_for_file(started, timeout=60, run=run)
+    os.kill(run.pid, signal.SIGTERM)
+    run.wait(60)
+    check(run.code == 143, "exit %s: %s" % (run.code, run.stderr[-800:]))
+    check("claimed spare lasuite-drive-spare-0" in run.stderr, "no claim: %s" % run.stderr[-800:])
+    names = realm_names(ctx)
+    check("lasuite-drive-e4e4e4" not in names and "lasuite-drive-spare-0" not in names,
+          "a realm is left: %s" % sorted(names))
+    check_untouched(ctx, realms)
+
+
+@test("the rename's answer lost (the server renamed, the connection reset): the run sees its realm by its marks, binds it, and its user logs in")
+def lost_rename_answer(ctx):
+    ensure_client(ctx)
+    realms = one_spare_and_foreign(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("reset_after", "PUT", "/lasuite-drive-spare-0")
+        r = ctx.run(proxied(ctx, proxy, client_settings(ctx, run_id="e5e5e5", pool_size="2",
+                                                         hook=login_hook(ctx, "lost"))))
+    finally:
+        proxy.close()
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check(proxy.worked.is_set(), "the rename never reached the server")
+    check("claimed spare lasuite-drive-spare-0" in r.stderr, "the claim was given up: %s" % r.stderr[-800:])
+    check(not [c for c in before_hook(r) if c == ("POST", "/admin/realms", 201)],
+          "a fresh realm was made although the rename happened: %s" % before_hook(r))
+    check(os.path.exists(ctx.path("login.lost")), "the hook could not log in")
+    names = realm_names(ctx)
+    check("lasuite-drive-e5e5e5" not in names and "lasuite-drive-spare-0" not in names,
+          "a realm is left: %s" % sorted(names))
+    check_untouched(ctx, realms)
+
+
+@test("claim race with forced overlap: 8 runs' imports held until all arrive, on 2 spares: each spare claimed once, all 8 bind and log in")
+def race_overlap(ctx):
+    ensure_client(ctx)
+    fill_pool(ctx, 2)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        # every run's first import waits until 8 have arrived, then all
+        # reach the server at once
+        proxy.rule("barrier", "POST", "/partialImport", seconds=20, count=8, barrier=8)
+        runs = [ctx.start(proxied(ctx, proxy, client_settings(
+            ctx, action="up", run_id="%06x" % (0xd00000 + i), pool_size="2",
+            env_file=ctx.path("race.%d.env" % i)))) for i in range(8)]
+        for r in runs:
+            r.wait(300)
+        check(proxy.gate.is_set(), "the 8 imports never met")
+        bad = [(i, r.code, r.stderr[-600:]) for i, r in enumerate(runs) if r.code != 0]
+        check(not bad, "runs failed: %s" % bad)
+        claims = [re.search(r"claimed spare (\S+)", r.stderr) for r in runs]
+        won = sorted(m.group(1) for m in claims if m)
+        check(won == ["lasuite-drive-spare-0", "lasuite-drive-spare-1"], "claims: %s" % won)
+        for i in range(8):  # through the proxy: the binding's URL
+            env = ctx.path("race.%d.env" % i)
+            check(read_env_file(env)["DEPS_KEYCLOAK_REALM"] == "lasuite-drive-%06x" % (0xd00000 + i), "run %d" % i)
+            login_with(ctx, env, "race%d" % i)
+    finally:
+        proxy.close()
+    for i in range(8):
+        r = ctx.run(client_settings(ctx, action="down", run_id="%06x" % (0xd00000 + i), pool_size="2"))
+        check(r.code == 0, "down %d: %s" % (i, r.stderr[-300:]))
+    check(not [n for n in realm_names(ctx) if n.startswith("lasuite-drive-d")], "realms left")
+
+
+# ---- finding: a 5xx after the server committed the create -------------------------
+
+
+@test("a create answered 500 after the server made the realm: the realm carrying exactly this attempt's marks is deleted, exit 69")
+def create_5xx_after_commit(ctx):
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("fail_after", "POST", "/admin/realms")
+        r = ctx.run(proxied(ctx, proxy, ctx.settings(run_id="c5c5c5", pool_size="0", debug="true", hook="true")))
+    finally:
+        proxy.close()
+    check(proxy.worked.is_set(), "the create never reached the server")
+    check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+    check("lasuite-drive-c5c5c5" not in realm_names(ctx), "the realm made by the failed create is left: %s"
+          % r.stderr[-800:])
+
+
+@test("a create answered 500 after the server made it, with the CI client: the realm is deleted, exit 69")
+def create_5xx_after_commit_client(ctx):
+    ensure_client(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("fail_after", "POST", "/admin/realms")
+        r = ctx.run(proxied(ctx, proxy, client_settings(ctx, run_id="c6c6c6", pool_size="0", hook="true")))
+    finally:
+        proxy.close()
+    check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+    check("lasuite-drive-c6c6c6" not in realm_names(ctx), "the realm made by the failed create is left: %s"
+          % r.stderr[-800:])
+
+
+@test("a create answered 500 while another job's realm of the name exists (a 500, then the 409's realm): that realm is left alone")
+def create_5xx_foreign(ctx):
+    live = {"drone-deps.owner": "drone-deps", "drone-deps.run": "c7c7c7", "drone-deps.job": "other#1.1.1",
+            "drone-deps.expires": str(int(time.time()) + 3600)}
+    ctx.stub.seed({"realm": "lasuite-drive-c7c7c7", "enabled": True, "attributes": live, "users": [ALICE]})
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("fail_after", "POST", "/admin/realms")
+        r = ctx.run(proxied(ctx, proxy, ctx.settings(run_id="c7c7c7", pool_size="0", hook="true")))
+    finally:
+        proxy.close()
+    check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+    check_untouched(ctx, {"lasuite-drive-c7c7c7": live})
 
 
 # ---- the watchdog with the CI client, on the local swarm ------------------------
