@@ -141,6 +141,7 @@ check: deps
 		e2e-status-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_status.py" \
 		e2e-edges "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_edges.py" \
 		warm-action "DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_warm_action.py" \
+		pool-stub "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_pool.py" \
 		pool-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_pool.py" \
 		lint tests/lint.sh \
 		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \

@@ -18,12 +18,17 @@
 #define LEASE_KEY_RUN "drone-deps.run"
 #define LEASE_KEY_JOB "drone-deps.job"
 #define LEASE_KEY_EXPIRES "drone-deps.expires"
+/* On a spare of the pool only: the parent whose spare it is. A spare is
+ * claimed, and a spare-shaped name reaped, only when this names the
+ * parent of the name (a shared pool would list more parents here). */
+#define LEASE_KEY_SPARE "drone-deps.spare"
 
 struct lease {
 	bool owned; /* owner mark is LEASE_OWNER */
 	char run[16];
 	char job[256];
 	long long expires; /* unix seconds; 0 when absent or unreadable */
+	char spare[64];	   /* LEASE_KEY_SPARE: the parent of a spare, or "" */
 };
 
 /* Appends the four marks as JSON members ("k":"v",...) without braces. */
