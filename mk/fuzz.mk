@@ -2,7 +2,7 @@
 # also usable alone: make -f mk/fuzz.mk fuzz-smoke).
 #
 #   make fuzz          each target for FUZZ_SECONDS (default 60)
-#   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (default 30), for
+#   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (default 20), for
 #                      CI: one TAP line per target, non-zero exit on a crash
 #   make fuzz-build    only build the targets
 #   FUZZ_STRICT=1      also check the settings parser's error messages
@@ -18,7 +18,7 @@ _fuzz_mk_default_goal := $(.DEFAULT_GOAL)
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Iplugin
