@@ -16,7 +16,8 @@
 
 _fuzz_mk_default_goal := $(.DEFAULT_GOAL)
 
-FUZZ_CC ?= clang
+# clang, or Debian 12's clang-14 when only that is installed
+FUZZ_CC ?= $(shell command -v clang || command -v clang-14 || echo clang)
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_DIR := build/fuzz
