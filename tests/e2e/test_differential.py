@@ -451,6 +451,7 @@ def main():
     stub = Stub()
     real = None
     rep = Report()
+    start = time.time()
     try:
         if os.environ.get("DIFFERENTIAL_SELF") == "1":
             real = Stub()
@@ -469,7 +470,8 @@ def main():
             finally:
                 real.stop()
         stub.stop()
-    print("# differential: %d the same, %d different, %d skipped" % (rep.passed, rep.failed, rep.skipped))
+    print("# differential: %d the same, %d different, %d skipped (%.0f s)" % (
+        rep.passed, rep.failed, rep.skipped, time.time() - start))
     words = [n for n, _ in SCENARIOS] + ["password", "client", "direct"]
     for o in only:
         if not any(o in w for w in words):
