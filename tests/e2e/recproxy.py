@@ -34,10 +34,7 @@ class Exchange:
 
 class RecordingProxy:
     def __init__(self, upstream):
-        u = urllib.parse.urlsplit(upstream)
-        if u.scheme != "http" or u.hostname not in ("127.0.0.1", "localhost", "::1"):
-            raise ValueError("the proxy forwards to plain HTTP on loopback only: %s" % upstream)
-        self.upstream_host, self.upstream_port = u.hostname, u.port or 80
+        self.retarget(upstream)
         self.lock = threading.Lock()
         self.log = []
         self.tag = None
@@ -60,6 +57,9 @@ class RecordingProxy:
                     resp = conn.getresponse()
                     body = resp.read()
                     status, rheaders = resp.status, resp.getheaders()
+                except OSError as e:  # nothing listens yet: as a gateway says it
+                    body = json.dumps({"error": "proxy: %s" % e.__class__.__name__}).encode()
+                    status, rheaders = 502, [("Content-Type", "application/json")]
                 finally:
                     conn.close()
                 # Recorded before the answer goes out: once the client has
@@ -86,6 +86,15 @@ class RecordingProxy:
         self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def retarget(self, upstream):
+        """Forwards to upstream from now on (the same address for the client:
+        a setting that holds it, such as the warm instance's hostname, need
+        not change)."""
+        u = urllib.parse.urlsplit(upstream)
+        if u.scheme != "http" or u.hostname not in ("127.0.0.1", "localhost", "::1"):
+            raise ValueError("the proxy forwards to plain HTTP on loopback only: %s" % upstream)
+        self.upstream_host, self.upstream_port = u.hostname, u.port or 80
 
     def take(self):
         """The exchanges recorded since the last take, in order."""

@@ -42,7 +42,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BIN, PYTHON, ROOT, Stub  # noqa: E402
+from harness import ADMIN_PASSWORD, BIN, PYTHON, ROOT, Stub, free_port  # noqa: E402
 from realkc import Admin, RealKeycloak  # noqa: E402
 from recproxy import RecordingProxy  # noqa: E402
 
@@ -190,11 +190,12 @@ def reads(x):
 class Backend:
     """One server with its proxy, and how drone-deps is set to reach it."""
 
-    def __init__(self, label, server):
+    def __init__(self, label, url, password, proxy=None):
         self.label = label
-        self.server = server
-        self.proxy = RecordingProxy(server.url.replace("localhost", "127.0.0.1"))
-        self.admin = Admin(server.url, server.password)
+        self.url = url
+        self.password = password
+        self.proxy = proxy or RecordingProxy(url.replace("localhost", "127.0.0.1"))
+        self.admin = Admin(url, password)
         self.client = None  # the CI client: None when it could not be made
         self.client_note = None  # what of the set-up the server refused
 
@@ -247,7 +248,7 @@ class Scenario:
         if self.credential == "client":
             env.update(PLUGIN_KEYCLOAK_CLIENT_ID=CLIENT_ID, PLUGIN_KEYCLOAK_CLIENT_SECRET=CLIENT_SECRET)
         else:
-            env["PLUGIN_KEYCLOAK_ADMIN_PASSWORD"] = self.b.server.password
+            env["PLUGIN_KEYCLOAK_ADMIN_PASSWORD"] = self.b.password
         for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
             if k in os.environ:
                 env[k] = os.environ[k]
@@ -261,10 +262,10 @@ class Scenario:
     def path(self, name):
         return os.path.join(self.dir, name)
 
-    def step(self, label, **settings):
+    def step(self, label, wait=300, **settings):
         self.b.proxy.take()
         p = subprocess.run([BIN], env=self.env(**settings), cwd=self.dir, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=300)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=wait)
         self.steps.append((label, p.returncode, self.b.proxy.take(), p.stderr))
         return p
 
@@ -365,6 +366,19 @@ def known(name, credential):
     return KNOWN.get((name, credential)) or KNOWN.get((name, None))
 
 
+def collapse(xs):
+    """The exchanges with repeated readiness polls (GET /realms/master, as
+    warm waits for its instance) counted once: how many a start takes is
+    the machine's, not the server's."""
+    out = []
+    for x in xs:
+        if (out and x.method == "GET" and x.path == "/realms/master" and out[-1].method == "GET"
+                and out[-1].path == x.path and out[-1].status == x.status):
+            continue
+        out.append(x)
+    return out
+
+
 def compare(rep, name, credential, a, b):
     """a, b: the Scenario of the stand-in and of the real server."""
     skip = known(name, credential)
@@ -373,6 +387,7 @@ def compare(rep, name, credential, a, b):
     for (label_a, code_a, xs_a, err_a), (label_b, code_b, xs_b, err_b) in zip(
             a.steps + [pad] * (n - len(a.steps)), b.steps + [pad] * (n - len(b.steps))):
         label = label_a if label_a == label_b else "%s / %s" % (label_a, label_b)
+        xs_a, xs_b = collapse(xs_a), collapse(xs_b)
         where = "%s [%s]: %s" % (name, credential, label)
         for i in range(max(len(xs_a), len(xs_b))):
             xa = xs_a[i] if i < len(xs_a) else None
@@ -394,9 +409,8 @@ def compare(rep, name, credential, a, b):
                   "real:     " + " | ".join(err_b.strip().splitlines()[-3:])])
 
 
-def driven(rep, stub, real, only):
-    backends = (Backend("stand-in", stub), Backend("real", real))
-    try:
+def driven(rep, backends, only, warm_note):
+    if True:
         made = [make_ci_client(b) for b in backends]
         for b in backends:
             if b.client_note:
@@ -404,10 +418,8 @@ def driven(rep, stub, real, only):
         if backends[1].client_note:
             rep.line(False, "the CI client's set-up as README.md gives it, on the real server", None,
                      [backends[1].client_note])
-        # warm's CI-client part runs only after warm deployed its instance
-        # on the swarm; this suite starts no swarm service.
-        rep.line(False, "warm: the CI client's set-up through drone-deps", "needs a swarm-deployed "
-                 "warm instance (test_warm_action covers it on the stand-in)")
+        if warm_note:
+            rep.line(False, "warm: the CI client's set-up through drone-deps", warm_note)
         n = 0
         for credential in ("password", "client"):
             for name, fn in SCENARIOS:
@@ -435,9 +447,112 @@ def driven(rep, stub, real, only):
                         s.cleanup()
                     runs.append(s)
                 compare(rep, name, credential, runs[0], runs[1])
+
+
+# ---- action warm: its CI-client part -----------------------------------------
+#
+# The suite's one real Keycloak is, when the swarm can run it, the one action
+# warm deploys (the image of `make keycloak-image`, published in host mode),
+# with the admin password secret made beforehand: warm reuses it. Its first
+# run, through the proxy, is recorded up to the CI client's set-up. The
+# stand-in side runs warm again on that same, healthy service with
+# keycloak_url at the stand-in's proxy: the password it reads from the
+# container is the stand-in's too, so its Keycloak calls (ready, login, the
+# CI client) go to the stand-in. A second warm on each side finds the client.
+
+WARM_DOMAIN = "df%x.test" % os.getpid()
+WARM_STACK = ("warm-keycloak." + WARM_DOMAIN).replace(".", "_")
+WARM_IMAGE = re.search(r'#define KEYCLOAK_IMAGE_DEFAULT "([^"]+)"',
+                       open(os.path.join(ROOT, "plugin", "config.h")).read()).group(1)
+WARM_CLIENT = "drone-deps-ci-warm"
+DOCKER = os.environ.get("DOCKER", "docker")
+
+
+def docker(*args, check_rc=False, stdin=None):
+    p = subprocess.run([DOCKER] + list(args), capture_output=True, text=True, input=stdin, timeout=120)
+    if check_rc and p.returncode != 0:
+        raise RuntimeError("docker %s: %s" % (" ".join(args), p.stderr.strip()))
+    return p.stdout
+
+
+def warm_unavailable():
+    """Why this machine cannot run the warm instance, or None."""
+    if os.environ.get("KEYCLOAK_URL") or os.environ.get("DIFFERENTIAL_SELF") == "1":
+        return "a real server named by KEYCLOAK_URL (or none): warm deploys its own"
+    if os.environ.get("DIFFERENTIAL_WARM") == "0":
+        return "DIFFERENTIAL_WARM=0"
+    try:
+        if docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() != "active":
+            return "no active swarm (make docker-up)"
+        if not docker("image", "ls", "-q", WARM_IMAGE).strip():
+            return "no image %s (make keycloak-image)" % WARM_IMAGE
+    except (OSError, subprocess.SubprocessError) as e:
+        return "no docker CLI: %s" % e
+    return None
+
+
+def warm_cleanup():
+    """The warm service, then its secrets and volume (a secret or volume in
+    use cannot be removed)."""
+    service = WARM_STACK + "_app"
+    docker("service", "rm", service)
+    deadline = time.time() + 60
+    while time.time() < deadline and docker(
+            "ps", "-aq", "--filter", "label=com.docker.swarm.service.name=" + service).strip():
+        time.sleep(0.5)
+    for n in docker("secret", "ls", "--format", "{{.Name}}").split():
+        if n.startswith(WARM_STACK + "_"):
+            docker("secret", "rm", n)
+    deadline = time.time() + 60
+    while docker("volume", "ls", "-q", "--filter", "name=^%s_data$" % WARM_STACK).strip():
+        if subprocess.run([DOCKER, "volume", "rm", WARM_STACK + "_data"], capture_output=True).returncode == 0:
+            break
+        if time.time() > deadline:
+            print("# cleanup: volume %s_data still in use after 60 s" % WARM_STACK)
+            break
+        time.sleep(0.5)
+
+
+def warm_step(s, label, port, secret_file):
+    s.step(label, wait=900, action="warm", domain=WARM_DOMAIN, warm_publish=port, keycloak_admin_password=None,
+           mode=None, parent=None, deps=None, pool_size=None, docker_host="unix:///var/run/docker.sock",
+           timeout=600, keycloak_image=WARM_IMAGE, warm_ci_client="true",
+           warm_ci_secret_file=s.path(secret_file), keycloak_client_id=WARM_CLIENT)
+
+
+def warm_start(port, password):
+    """Action warm deploys the real server; returns the real side's
+    Scenario of that first run (exit code 0: the server is up). Its proxy
+    is the real side's for the whole suite: warm sets the instance's
+    hostname (KC_HOSTNAME) to keycloak_url, so that address stays."""
+    docker("secret", "create", WARM_STACK + "_admin_password", "-", stdin=password, check_rc=True)
+    proxy = RecordingProxy("http://127.0.0.1:%d" % port)
+    s = Scenario(Backend("real", "http://127.0.0.1:%d" % port, password, proxy), "password")
+    warm_step(s, "warm deploys and makes the CI client", port, "ci-secret")
+    return s
+
+
+def warm_compare(rep, warm_real, stub, port):
+    """The stand-in side of warm: the same proxy address (the service's
+    spec, KC_HOSTNAME included, unchanged), retargeted at the stand-in."""
+    proxy = warm_real.b.proxy
+    real_url = "http://127.0.0.1:%d" % port
+    warm_stub = Scenario(Backend("stand-in", stub.url, stub.password, proxy), "password")
+    try:
+        proxy.retarget(stub.url)
+        warm_step(warm_stub, "warm deploys and makes the CI client", port, "ci-secret")
+        proxy.retarget(real_url)
+        warm_step(warm_real, "warm again: the CI client exists", port, "ci-secret")
+        proxy.retarget(stub.url)
+        warm_step(warm_stub, "warm again: the CI client exists", port, "ci-secret")
     finally:
-        for b in backends:
-            b.stop()
+        proxy.retarget(real_url)
+    compare(rep, "warm", "password", warm_stub, warm_real)
+    for sc in (warm_stub, warm_real):
+        sc.cleanup()
+        for c in sc.b.admin.call("GET", "/admin/realms/master/clients?clientId=" + WARM_CLIENT):
+            sc.b.admin.call("DELETE", "/admin/realms/master/clients/" + c["id"])
+
 
 def on_stop_signal(signo, frame):
     # Unwinds through main's finally, which stops both servers.
@@ -448,31 +563,62 @@ def main():
     only = sys.argv[1:]
     for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signo, on_stop_signal)
-    stub = Stub()
-    real = None
     rep = Report()
     start = time.time()
+    stub = Stub()
+    real = None
+    backends = []
+    warm_real = None
+    warm_note = warm_unavailable()
+    want_warm = not warm_note and (not only or any(o in "warm" for o in only))
+    if not warm_note and not want_warm:
+        warm_note = "not selected"
     try:
         if os.environ.get("DIFFERENTIAL_SELF") == "1":
             real = Stub()
+        elif want_warm:
+            port = free_port()
+            warm_real = warm_start(port, ADMIN_PASSWORD)
+            if warm_real.steps[-1][1] == 0:
+                os.environ["KEYCLOAK_URL"] = warm_real.b.url
+                os.environ["KEYCLOAK_ADMIN_PASSWORD"] = ADMIN_PASSWORD
+                try:
+                    real = RealKeycloak()
+                finally:
+                    del os.environ["KEYCLOAK_URL"], os.environ["KEYCLOAK_ADMIN_PASSWORD"]
+            else:
+                rep.line(False, "warm deploys the real server", None,
+                         warm_real.steps[-1][3].strip().splitlines()[-5:])
+                warm_real.b.stop()
+                warm_real = None
+                warm_note = None
+                real = RealKeycloak()
         else:
             real = RealKeycloak()
         print("# real server at %s; stand-in at %s" % (real.url, stub.url), flush=True)
         for s in (stub, real):
             s.admin = Admin(s.url, s.password)
-        driven(rep, stub, real, only)
+        backends = [Backend("stand-in", stub.url, stub.password),
+                    warm_real.b if warm_real else Backend("real", real.url, real.password)]
+        if warm_real:
+            warm_compare(rep, warm_real, stub, port)
+        driven(rep, backends, only, warm_note)
         if not only or "direct" in only:
             run(Diff(stub, real, rep))
     finally:
+        for b in backends:
+            b.stop()
         if real is not None:
             try:
                 real.reset()
             finally:
                 real.stop()
         stub.stop()
+        if want_warm:
+            warm_cleanup()
     print("# differential: %d the same, %d different, %d skipped (%.0f s)" % (
         rep.passed, rep.failed, rep.skipped, time.time() - start))
-    words = [n for n, _ in SCENARIOS] + ["password", "client", "direct"]
+    words = [n for n, _ in SCENARIOS] + ["password", "client", "direct", "warm"]
     for o in only:
         if not any(o in w for w in words):
             # a mistyped selection must not pass for a green run
@@ -510,8 +656,9 @@ def run(d):
 
     def create(s):
         status, h, body = s.admin.raw("POST", "/admin/realms", rep)
-        loc = h.get("Location") or ""
-        return {"status": status, "location": loc.replace(s.url, "<url>"), "body": body}
+        # the host part: the server's own, or the warm instance's hostname
+        loc = re.sub(r"^https?://[^/]+", "<url>", h.get("Location") or "")
+        return {"status": status, "location": loc, "body": body}
     d.compare("POST /admin/realms with drone-deps' representation", create)
 
     def duplicate(s):
