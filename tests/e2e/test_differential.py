@@ -410,43 +410,43 @@ def compare(rep, name, credential, a, b):
 
 
 def driven(rep, backends, only, warm_note):
-    if True:
-        made = [make_ci_client(b) for b in backends]
-        for b in backends:
-            if b.client_note:
-                print("# CI client on the %s: %s" % (b.label, b.client_note), flush=True)
-        if backends[1].client_note:
-            rep.line(False, "the CI client's set-up as README.md gives it, on the real server", None,
-                     [backends[1].client_note])
-        if warm_note:
-            rep.line(False, "warm: the CI client's set-up through drone-deps", warm_note)
-        n = 0
-        for credential in ("password", "client"):
-            for name, fn in SCENARIOS:
-                n += 1
-                if only and not any(o in name or o == credential for o in only):
+    """Every scenario on both backends, compared."""
+    made = [make_ci_client(b) for b in backends]
+    for b in backends:
+        if b.client_note:
+            print("# CI client on the %s: %s" % (b.label, b.client_note), flush=True)
+    if backends[1].client_note:
+        rep.line(False, "the CI client's set-up as README.md gives it, on the real server", None,
+                 [backends[1].client_note])
+    if warm_note:
+        rep.line(False, "warm: the CI client's set-up through drone-deps", warm_note)
+    n = 0
+    for credential in ("password", "client"):
+        for name, fn in SCENARIOS:
+            n += 1
+            if only and not any(o in name or o == credential for o in only):
+                continue
+            where = "%s [%s]" % (name, credential)
+            if credential == "client" and any(made):
+                why = "; ".join("%s: %s" % (b.label, m) for b, m in zip(backends, made) if m)
+                if made[1]:  # the real server must take it
+                    rep.line(False, "%s: the CI client could be made" % where, None, [why])
                     continue
-                where = "%s [%s]" % (name, credential)
-                if credential == "client" and any(made):
-                    why = "; ".join("%s: %s" % (b.label, m) for b, m in zip(backends, made) if m)
-                    if made[1]:  # the real server must take it
-                        rep.line(False, "%s: the CI client could be made" % where, None, [why])
-                        continue
-                    rep.line(False, "%s" % where, "stand-in lacks service accounts and role mappings (pool branch): " + why)
-                    continue
-                rid = "d%05x" % (0xf100 + n)
-                runs = []
-                for b in backends:
-                    s = Scenario(b, credential)
-                    try:
-                        fn(s, rid)
-                    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
-                        # a set-up step refused: compared as a step of its own
-                        s.steps.append(("set-up", "error", [], str(e)[:300]))
-                    finally:
-                        s.cleanup()
-                    runs.append(s)
-                compare(rep, name, credential, runs[0], runs[1])
+                rep.line(False, "%s" % where, "stand-in lacks service accounts and role mappings (pool branch): " + why)
+                continue
+            rid = "d%05x" % (0xf100 + n)
+            runs = []
+            for b in backends:
+                s = Scenario(b, credential)
+                try:
+                    fn(s, rid)
+                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                    # a set-up step refused: compared as a step of its own
+                    s.steps.append(("set-up", "error", [], str(e)[:300]))
+                finally:
+                    s.cleanup()
+                runs.append(s)
+            compare(rep, name, credential, runs[0], runs[1])
 
 
 # ---- action warm: its CI-client part -----------------------------------------
