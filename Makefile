@@ -144,6 +144,7 @@ check: deps
 		e2e-down "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_down.py" \
 		e2e-down-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_down.py warm:" \
 		warm-action "DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_warm_action.py" \
+		pool-stub "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_pool.py" \
 		pool-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_pool.py" \
 		lint tests/lint.sh \
 		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \

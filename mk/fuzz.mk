@@ -2,7 +2,7 @@
 # also usable alone: make -f mk/fuzz.mk fuzz-smoke).
 #
 #   make fuzz          each target for FUZZ_SECONDS (default 60)
-#   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (default 30), for
+#   make fuzz-smoke    each target for FUZZ_SMOKE_SECONDS (default 20), for
 #                      CI: one TAP line per target, non-zero exit on a crash
 #   make fuzz-build    only build the targets
 #   FUZZ_STRICT=1      also check the settings parser's error messages
@@ -16,9 +16,10 @@
 
 _fuzz_mk_default_goal := $(.DEFAULT_GOAL)
 
-FUZZ_CC ?= clang
+# clang, or Debian 12's clang-14 when only that is installed
+FUZZ_CC ?= $(shell command -v clang || command -v clang-14 || echo clang)
 FUZZ_SECONDS ?= 60
-FUZZ_SMOKE_SECONDS ?= 30
+FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_DIR := build/fuzz
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g -std=gnu11 -D_GNU_SOURCE -Iplugin
@@ -26,7 +27,7 @@ FUZZ_LIB_SRC := $(filter-out plugin/main.c,$(wildcard plugin/*.c))
 FUZZ_LIB_OBJ := $(FUZZ_LIB_SRC:plugin/%.c=$(FUZZ_DIR)/obj/%.o)
 FUZZ_LIB_HDR := $(wildcard plugin/*.h)
 # The demultiplexer target needs plugin/docker.h; without it, it is left out.
-FUZZ_TARGETS := json config $(if $(wildcard plugin/docker.h),docker_demux)
+FUZZ_TARGETS := json config header tar status $(if $(wildcard plugin/docker.h),docker_demux)
 FUZZ_STRICT ?= 1
 FUZZ_BIN_DIR := $(FUZZ_DIR)$(if $(filter 1,$(FUZZ_STRICT)),/strict)
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BIN_DIR)/fuzz_%)

@@ -86,8 +86,12 @@ int buf_json_string(struct buf *b, const char *s)
 		case '\r': rc = buf_append(b, "\\r", 2); break;
 		case '\t': rc = buf_append(b, "\\t", 2); break;
 		default:
-			if (*p < 0x20)
+			/* C0 and DEL escaped, and C1 (UTF-8 c2 80..9f) too: the
+			 * same string, and no control character in the text */
+			if (*p < 0x20 || *p == 0x7f)
 				rc = buf_printf(b, "\\u%04x", *p);
+			else if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)
+				rc = buf_printf(b, "\\u%04x", *++p);
 			else
 				rc = buf_append(b, (const char *)p, 1);
 		}

@@ -302,11 +302,11 @@ int deps_bind(struct deps *d)
 	d->kc.deadline_ms = http_now_ms() + cfg->timeout * 1000;
 	/* A spare of the pool first (warm only: a cold instance is new);
 	 * without one, the realm is created as ever, in this same run. */
-	if (!strcmp(d->binding.mode, "warm") &&
-	    pool_claim(&d->kc, cfg, &d->binding, &d->realm_unsure)) {
+	if (!strcmp(d->binding.mode, "warm") && pool_claim(&d->kc, cfg, &d->binding, &d->claim)) {
 		d->realm_created = true;
 		rc = cfg->realm_json ? realm_apply_partial(&d->kc, cfg) : KC_OK;
 	} else if (signals_stop_signal()) {
+		d->realm_unsure = d->claim.unsure;
 		log_info("stopped while claiming a spare for realm %s", cfg->realm);
 		return 0;
 	} else {
@@ -379,6 +379,14 @@ int deps_teardown(struct deps *d)
 			rc = -1;
 		} else {
 			d->realm_unsure = false;
+		}
+	}
+	if (d->claim.spare[0] && !cold) {
+		d->kc.deadline_ms = deadline;
+		if (pool_release(&d->kc, d->cfg, &d->claim) != KC_OK) {
+			log_error("could not check spare %s: %s (its lease ends it)",
+				  d->claim.spare, d->kc.error);
+			rc = -1;
 		}
 	}
 	if (cold) {

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "docker.h"
 #include "keycloak.h"
+#include "pool.h"
 
 struct deps {
 	const struct config *cfg; /* borrowed */
@@ -32,6 +33,8 @@ struct deps {
 	/* Called once a cold service exists, before its readiness wait. */
 	void (*on_cold_created)(struct deps *d, void *ctx);
 	void *on_cold_created_ctx;
+	/* What a claim of a spare left for teardown to settle. */
+	struct pool_claim claim;
 	int housekeeper; /* pid of the refill-and-reap child, or 0 */
 };
 

@@ -159,10 +159,13 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata)
 	return buf_append(body, data, n) == 0 ? n : 0;
 }
 
-/* Copies a header value (trimmed) into out when the line is "name: value". */
+/* Copies a header value (trimmed) into out when the line is "name: value".
+ * A value that does not fit, or holds a control character, is dropped
+ * (out ""): a cut version or URL would be a wrong one, and values reach
+ * log lines. */
 static void header_value(const char *line, size_t n, const char *name, char *out, size_t outsz)
 {
-	size_t k = strlen(name), v;
+	size_t k = strlen(name), i;
 
 	if (n <= k + 1 || strncasecmp(line, name, k) != 0 || line[k] != ':')
 		return;
@@ -174,26 +177,36 @@ static void header_value(const char *line, size_t n, const char *name, char *out
 	}
 	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' '))
 		n--;
-	v = n < outsz - 1 ? n : outsz - 1;
-	memcpy(out, line, v);
-	out[v] = '\0';
+	out[0] = '\0';
+	if (n >= outsz)
+		return;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			return;
+	memcpy(out, line, n);
+	out[n] = '\0';
 }
 
-static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+void http_parse_header(struct http_response *resp, const char *line, size_t n)
 {
-	struct http_response *resp = userdata;
-	size_t n = size * nmemb;
 	char retry[16] = "";
 
-	header_value(data, n, "Location", resp->location, sizeof(resp->location));
-	header_value(data, n, "Api-Version", resp->api_version, sizeof(resp->api_version));
-	header_value(data, n, "Retry-After", retry, sizeof(retry));
+	header_value(line, n, "Location", resp->location, sizeof(resp->location));
+	header_value(line, n, "Api-Version", resp->api_version, sizeof(resp->api_version));
+	header_value(line, n, "Retry-After", retry, sizeof(retry));
 	if (retry[0]) {
 		char *end;
 		long v = strtol(retry, &end, 10);
 
 		resp->retry_after = (*end == '\0' && v > 0) ? v : 0;
 	}
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userdata)
+{
+	size_t n = size * nmemb;
+
+	http_parse_header(userdata, data, n);
 	return n;
 }
 

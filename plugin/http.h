@@ -74,6 +74,10 @@ int http_send_retry(struct http_client *c, const struct http_request *req, long 
 		    struct http_response *resp);
 
 void http_response_free(struct http_response *resp);
+/* Reads one header line (n bytes, not NUL-terminated, as curl hands it
+ * over) into resp: Location, Api-Version, Retry-After. Other lines are
+ * ignored. */
+void http_parse_header(struct http_response *resp, const char *line, size_t n);
 
 /* Whether a transport error means nothing listens or the name does not
  * resolve (no server), as opposed to a failure mid-conversation. */

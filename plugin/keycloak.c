@@ -199,6 +199,62 @@ static int keycloak_grant_form(const struct keycloak *kc, bool refresh, struct b
 		       : 0;
 }
 
+int keycloak_take_token(struct keycloak *kc, const char *body, size_t len, bool probe)
+{
+	struct json j = { 0 };
+	long long expires_in = 60;
+	char *token = NULL, *refresh_token;
+	int rc = KC_ERROR, token_len, refresh_len;
+
+	keycloak_forget_token(kc);
+	/* The token cannot be longer than the answer that carries it. */
+	token = json_parse(&j, body, len) < 0 ? NULL
+					      : token_string(&j, len, "access_token", &token_len);
+	if (!token) {
+		snprintf(kc->error, sizeof(kc->error),
+			 "admin token: HTTP 200 without an access_token (is %s a Keycloak?)",
+			 kc->http.base_url);
+		rc = probe ? KC_UNREACHABLE : KC_ERROR;
+		goto out_free_json;
+	}
+	if ((size_t)token_len > KC_TOKEN_MAX) {
+		/* A Keycloak that answers, with a token too big to use: an
+		 * error of its own, never "no warm instance". */
+		snprintf(
+			kc->error, sizeof(kc->error),
+			"admin token: the access token is %d bytes, over the %u MiB cap drone-deps accepts",
+			token_len, KC_TOKEN_MAX >> 20);
+		rc = KC_ERROR;
+		goto out_free_json;
+	}
+	if (json_get_long(&j, 0, "expires_in", &expires_in) < 0 || expires_in <= 0)
+		expires_in = 60;
+	kc->token = token;
+	token = NULL;
+	kc->token_expires_ms = keycloak_token_expiry(http_now_ms(), expires_in);
+	/* The session's refresh token: renewals use it, and teardown ends
+	 * the session with it (each password login leaves one otherwise). */
+	refresh_token = token_string(&j, len, "refresh_token", &refresh_len);
+	if (refresh_token) {
+		keycloak_forget_refresh(kc);
+		kc->refresh = refresh_token;
+	}
+	rc = KC_OK;
+
+out_free_json:
+	json_free(&j);
+	if (token) {
+		explicit_bzero(token, len + 1);
+		free(token);
+	}
+	return rc;
+}
+
+void keycloak_describe(struct keycloak *kc, const char *what, const struct http_response *resp)
+{
+	describe(kc, what, resp);
+}
+
 /* One token request: see keycloak_grant_form. */
 static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 {
@@ -212,11 +268,7 @@ static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 		 * after a dropped connection is safe. */
 		.retry = true,
 	};
-	struct json j = { 0 };
-	long long expires_in = 60;
-	char *token = NULL, *refresh_token;
-	size_t token_size = 0;
-	int rc = KC_ERROR, token_len, refresh_len;
+	int rc = KC_ERROR;
 
 	keycloak_forget_token(kc);
 	if (keycloak_grant_form(kc, refresh, &form) < 0) {
@@ -245,48 +297,9 @@ static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 									   : KC_ERROR;
 		goto out_free_resp;
 	}
-	/* The token cannot be longer than the answer that carries it. */
-	token_size = resp.body.len + 1;
-	token = json_parse(&j, buf_str(&resp.body), resp.body.len) < 0
-			? NULL
-			: token_string(&j, resp.body.len, "access_token", &token_len);
-	if (!token) {
-		snprintf(kc->error, sizeof(kc->error),
-			 "admin token: HTTP 200 without an access_token (is %s a Keycloak?)",
-			 kc->http.base_url);
-		rc = probe ? KC_UNREACHABLE : KC_ERROR;
-		goto out_free_resp;
-	}
-	if ((size_t)token_len > KC_TOKEN_MAX) {
-		/* A Keycloak that answers, with a token too big to use: an
-		 * error of its own, never "no warm instance". */
-		snprintf(
-			kc->error, sizeof(kc->error),
-			"admin token: the access token is %d bytes, over the %u MiB cap drone-deps accepts",
-			token_len, KC_TOKEN_MAX >> 20);
-		rc = KC_ERROR;
-		goto out_free_resp;
-	}
-	if (json_get_long(&j, 0, "expires_in", &expires_in) < 0 || expires_in <= 0)
-		expires_in = 60;
-	kc->token = token;
-	token = NULL;
-	kc->token_expires_ms = keycloak_token_expiry(http_now_ms(), expires_in);
-	/* The session's refresh token: renewals use it, and teardown ends
-	 * the session with it (each password login leaves one otherwise). */
-	refresh_token = token_string(&j, resp.body.len, "refresh_token", &refresh_len);
-	if (refresh_token) {
-		keycloak_forget_refresh(kc);
-		kc->refresh = refresh_token;
-	}
-	rc = KC_OK;
+	rc = keycloak_take_token(kc, buf_str(&resp.body), resp.body.len, probe);
 
 out_free_resp:
-	json_free(&j);
-	if (token) {
-		explicit_bzero(token, token_size);
-		free(token);
-	}
 	buf_free_secret(&resp.body);
 	kc->http.connect_timeout_ms = 5000;
 out_free_form:

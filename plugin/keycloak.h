@@ -68,6 +68,13 @@ long long keycloak_token_expiry(long long now_ms, long long expires_in);
  * unreachable, DNS failure, TLS failure, 404 or 5xx return KC_UNREACHABLE.
  * Bad credentials return KC_AUTH. */
 int keycloak_login(struct keycloak *kc, bool probe);
+/* Reads a 200 token answer (body, len bytes) into kc: access token, its
+ * expiry, refresh token. KC_OK; KC_ERROR (KC_UNREACHABLE with probe)
+ * without an access_token, KC_ERROR for one over KC_TOKEN_MAX. */
+int keycloak_take_token(struct keycloak *kc, const char *body, size_t len, bool probe);
+/* Sets kc->error to "what: HTTP status: Keycloak's message" for an error
+ * answer (or the transport error), control characters blanked. */
+void keycloak_describe(struct keycloak *kc, const char *what, const struct http_response *resp);
 /* Ends the admin session the logins made (Keycloak keeps one per password
  * login until it idles out). KC_OK when there is none. */
 int keycloak_logout(struct keycloak *kc);

@@ -52,6 +52,8 @@ void lease_from_object(const struct json *j, int obj, struct lease *out)
 		out->job[0] = '\0';
 	if (json_get_long(j, obj, LEASE_KEY_EXPIRES, &out->expires) < 0)
 		out->expires = 0;
+	if (json_get_string(j, obj, LEASE_KEY_SPARE, out->spare, sizeof(out->spare)) < 0)
+		out->spare[0] = '\0';
 	if (json_get_string(j, obj, LEASE_KEY_PARENT, out->parent, sizeof(out->parent)) < 0)
 		out->parent[0] = '\0';
 	if (json_get_string(j, obj, LEASE_KEY_KEY, out->key_hash, sizeof(out->key_hash)) < 0)

@@ -24,6 +24,10 @@
 #define LEASE_KEY_RUN "drone-deps.run"
 #define LEASE_KEY_JOB "drone-deps.job"
 #define LEASE_KEY_EXPIRES "drone-deps.expires"
+/* On a spare of the pool only: the parent whose spare it is. A spare is
+ * claimed, and a spare-shaped name reaped, only when this names the
+ * parent of the name (a shared pool would list more parents here). */
+#define LEASE_KEY_SPARE "drone-deps.spare"
 #define LEASE_KEY_PARENT "drone-deps.parent"
 #define LEASE_KEY_KEY "drone-deps.key"
 
@@ -32,6 +36,7 @@ struct lease {
 	char run[16];
 	char job[256];
 	long long expires; /* unix seconds; 0 when absent or unreadable */
+	char spare[64];	   /* LEASE_KEY_SPARE: the parent of a spare, or "" */
 	char parent[PARENT_MAX + 1];
 	char key_hash[SHA256_HEX_LEN + 1]; /* "" when absent */
 };

@@ -8,6 +8,7 @@
 #include "json.h"
 #include "lease.h"
 #include "log.h"
+#include "pool.h"
 #include "sat.h"
 #include "signals.h"
 
@@ -116,8 +117,7 @@ int realm_import_body(struct buf *out, const struct config *cfg, const struct bi
 	return rc ? -1 : 0;
 }
 
-/* Reads the lease of an existing realm of the run's name. */
-static int realm_lease(struct keycloak *kc, const char *realm, struct lease *l)
+int realm_lease(struct keycloak *kc, const char *realm, struct lease *l)
 {
 	struct buf body = BUF_INIT;
 	int rc = keycloak_realm_get(kc, realm, &body);
@@ -215,6 +215,34 @@ out_free:
 	return rc;
 }
 
+/* A create that failed may have committed all the same (a 5xx, or an
+ * answer lost, after the server's work): the realm is this attempt's only
+ * if it carries exactly the marks just sent (run, job and this attempt's
+ * expiry). That one is deleted; anything else is left alone. kc->error
+ * keeps the failure's reason. */
+static void realm_drop_failed_create(struct keycloak *kc, const struct config *cfg,
+				     long long sent_expires)
+{
+	char error[sizeof(kc->error)];
+	struct lease l;
+
+	memcpy(error, kc->error, sizeof(error));
+	/* the CI client's token from before the create may only name it */
+	keycloak_token_predates(kc);
+	if (realm_lease(kc, cfg->realm, &l) == KC_OK && l.owned &&
+	    strcmp(l.run, cfg->run_id) == 0 && strcmp(l.job, cfg->job) == 0 &&
+	    l.expires == sent_expires) {
+		if (keycloak_realm_delete(kc, cfg->realm) == KC_OK)
+			log_info("realm %s was made although its create failed: deleted it",
+				 cfg->realm);
+		else
+			log_warn(
+				"realm %s was made although its create failed, and stays until its lease ends: %s",
+				cfg->realm, kc->error);
+	}
+	memcpy(kc->error, error, sizeof(error));
+}
+
 int realm_create(struct keycloak *kc, const struct config *cfg, const struct binding *b,
 		 bool *created)
 {
@@ -242,6 +270,10 @@ int realm_create(struct keycloak *kc, const struct config *cfg, const struct bin
 			kc->error, sizeof(kc->error),
 			"realm %s: another run is creating a realm of that name right now (does it share run_id %s?): leaving it alone",
 			cfg->realm, cfg->run_id);
+	/* A 409 is the server's refusal, and a stop leaves the look to
+	 * teardown (realm_delete_if_ours). */
+	if (rc != KC_OK && rc != KC_CONFLICT && !signals_stop_signal())
+		realm_drop_failed_create(kc, cfg, expires);
 	if (rc != KC_OK)
 		goto out_free;
 	*created = true;
@@ -364,6 +396,9 @@ int realm_reap(struct keycloak *kc, int max_deleted, int *deleted)
 		    !(naming_realm_shape(name) || naming_spare_shape(name)))
 			continue;
 		if (realm_lease(kc, name, &l) != KC_OK || !l.owned || !lease_expired(&l, now))
+			continue;
+		/* a spare's name must carry a spare's marks (pool.h) */
+		if (naming_spare_shape(name) && !pool_is_spare(&l, name, NULL))
 			continue;
 		if (keycloak_realm_delete(kc, name) == KC_OK) {
 			log_info("reaped realm %s (job %s, lease ended %lld s ago)", name,

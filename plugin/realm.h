@@ -12,6 +12,7 @@
 #include "buf.h"
 #include "config.h"
 #include "keycloak.h"
+#include "lease.h"
 
 /* Every realm drone-deps makes, fresh or spare, hashes passwords once.
  * Its only password is the test user's, 24 random characters in a realm
@@ -21,6 +22,10 @@
  * 26.4.7), on the bind's critical path. */
 #define REALM_PASSWORD_POLICY "hashAlgorithm(pbkdf2-sha256) and hashIterations(1)"
 
+/* Reads the marks of the realm `realm` (one GET). A realm the
+ * credentials may only name (26.4.7 answers the CI client so on a realm it
+ * did not make) reads as unowned. */
+int realm_lease(struct keycloak *kc, const char *realm, struct lease *l);
 /* The realm representation POSTed to /admin/realms. */
 int realm_body(struct buf *out, const struct config *cfg, const struct binding *b,
 	       long long expires);

@@ -73,6 +73,20 @@ static bool status_name_plain(const char *s)
 	return true;
 }
 
+/* The first user's createdTimestamp (ms) of a user list, in unix
+ * seconds; 0 (printed "-") when there is none or it cannot be read. */
+static long long status_created_from_users(const char *body, size_t len)
+{
+	struct json j = { 0 };
+	long long ms = 0;
+
+	if (json_parse(&j, body, len) < 0 ||
+	    json_get_long(&j, json_array_get(&j, 0, 0), "createdTimestamp", &ms) < 0)
+		ms = 0;
+	json_free(&j);
+	return ms > 0 ? ms / 1000 : 0;
+}
+
 /* When the realm was made: Keycloak keeps no creation time for a realm,
  * but its test user comes in the same POST, and users carry one. 0 when
  * there is no user or it cannot be read. The token is fresh: the realm's
@@ -82,19 +96,37 @@ static long long status_realm_created(struct keycloak *kc, const char *realm)
 	char path[400];
 	struct http_request req = { .method = "GET", .path = path, .retry = true };
 	struct http_response resp;
-	struct json j = { 0 };
-	long long ms = 0;
+	long long t = 0;
 
 	snprintf(path, sizeof(path),
 		 "/admin/realms/%s/users?briefRepresentation=true&first=0&max=1", realm);
 	req.bearer = kc->token;
-	if (http_send_retry(&kc->http, &req, kc->deadline_ms, &resp) < 0 || resp.status != 200 ||
-	    json_parse(&j, buf_str(&resp.body), resp.body.len) < 0 ||
-	    json_get_long(&j, json_array_get(&j, 0, 0), "createdTimestamp", &ms) < 0)
-		ms = 0; /* unknown: printed as "-" */
-	json_free(&j);
+	if (http_send_retry(&kc->http, &req, kc->deadline_ms, &resp) == 0 && resp.status == 200)
+		t = status_created_from_users(buf_str(&resp.body), resp.body.len);
 	http_response_free(&resp);
-	return ms > 0 ? ms / 1000 : 0;
+	return t;
+}
+
+/* Adds realm name when its answer (GET /admin/realms/{name}, body) carries
+ * drone-deps' owner mark; NULL when it does not, or with *oom set when
+ * memory ran out. */
+static struct status_item *status_add_realm(struct status_report *r, const char *name,
+					    const char *body, size_t len, bool *oom)
+{
+	struct status_item *it;
+	struct lease l;
+
+	if (lease_from_json(body, len, realm_attributes_path, &l) < 0 || !l.owned)
+		return NULL;
+	it = status_add(r);
+	if (!it) {
+		*oom = true;
+		return NULL;
+	}
+	it->kind = "realm";
+	snprintf(it->name, sizeof(it->name), "%s", name);
+	it->lease = l;
+	return it;
 }
 
 /* Logs in to the warm instance and lists its marked realms. Returns 0, or
@@ -171,7 +203,7 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 		struct buf body = BUF_INIT;
 		struct status_item *si;
 		char name[256];
-		struct lease l;
+		bool oom = false;
 		int got;
 
 		/* a stop ends the listing; status_run exits 128+N */
@@ -186,18 +218,14 @@ static int status_read_realms(struct deps *d, struct status_report *r)
 		/* The brief list has no attributes: each realm is read. One
 		 * deleted meanwhile (404) is simply no longer there. */
 		got = keycloak_realm_get(&d->kc, name, &body);
-		if (got == KC_OK &&
-		    lease_from_json(buf_str(&body), body.len, realm_attributes_path, &l) == 0 &&
-		    l.owned) {
-			si = status_add(r);
-			if (!si) {
-				buf_free(&body);
-				snprintf(r->warm.note, sizeof(r->warm.note), "out of memory");
-				goto out_free;
-			}
-			si->kind = "realm";
-			snprintf(si->name, sizeof(si->name), "%s", name);
-			si->lease = l;
+		si = got == KC_OK ? status_add_realm(r, name, buf_str(&body), body.len, &oom)
+				  : NULL;
+		if (oom) {
+			buf_free(&body);
+			snprintf(r->warm.note, sizeof(r->warm.note), "out of memory");
+			goto out_free;
+		}
+		if (si) {
 			si->created = status_realm_created(&d->kc, name);
 		} else if (got != KC_OK && got != KC_NOT_FOUND) {
 			log_warn("status: realm %s could not be read: %s", name, d->kc.error);
@@ -242,20 +270,16 @@ static long long status_parse_time(const char *s)
 	return (long long)timegm(&tm);
 }
 
-/* Lists the "services" or "secrets" with the owner label. 0 or -1. */
-static int status_read_kind(struct docker *dk, const char *kind, const char *noun,
-			    struct status_report *r)
+/* Adds the owned items of a Docker list answer (services or secrets) as
+ * noun. 0, or -1 when it is not a JSON array or memory ran out. */
+static int status_add_listed(struct status_report *r, const char *noun, const char *body,
+			     size_t len)
 {
-	struct buf path = BUF_INIT, resp = BUF_INIT;
 	struct json j = { 0 };
 	struct json_iter iter;
 	int rc = -1, item;
 
-	buf_printf(&path, "/%s?filters=", kind);
-	if (docker_query_escape(&path, "{\"label\":[\"" LEASE_KEY_OWNER "=" LEASE_OWNER "\"]}") <
-		    0 ||
-	    docker_call(dk, "GET", path.data, NULL, 0, &resp) != 200 ||
-	    json_parse(&j, buf_str(&resp), resp.len) < 0 || json_iter_init(&iter, &j, 0) < 0)
+	if (json_parse(&j, body, len) < 0 || json_iter_init(&iter, &j, 0) < 0)
 		goto out_free;
 	for (item = json_iter_next(&iter); item >= 0; item = json_iter_next(&iter)) {
 		int spec = json_object_get(&j, item, "Spec");
@@ -280,6 +304,23 @@ static int status_read_kind(struct docker *dk, const char *kind, const char *nou
 	rc = 0;
 out_free:
 	json_free(&j);
+	return rc;
+}
+
+/* Lists the "services" or "secrets" with the owner label. 0 or -1. */
+static int status_read_kind(struct docker *dk, const char *kind, const char *noun,
+			    struct status_report *r)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT;
+	int rc = -1;
+
+	buf_printf(&path, "/%s?filters=", kind);
+	if (docker_query_escape(&path, "{\"label\":[\"" LEASE_KEY_OWNER "=" LEASE_OWNER "\"]}") <
+		    0 ||
+	    docker_call(dk, "GET", path.data, NULL, 0, &resp) != 200)
+		goto out_free;
+	rc = status_add_listed(r, noun, buf_str(&resp), resp.len);
+out_free:
 	buf_free(&path);
 	buf_free(&resp);
 	return rc;
@@ -385,6 +426,27 @@ static void status_count(const struct status_report *r, struct status_counts *c)
 	}
 }
 
+/* A copy of s fit for a terminal: control characters (C0, DEL, and C1
+ * as UTF-8) become '?'. Names and marks come from the servers: a job mark
+ * with an escape sequence must not reach the screen as one. */
+static void status_printable(const char *s, char *out, size_t outsz)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	for (; *p && n + 1 < outsz; p++) {
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			out[n++] = '?';
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f) {
+			out[n++] = '?';
+		} else {
+			out[n++] = (char)*p;
+		}
+	}
+	out[n] = '\0';
+}
+
 static void status_print_text(const struct status_report *r, FILE *out)
 {
 	struct status_counts c;
@@ -396,16 +458,19 @@ static void status_print_text(const struct status_report *r, FILE *out)
 		const struct status_item *it = &r->items[i];
 		bool ended = status_ended(it, r->now);
 		long long left = sat_sub(it->lease.expires, r->now);
-		char created[32], lease[48];
+		char created[32], lease[48], name[sizeof(it->name)], run[sizeof(it->lease.run)],
+			job[sizeof(it->lease.job)];
 
+		status_printable(it->name, name, sizeof(name));
+		status_printable(it->lease.run, run, sizeof(run));
+		status_printable(it->lease.job, job, sizeof(job));
 		status_format_time(it->created, created, sizeof(created));
 		if (ended)
 			snprintf(lease, sizeof(lease), "expired %lld s ago", sat_sub(0, left));
 		else
 			snprintf(lease, sizeof(lease), "expires in %lld s", left);
-		fprintf(out, "%-8s %-40s %-6s %-32s %-20s %-24s %s\n", it->kind, it->name,
-			it->lease.run[0] ? it->lease.run : "-",
-			it->lease.job[0] ? it->lease.job : "-", created, lease,
+		fprintf(out, "%-8s %-40s %-6s %-32s %-20s %-24s %s\n", it->kind, name,
+			run[0] ? run : "-", job[0] ? job : "-", created, lease,
 			ended ? "expired" : "live");
 	}
 	status_count(r, &c);
@@ -542,4 +607,38 @@ int status_run(struct deps *d)
 out_free:
 	free(r.items);
 	return code;
+}
+
+int status_render(const char *name, const char *realm, size_t realm_len, const char *users,
+		  size_t users_len, const char *list, size_t list_len, long long now, bool json,
+		  FILE *out)
+{
+	struct status_report r;
+	struct status_item *it;
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	bool oom = false;
+	int rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.now = now;
+	if (!cfg)
+		return -1;
+	it = realm && status_name_plain(name) ? status_add_realm(&r, name, realm, realm_len, &oom)
+					      : NULL;
+	if (oom)
+		goto out_free;
+	if (it && users)
+		it->created = status_created_from_users(users, users_len);
+	/* a list that is not one adds nothing, as in status_read_kind */
+	if (list)
+		(void)status_add_listed(&r, "service", list, list_len);
+	rc = 0;
+	if (json)
+		rc = status_print_json(&r, cfg, out);
+	else
+		status_print_text(&r, out);
+out_free:
+	free(r.items);
+	free(cfg);
+	return rc;
 }

@@ -11,6 +11,9 @@
 #ifndef DRONE_DEPS_STATUS_H
 #define DRONE_DEPS_STATUS_H
 
+#include <stdbool.h>
+#include <stdio.h>
+
 #include "deps.h"
 
 /* Exit code of status when everything could be read and something has an
@@ -28,5 +31,14 @@
  * or an exit code (64 nothing to read from, 69 a source could not be
  * read, 70). */
 int status_run(struct deps *d);
+
+/* Renders server answers as status prints them, at time now, to out (text,
+ * or JSON with json): the realm name with its answers (realm: GET
+ * /admin/realms/{name}; users: its first-user list) and the owned items of
+ * a Docker list answer. Any answer may be NULL. For the fuzzer: the same
+ * code status_run reads and prints with. Returns 0 or -1. */
+int status_render(const char *name, const char *realm, size_t realm_len, const char *users,
+		  size_t users_len, const char *list, size_t list_len, long long now, bool json,
+		  FILE *out);
 
 #endif

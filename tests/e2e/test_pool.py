@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""The least-privilege CI client and the realm pool, on a real Keycloak 26
-(KEYCLOAK_BACKEND=real; with the stand-in every test says it was not run:
-what is proved here is what the real server grants and refuses).
+"""The least-privilege CI client and the realm pool, on the stand-in and on
+a real Keycloak 26 (KEYCLOAK_BACKEND=real). The stand-in models what the
+real server grants the CI client and how it imports and renames; the same
+tests on the real server check that model.
 
 The CI client is a confidential client of the master realm whose service
 account holds only the master realm role create-realm; each test makes it
@@ -12,6 +13,7 @@ test user's login), not taken from drone-deps' word; each run's debug lines
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,6 +23,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from realkc import Admin  # noqa: E402
 from harness import (BACKEND, DOCKER, PLUGIN_IMAGE, PYTHON, ROOT, Failure, NotRun, check,  # noqa: E402
                      docker, main, read_env_file, run_plugin_container, test, wait_until,
                      watchdog_started, watchdogs_of)
@@ -34,9 +37,22 @@ PASSWORD_POLICY = "hashAlgorithm(pbkdf2-sha256) and hashIterations(1)"
 DEBUG_LINE = re.compile(r"^drone-deps: debug: http: (GET|POST|PUT|DELETE) (\S+) (\d+) \d+ ms$", re.M)
 
 
-def real_only(ctx):
+def real_only(ctx, why):
     if BACKEND != "real":
-        raise NotRun("what the real server grants the CI client is the point")
+        raise NotRun(why)
+
+
+_admins = {}
+
+
+def adm(ctx):
+    """The master admin of the backend: the real server's own, or one made
+    for the stand-in the same way (password grant through admin-cli)."""
+    if getattr(ctx.stub, "admin", None) is not None:
+        return ctx.stub.admin
+    if ctx.stub.url not in _admins:
+        _admins[ctx.stub.url] = Admin(ctx.stub.url, ctx.stub.password)
+    return _admins[ctx.stub.url]
 
 
 def q(name):
@@ -46,7 +62,7 @@ def q(name):
 def ensure_client(ctx):
     """The CI client as README.md makes it: confidential, service account
     only, whose user gets the master realm role create-realm alone."""
-    admin = ctx.stub.admin
+    admin = adm(ctx)
     found = admin.call("GET", "/admin/realms/master/clients?clientId=" + CLIENT_ID)
     if not found:
         admin.call("POST", "/admin/realms/master/clients", {
@@ -118,15 +134,15 @@ def debug_calls(run, prefix=""):
 
 
 def realm_names(ctx):
-    return {r["realm"] for r in ctx.stub.admin.call("GET", "/admin/realms?briefRepresentation=true")}
+    return {r["realm"] for r in adm(ctx).call("GET", "/admin/realms?briefRepresentation=true")}
 
 
 def expire(ctx, realm):
     """Sets a realm's lease expiry an hour back (as the master admin)."""
-    rep = ctx.stub.admin.call("GET", "/admin/realms/" + q(realm))
+    rep = adm(ctx).call("GET", "/admin/realms/" + q(realm))
     attrs = {k: v for k, v in (rep.get("attributes") or {}).items() if k.startswith("drone-deps.")}
     attrs["drone-deps.expires"] = str(int(time.time()) - 3600)
-    ctx.stub.admin.call("PUT", "/admin/realms/" + q(realm), {"attributes": attrs})
+    adm(ctx).call("PUT", "/admin/realms/" + q(realm), {"attributes": attrs})
 
 
 # ---- the CI client ------------------------------------------------------------
@@ -134,7 +150,6 @@ def expire(ctx, realm):
 
 @test("keycloak_client_id without keycloak_client_secret exits 64 naming the setting, nothing created")
 def client_id_alone(ctx):
-    real_only(ctx)
     before = realm_names(ctx)
     r = ctx.run(client_settings(ctx, keycloak_client_secret=None, hook="true"))
     check(r.code == 64, "exit %s, want 64: %s" % (r.code, r.stderr))
@@ -144,7 +159,6 @@ def client_id_alone(ctx):
 
 @test("a wrong client secret exits 69 naming keycloak_client_id, never a cold deploy")
 def client_refused(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     before = realm_names(ctx)
     r = ctx.run(client_settings(ctx, keycloak_client_secret="wrong-secret-0123456789",
@@ -160,7 +174,6 @@ def client_refused(ctx):
 
 @test("with only the CI client: bind, the hook logs in, teardown deletes the realm; the secret is nowhere")
 def client_full_cycle(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     env_dump = ctx.path("hook.env")
     hook = "%s && env > %s && cat /proc/$PPID/environ /proc/$PPID/cmdline > %s.parent 2>/dev/null; true" % (
@@ -185,7 +198,6 @@ def client_full_cycle(ctx):
 
 @test("reap with the CI client deletes the expired realms it made, not a realm it did not make")
 def client_reap(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     env_file = ctx.path("up.env")
     r = ctx.run(client_settings(ctx, action="up", run_id="c2c2c2", env_file=env_file, pool_size="0"))
@@ -204,7 +216,6 @@ def client_reap(ctx):
 
 @test("the CI client is refused beyond the name on a realm it did not make and on master (Keycloak's own answers)")
 def client_refused_elsewhere(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     ctx.stub.seed({"realm": "not-ours", "enabled": True, "attributes": {"secret-mark": "x"}})
     api = ClientApi(ctx.stub.url)
@@ -233,7 +244,7 @@ def client_refused_elsewhere(ctx):
 
 @test("figure: admin token time, password grant against client_credentials (median of 20)")
 def token_figure(ctx):
-    real_only(ctx)
+    real_only(ctx, "a figure of the real server")
     ensure_client(ctx)
     pw = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
                                  "username": "admin", "password": ctx.stub.password}).encode()
@@ -250,7 +261,7 @@ def token_figure(ctx):
         print("# figure: %-32s median %6.1f ms  min %6.1f  max %6.1f  (20 requests)" % (
             name, statistics.median(t), min(t), max(t)), flush=True)
     # the admin password grant leaves sessions on master: end them
-    ctx.stub.admin.token = None
+    adm(ctx).token = None
 
 
 # ---- the pool -----------------------------------------------------------------
@@ -289,9 +300,8 @@ def login_with(ctx, env_file, name):
     check(p.returncode == 0, "login to the claimed realm failed: %s" % p.stderr[-500:])
 
 
-@test("a bind claims a spare in 3 requests before the hook; the realm is <parent>-<run id>, marked, and its user logs in")
+@test("a bind claims a spare in 4 requests before the hook (token, its marks, import, rename); the realm is <parent>-<run id>, marked, and its user logs in")
 def claim(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     fill_pool(ctx, 1)
     env_file = ctx.path("up.env")
@@ -299,19 +309,20 @@ def claim(ctx):
     check(r.code == 0, "up: exit %s: %s" % (r.code, r.stderr))
     calls = debug_calls(r)
     check([(m, p) for m, p, _ in calls] == [
-        ("POST", TOKEN_PATH), ("POST", "/admin/realms/lasuite-drive-spare-0/partialImport"),
+        ("POST", TOKEN_PATH), ("GET", "/admin/realms/lasuite-drive-spare-0"),
+        ("POST", "/admin/realms/lasuite-drive-spare-0/partialImport"),
         ("PUT", "/admin/realms/lasuite-drive-spare-0")],
-        "a claim is token, partial import, rename: %s" % calls)
+        "a claim is token, the spare's marks, partial import, rename: %s" % calls)
     check(all(st < 300 for _, _, st in calls), "a call failed: %s" % calls)
     check("lasuite-drive-spare-0" not in realm_names(ctx), "the spare is still there")
-    rep = ctx.stub.admin.call("GET", "/admin/realms/lasuite-drive-a1a1a1")
+    rep = adm(ctx).call("GET", "/admin/realms/lasuite-drive-a1a1a1")
     attrs = rep.get("attributes") or {}
     check(attrs.get("drone-deps.run") == "a1a1a1" and attrs.get("drone-deps.owner") == "drone-deps"
           and int(attrs.get("drone-deps.expires", 0)) > time.time(),
           "the claimed realm carries the run's lease: %s" % attrs)
     check(rep.get("passwordPolicy") == PASSWORD_POLICY,
           "the spare's password policy: %r" % rep.get("passwordPolicy"))
-    master_clients = {c["clientId"] for c in ctx.stub.admin.call("GET", "/admin/realms/master/clients")}
+    master_clients = {c["clientId"] for c in adm(ctx).call("GET", "/admin/realms/master/clients")}
     check("lasuite-drive-a1a1a1-realm" in master_clients and
           "lasuite-drive-spare-0-realm" not in master_clients,
           "the realm's client in master follows the rename: %s" % sorted(master_clients))
@@ -325,13 +336,12 @@ def claim(ctx):
 
 @test("a fresh realm hashes its test user's password once (PBKDF2, 1 iteration), and the user logs in")
 def fresh_policy(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     env_file = ctx.path("fresh.env")
     r = ctx.run(client_settings(ctx, action="up", run_id="f3f3f3", env_file=env_file, pool_size="0"))
     check(r.code == 0, "up: exit %s: %s" % (r.code, r.stderr))
     try:
-        rep = ctx.stub.admin.call("GET", "/admin/realms/lasuite-drive-f3f3f3")
+        rep = adm(ctx).call("GET", "/admin/realms/lasuite-drive-f3f3f3")
         check(rep.get("passwordPolicy") == PASSWORD_POLICY, "password policy: %r" % rep.get("passwordPolicy"))
         login_with(ctx, env_file, "fresh-policy")
     finally:
@@ -341,21 +351,20 @@ def fresh_policy(ctx):
 
 @test("no spare: the run falls back to creating its realm, in the same run, and its user logs in")
 def fallback(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     r = ctx.run(client_settings(ctx, run_id="b2b2b2", pool_size="2", hook=login_hook(ctx, "fresh")))
     check(r.code == 0, "exit %s: %s" % (r.code, r.stderr))
     check(os.path.exists(ctx.path("login.fresh")), "the hook could not log in")
     calls = before_hook(r)
-    imports = [c for c in calls if c[1].endswith("/partialImport")]
-    check(len(imports) == 2 and all(c[2] == 404 for c in imports), "empty slots: %s" % calls)
+    looks = [c for c in calls if c[0] == "GET" and "-spare-" in c[1]]
+    check(len(looks) == 2 and all(c[2] == 404 for c in looks), "empty slots: %s" % calls)
+    check(not [c for c in calls if c[1].endswith("/partialImport")], "an import into an empty slot: %s" % calls)
     check(calls[-1] == ("POST", "/admin/realms", 201), "then a fresh create: %s" % calls)
     check("lasuite-drive-b2b2b2" not in realm_names(ctx), "the realm is left")
 
 
 @test("16 concurrent claims on 4 spares: exactly 4 claim, 12 create; all 16 bind and log in; no realm shared")
 def race(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     fill_pool(ctx, 4)
     # action up: bound and left, no hook, so no run refills the pool while
@@ -377,7 +386,7 @@ def race(ctx):
         binding = read_env_file(ctx.path("up.%d.env" % i))
         realm = binding["DEPS_KEYCLOAK_REALM"]
         check(realm == "lasuite-drive-%06x" % (0xf00000 + i), "run %d got realm %s" % (i, realm))
-        attrs = ctx.stub.admin.call("GET", "/admin/realms/" + realm).get("attributes") or {}
+        attrs = adm(ctx).call("GET", "/admin/realms/" + realm).get("attributes") or {}
         check(attrs.get("drone-deps.run") == "%06x" % (0xf00000 + i), "realm %s is marked %s" % (realm, attrs))
         login_with(ctx, ctx.path("up.%d.env" % i), str(i))
         secrets.add(binding["DEPS_KEYCLOAK_CLIENT_SECRET"])
@@ -394,7 +403,6 @@ def race(ctx):
 
 @test("the pool never grows past pool_size: 8 concurrent refills of a pool of 3 make exactly 3 spares")
 def bound(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     runs = [ctx.start(client_settings(ctx, action="reap", pool_size="3")) for _ in range(8)]
     for r in runs:
@@ -408,7 +416,6 @@ def bound(ctx):
 
 @test("expired spares are reaped like any realm; live spares and unmarked spare-shaped realms are kept")
 def reap_spares(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     fill_pool(ctx, 2)
     expire(ctx, "lasuite-drive-spare-1")
@@ -430,7 +437,6 @@ def reap_spares(ctx):
 
 @test("while a hook runs, the run makes the spares its pool lacks (off the bind's path)")
 def refill_during_hook(ctx):
-    real_only(ctx)
     ensure_client(ctx)
     r = ctx.run(client_settings(ctx, run_id="c3c3c3", pool_size="2", hook="sleep 12"))
     check(r.code == 0, "exit %s: %s" % (r.code, r.stderr))
@@ -446,11 +452,408 @@ def refill_during_hook(ctx):
           "spares were made before the hook: %s" % before_hook(r))
 
 
+# ---- a proxy that holds or loses answers, in front of either backend -------------
+
+
+class FaultProxy:
+    """A loopback HTTP proxy in front of the backend, so the same fault is
+    made on the stand-in and on the real server. Every request is
+    forwarded; the first one matching a rule (method, path suffix) is
+    held before the server sees it ("hold_before"), held after the
+    server's answer ("hold_after"), answered by a TCP reset after the
+    server's work ("reset_after"), answered 500 after the work
+    ("fail_after"), or held until `barrier` matching requests have
+    arrived ("barrier": they reach the server together)."""
+
+    HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
+           "upgrade", "content-length"}
+
+    def __init__(self, upstream):
+        import http.client
+        import http.server
+        import threading
+        up = urllib.parse.urlsplit(upstream)
+        self.rules = []
+        self.lock = threading.Lock()
+        self.arrived = threading.Event()  # a matching request reached the proxy
+        self.worked = threading.Event()   # the server answered a matching request
+        self.released = threading.Event()  # a held request went on
+        self.waiting = 0
+        self.gate = threading.Event()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def any(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                rule = proxy.take(self.command, self.path)
+                if rule:
+                    proxy.arrived.set()
+                    if rule["mode"] == "hold_before":
+                        time.sleep(rule["seconds"])
+                        proxy.released.set()
+                    elif rule["mode"] == "barrier":
+                        proxy.barrier(rule)
+                hdrs = {k: v for k, v in self.headers.items() if k.lower() not in proxy.HOP}
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=120)
+                try:
+                    conn.request(self.command, self.path, body=body, headers=hdrs)
+                    resp = conn.getresponse()
+                    data, status, rhdrs = resp.read(), resp.status, resp.getheaders()
+                finally:
+                    conn.close()
+                if rule:
+                    proxy.worked.set()
+                    if rule["mode"] == "hold_after":
+                        time.sleep(rule["seconds"])
+                        proxy.released.set()
+                    elif rule["mode"] == "reset_after":
+                        import socket
+                        import struct
+                        self.close_connection = True
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.close()
+                        return
+                    elif rule["mode"] == "fail_after":
+                        status, data, rhdrs = 500, b'{"error":"unknown_error"}', [("Content-Type", "application/json")]
+                try:
+                    self.send_response(status)
+                    for k, v in rhdrs:
+                        if k.lower() not in proxy.HOP:
+                            self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:
+                    self.close_connection = True
+
+            do_GET = do_POST = do_PUT = do_DELETE = any
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def rule(self, mode, method, suffix, seconds=0, count=1, barrier=0):
+        with self.lock:
+            self.rules.append({"mode": mode, "method": method, "suffix": suffix, "seconds": seconds,
+                               "count": count, "barrier": barrier})
+
+    def take(self, method, path):
+        with self.lock:
+            for r in self.rules:
+                if r["method"] == method and path.split("?")[0].endswith(r["suffix"]):
+                    r["count"] -= 1
+                    if r["count"] == 0:
+                        self.rules.remove(r)
+                    return dict(r)
+        return None
+
+    def barrier(self, rule):
+        with self.lock:
+            self.waiting += 1
+            if self.waiting >= rule["barrier"]:
+                self.gate.set()
+        self.gate.wait(rule["seconds"])
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def proxied(ctx, proxy, settings):
+    """Settings that reach the backend through the proxy."""
+    return dict(settings, PLUGIN_KEYCLOAK_URL=proxy.url)
+
+
+def spare_marks(parent="lasuite-drive", expires=None, **over):
+    """The marks drone-deps gives a spare of parent (plugin/pool.c)."""
+    m = {"drone-deps.owner": "drone-deps", "drone-deps.run": "spare", "drone-deps.job": "pool",
+         "drone-deps.expires": str(int(expires or time.time() + 3600)), "drone-deps.spare": parent}
+    m.update(over)
+    return {k: v for k, v in m.items() if v is not None}
+
+
+ALICE = {"username": "alice", "enabled": True, "email": "alice@example.org", "firstName": "Alice",
+         "lastName": "Liddell", "credentials": [{"type": "password", "value": "Alice-pw-0123456789"}]}
+
+
+def foreign_realms(ctx):
+    """Realms under this parent's spare names that drone-deps must never
+    claim, rename or delete, with expired marks where marks would make an
+    old reap delete them; each has the user alice."""
+    past = str(int(time.time()) - 3600)
+    realms = {
+        # no marks at all: anyone's realm named like a spare
+        "lasuite-drive-spare-0": {},
+        # drone-deps' marks, but a spare of another parent
+        "lasuite-drive-spare-1": spare_marks("other", expires=past),
+        # drone-deps' marks of a run, not a spare's
+        "lasuite-drive-spare-2": {"drone-deps.owner": "drone-deps", "drone-deps.run": "abc123",
+                                  "drone-deps.job": "x#1.1.1", "drone-deps.expires": past},
+        # a live lease of another job under a spare's name
+        "lasuite-drive-spare-3": {"drone-deps.owner": "drone-deps", "drone-deps.run": "abc124",
+                                  "drone-deps.job": "y#2.1.1", "drone-deps.expires": str(int(time.time()) + 3600)},
+    }
+    for name, attrs in realms.items():
+        ctx.stub.seed({"realm": name, "enabled": True, "attributes": attrs, "users": [ALICE]})
+    return realms
+
+
+def check_untouched(ctx, realms):
+    for name, attrs in realms.items():
+        try:
+            rep = adm(ctx).call("GET", "/admin/realms/" + q(name))
+        except Exception as e:  # noqa: BLE001 - a 404 is the failure
+            raise Failure("realm %s is gone: %s" % (name, e))
+        have = {k: v for k, v in (rep.get("attributes") or {}).items() if k.startswith("drone-deps.")}
+        check(have == attrs, "realm %s's marks changed: %s, were %s" % (name, have, attrs))
+        users = adm(ctx).call("GET", "/admin/realms/%s/users?username=alice&exact=true" % q(name))
+        check([u["username"] for u in users] == ["alice"], "realm %s lost alice: %s" % (name, users))
+        clients = adm(ctx).call("GET", "/admin/realms/%s/clients?clientId=lasuite-drive" % q(name))
+        check(not clients, "a run's client was imported into %s" % name)
+
+
+# ---- finding: the pool takes over realms it did not make --------------------------
+
+
+@test("realms named like spares that are not this parent's spares (unmarked, another parent's, a run's, a live lease) are never claimed: the run creates its own realm")
+def foreign_not_claimed(ctx):
+    realms = foreign_realms(ctx)
+    r = ctx.run(ctx.settings(run_id="f1f1f1", pool_size="4", debug="true", hook=login_hook(ctx, "own")))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check("claimed spare" not in r.stderr, "a foreign realm was claimed: %s" % r.stderr[-800:])
+    check(os.path.exists(ctx.path("login.own")), "the hook could not log in to its own realm")
+    calls = before_hook(r)
+    check(not [c for c in calls if c[0] in ("PUT", "DELETE") or c[1].endswith("/partialImport")],
+          "a foreign realm was written to: %s" % calls)
+    check(("POST", "/admin/realms", 201) in calls, "no fresh realm: %s" % calls)
+    check_untouched(ctx, realms)
+    check("lasuite-drive-f1f1f1" not in realm_names(ctx), "the run's realm is left")
+
+
+@test("a failed rename (the run's name held by another job's live realm) deletes nothing but this run's verified spare")
+def failed_rename(ctx):
+    realms = foreign_realms(ctx)
+    del realms["lasuite-drive-spare-3"]
+    adm(ctx).call("DELETE", "/admin/realms/lasuite-drive-spare-3", ok=(204,))
+    live = {"drone-deps.owner": "drone-deps", "drone-deps.run": "f2f2f2", "drone-deps.job": "other#9.1.1",
+            "drone-deps.expires": str(int(time.time()) + 3600)}
+    ctx.stub.seed({"realm": "lasuite-drive-f2f2f2", "enabled": True, "attributes": live, "users": [ALICE]})
+    realms["lasuite-drive-f2f2f2"] = live
+    # only the unmarked realm: its import succeeds on the old code, the
+    # rename meets the live realm (409)
+    r = ctx.run(ctx.settings(run_id="f2f2f2", pool_size="1", debug="true", hook="true"))
+    check(r.code == 69, "exit %s, want 69 (the name is a live run's): %s" % (r.code, r.stderr[-800:]))
+    check_untouched(ctx, realms)
+    # now with a spare of ours in slot 3: it holds this run's client after
+    # the import, and is the one realm the failed rename deletes
+    ctx.stub.seed({"realm": "lasuite-drive-spare-3", "enabled": True, "attributes": spare_marks()})
+    for _ in range(3):  # the first slot is random: every run reaches slot 3 at last
+        r = ctx.run(ctx.settings(run_id="f2f2f2", pool_size="4", debug="true", hook="true"))
+        check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+        if "lasuite-drive-spare-3" not in realm_names(ctx):
+            break
+    check("could not rename it" in r.stderr and "lasuite-drive-spare-3" not in realm_names(ctx),
+          "our spare was not claimed and deleted: %s" % r.stderr[-800:])
+    check_untouched(ctx, realms)
+
+
+@test("reap leaves realms under spare names alone unless they carry this parent's spare marks; refill fills only free slots")
+def foreign_reap_refill(ctx):
+    realms = foreign_realms(ctx)
+    r = ctx.run(ctx.settings(action="reap", pool_size="5", debug="true"))
+    check(r.code == 0, "reap: exit %s: %s" % (r.code, r.stderr[-800:]))
+    check_untouched(ctx, realms)
+    check("lasuite-drive-spare-4" in realm_names(ctx), "the free slot was not filled: %s" % r.stderr[-800:])
+    rep = adm(ctx).call("GET", "/admin/realms/lasuite-drive-spare-4")
+    check((rep.get("attributes") or {}).get("drone-deps.spare") == "lasuite-drive",
+          "a spare names its parent: %s" % rep.get("attributes"))
+    calls = debug_calls(r)
+    check(not [c for c in calls if c[0] in ("PUT", "DELETE")], "reap or refill wrote to a realm: %s" % calls)
+    # an expired spare of ours is reaped, as before
+    expire(ctx, "lasuite-drive-spare-4")
+    r = ctx.run(ctx.settings(action="reap", parent=None, debug="true"))
+    check(r.code == 0 and "lasuite-drive-spare-4" not in realm_names(ctx), "expired spare kept: %s" % r.stderr[-800:])
+    check_untouched(ctx, realms)
+
+
+# ---- a claim cut or answered late -------------------------------------------------
+
+def one_spare_and_foreign(ctx):
+    """Slot 0 a spare of ours (made by the CI client, as a refill does),
+    slot 1 an unmarked realm named like a spare."""
+    fill_pool(ctx, 1)
+    ctx.stub.seed({"realm": "lasuite-drive-spare-1", "enabled": True, "users": [ALICE]})
+    return {"lasuite-drive-spare-1": {}}
+
+
+def stop_mid_claim(ctx, mode, method, suffix, rid, at="worked"):
+    ensure_client(ctx)
+    realms = one_spare_and_foreign(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule(mode, method, suffix, seconds=4)
+        run = ctx.start(proxied(ctx, proxy, client_settings(ctx, run_id=rid, pool_size="2", hook="sleep 30")))
+        event = proxy.worked if at == "worked" else proxy.arrived
+        check(event.wait(60), "the claim never reached %s %s: %s" % (method, suffix, run.stderr[-800:]))
+        os.kill(run.pid, signal.SIGTERM)
+        run.wait(60)
+        check(run.code == 143, "exit %s, want 143: %s" % (run.code, run.stderr[-800:]))
+        proxy.released.wait(10)  # a held request has gone on to the server
+        time.sleep(0.5)
+    finally:
+        proxy.close()
+    names = realm_names(ctx)
+    check("lasuite-drive-" + rid not in names, "the run's realm is left: %s" % run.stderr[-800:])
+    check("lasuite-drive-spare-0" not in names,
+          "the spare holding the run's client is left: %s" % run.stderr[-800:])
+    check_untouched(ctx, realms)
+
+
+@test("SIGTERM once a claim's import is done (its answer held): exit 143, the spare holding the run's client deleted, no realm left, the foreign realm untouched")
+def stop_import_done(ctx):
+    stop_mid_claim(ctx, "hold_after", "POST", "-spare-0/partialImport", "e1e1e1")
+
+
+@test("SIGTERM once the rename is sent (held before the server sees it): exit 143, no realm left, the foreign realm untouched")
+def stop_rename_sent(ctx):
+    stop_mid_claim(ctx, "hold_before", "PUT", "/lasuite-drive-spare-0", "e2e2e2", at="arrived")
+
+
+@test("SIGTERM once the rename is done (its answer held): exit 143, the renamed realm deleted, the foreign realm untouched")
+def stop_rename_done(ctx):
+    stop_mid_claim(ctx, "hold_after", "PUT", "/lasuite-drive-spare-0", "e3e3e3")
+
+
+@test("SIGTERM right after the rename's answer (as the hook starts): exit 143, no realm left, the foreign realm untouched")
+def stop_rename_answered(ctx):
+    ensure_client(ctx)
+    realms = one_spare_and_foreign(ctx)
+    started = ctx.path("started")
+    run = ctx.start(client_settings(ctx, run_id="e4e4e4", pool_size="2", hook="echo go > %s; sleep 30" % started))
+    ctx.wait_for_file(started, timeout=60, run=run)
+    os.kill(run.pid, signal.SIGTERM)
+    run.wait(60)
+    check(run.code == 143, "exit %s: %s" % (run.code, run.stderr[-800:]))
+    check("claimed spare lasuite-drive-spare-0" in run.stderr, "no claim: %s" % run.stderr[-800:])
+    names = realm_names(ctx)
+    check("lasuite-drive-e4e4e4" not in names and "lasuite-drive-spare-0" not in names,
+          "a realm is left: %s" % sorted(names))
+    check_untouched(ctx, realms)
+
+
+@test("the rename's answer lost (the server renamed, the connection reset): the run sees its realm by its marks, binds it, and its user logs in")
+def lost_rename_answer(ctx):
+    ensure_client(ctx)
+    realms = one_spare_and_foreign(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("reset_after", "PUT", "/lasuite-drive-spare-0")
+        r = ctx.run(proxied(ctx, proxy, client_settings(ctx, run_id="e5e5e5", pool_size="2",
+                                                         hook=login_hook(ctx, "lost"))))
+    finally:
+        proxy.close()
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check(proxy.worked.is_set(), "the rename never reached the server")
+    check("claimed spare lasuite-drive-spare-0" in r.stderr, "the claim was given up: %s" % r.stderr[-800:])
+    check(not [c for c in before_hook(r) if c == ("POST", "/admin/realms", 201)],
+          "a fresh realm was made although the rename happened: %s" % before_hook(r))
+    check(os.path.exists(ctx.path("login.lost")), "the hook could not log in")
+    names = realm_names(ctx)
+    check("lasuite-drive-e5e5e5" not in names and "lasuite-drive-spare-0" not in names,
+          "a realm is left: %s" % sorted(names))
+    check_untouched(ctx, realms)
+
+
+@test("claim race with forced overlap: 8 runs' imports held until all arrive, on 2 spares: each spare claimed once, all 8 bind and log in")
+def race_overlap(ctx):
+    ensure_client(ctx)
+    fill_pool(ctx, 2)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        # every run's first import waits until 8 have arrived, then all
+        # reach the server at once
+        proxy.rule("barrier", "POST", "/partialImport", seconds=20, count=8, barrier=8)
+        runs = [ctx.start(proxied(ctx, proxy, client_settings(
+            ctx, action="up", run_id="%06x" % (0xd00000 + i), pool_size="2",
+            env_file=ctx.path("race.%d.env" % i)))) for i in range(8)]
+        for r in runs:
+            r.wait(300)
+        check(proxy.gate.is_set(), "the 8 imports never met")
+        bad = [(i, r.code, r.stderr[-600:]) for i, r in enumerate(runs) if r.code != 0]
+        check(not bad, "runs failed: %s" % bad)
+        claims = [re.search(r"claimed spare (\S+)", r.stderr) for r in runs]
+        won = sorted(m.group(1) for m in claims if m)
+        check(won == ["lasuite-drive-spare-0", "lasuite-drive-spare-1"], "claims: %s" % won)
+        for i in range(8):  # through the proxy: the binding's URL
+            env = ctx.path("race.%d.env" % i)
+            check(read_env_file(env)["DEPS_KEYCLOAK_REALM"] == "lasuite-drive-%06x" % (0xd00000 + i), "run %d" % i)
+            login_with(ctx, env, "race%d" % i)
+    finally:
+        proxy.close()
+    for i in range(8):
+        r = ctx.run(client_settings(ctx, action="down", run_id="%06x" % (0xd00000 + i), pool_size="2"))
+        check(r.code == 0, "down %d: %s" % (i, r.stderr[-300:]))
+    check(not [n for n in realm_names(ctx) if n.startswith("lasuite-drive-d")], "realms left")
+
+
+# ---- finding: a 5xx after the server committed the create -------------------------
+
+
+@test("a create answered 500 after the server made the realm: the realm carrying exactly this attempt's marks is deleted, exit 69")
+def create_5xx_after_commit(ctx):
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("fail_after", "POST", "/admin/realms")
+        r = ctx.run(proxied(ctx, proxy, ctx.settings(run_id="c5c5c5", pool_size="0", debug="true", hook="true")))
+    finally:
+        proxy.close()
+    check(proxy.worked.is_set(), "the create never reached the server")
+    check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+    check("lasuite-drive-c5c5c5" not in realm_names(ctx), "the realm made by the failed create is left: %s"
+          % r.stderr[-800:])
+
+
+@test("a create answered 500 after the server made it, with the CI client: the realm is deleted, exit 69")
+def create_5xx_after_commit_client(ctx):
+    ensure_client(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("fail_after", "POST", "/admin/realms")
+        r = ctx.run(proxied(ctx, proxy, client_settings(ctx, run_id="c6c6c6", pool_size="0", hook="true")))
+    finally:
+        proxy.close()
+    check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+    check("lasuite-drive-c6c6c6" not in realm_names(ctx), "the realm made by the failed create is left: %s"
+          % r.stderr[-800:])
+
+
+@test("a create answered 500 while another job's realm of the name exists (a 500, then the 409's realm): that realm is left alone")
+def create_5xx_foreign(ctx):
+    live = {"drone-deps.owner": "drone-deps", "drone-deps.run": "c7c7c7", "drone-deps.job": "other#1.1.1",
+            "drone-deps.expires": str(int(time.time()) + 3600)}
+    ctx.stub.seed({"realm": "lasuite-drive-c7c7c7", "enabled": True, "attributes": live, "users": [ALICE]})
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("fail_after", "POST", "/admin/realms")
+        r = ctx.run(proxied(ctx, proxy, ctx.settings(run_id="c7c7c7", pool_size="0", hook="true")))
+    finally:
+        proxy.close()
+    check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+    check_untouched(ctx, {"lasuite-drive-c7c7c7": live})
+
+
 # ---- the watchdog with the CI client, on the local swarm ------------------------
 
 @test("watchdog with only the CI client: the plugin container SIGKILLed mid-hook; the realm is gone within 15 s, the secret in no inspect")
 def client_watchdog(ctx):
-    real_only(ctx)
+    real_only(ctx, "run with the real server's suite (pool-real), which has the plugin image")
     if subprocess.run([DOCKER, "image", "inspect", PLUGIN_IMAGE], capture_output=True).returncode != 0:
         raise NotRun("no plugin image %s and Docker engine (make docker-up image)" % PLUGIN_IMAGE)
     ensure_client(ctx)
@@ -477,7 +880,7 @@ def client_watchdog(ctx):
         for c in [name] + watchdogs_of(rid):
             docker("rm", "-f", c, check_rc=False)
         if realm in realm_names(ctx):
-            ctx.stub.admin.call("DELETE", "/admin/realms/" + q(realm), ok=(204, 404))
+            adm(ctx).call("DELETE", "/admin/realms/" + q(realm), ok=(204, 404))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 /* fuzz_json.c - libFuzzer target: JSON extraction from server responses.
  *
  * The input is one HTTP response body as Keycloak (or anything answering
- * in its place) might send it. It goes through every extraction drone-deps
- * makes from such a body: the admin token (keycloak_login), the error
- * description (describe), the realm list (realm_reap) and the lease marks
- * of a realm or a swarm service (lease_from_json).
+ * in its place) might send it. It goes through the functions drone-deps
+ * reads such a body with, not copies of them: the token answer of
+ * keycloak_login (keycloak_take_token), the error description of every
+ * failed call (keycloak_describe), the lease marks of a realm or a swarm
+ * service (lease_from_json), and the JSON walk of the realm list
+ * (realm_reap) and of Docker's answers.
  *
  * Output buffers are heap blocks of exactly the size passed, so a write
  * one byte past the end is an AddressSanitizer report, not a silent
@@ -17,13 +19,17 @@
  *   no NUL inside (json_string_copy promises to refuse \u0000);
  * - json_skip of the root covers every token, and lookups only return
  *   indexes of existing tokens;
- * - a lease is owned only when the owner mark really is "drone-deps". */
+ * - a lease is owned only when the owner mark really is "drone-deps";
+ * - a token taken is a non-empty string no longer than the answer, and an
+ *   answer without one leaves no token; an error description is one line
+ *   that fits kc->error. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "json.h"
+#include "keycloak.h"
 #include "lease.h"
 
 #define CHECK(cond)                                                            \
@@ -118,6 +124,53 @@ static void read_lease(const char *text, size_t len, const char *const path[])
 	json_free(&j);
 }
 
+static struct keycloak kc;
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc;
+	(void)argv;
+	/* no request is ever sent: only the parse functions are called */
+	CHECK(keycloak_init(&kc, "http://127.0.0.1:9", "admin", "pw", NULL, false) == 0);
+	return 0;
+}
+
+/* keycloak_login's reading of a 200 token answer. */
+static void read_token(const char *text, size_t len)
+{
+	const char *old_refresh = kc.refresh;
+	int rc = keycloak_take_token(&kc, text, len, false);
+
+	if (rc == KC_OK) {
+		CHECK(kc.token != NULL);
+		CHECK(strlen(kc.token) > 0 && strlen(kc.token) <= len);
+		CHECK(kc.token_expires_ms > 0);
+		/* an answer without a refresh token keeps the session's one */
+		if (kc.refresh != old_refresh)
+			CHECK(strlen(kc.refresh) <= len);
+	} else {
+		CHECK(rc == KC_ERROR);
+		CHECK(kc.token == NULL);
+		CHECK(memchr(kc.error, '\0', sizeof(kc.error)) != NULL);
+	}
+	CHECK(keycloak_take_token(&kc, text, len, true) == (rc == KC_OK ? KC_OK : KC_UNREACHABLE));
+}
+
+/* What every failed call logs: one line, inside kc->error. */
+static void read_error(const char *text, size_t len)
+{
+	struct http_response resp = { .status = 400 };
+	const char *p;
+
+	resp.body.data = (char *)text;
+	resp.body.len = len;
+	keycloak_describe(&kc, "create realm", &resp);
+	CHECK(memchr(kc.error, '\0', sizeof(kc.error)) != NULL);
+	CHECK(strncmp(kc.error, "create realm: HTTP 400", 22) == 0);
+	for (p = kc.error; *p; p++)
+		CHECK((unsigned char)*p >= 0x20);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const char *const realm_attributes[] = { "attributes", NULL };
@@ -129,6 +182,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(text != NULL);
 	if (size)
 		memcpy(text, data, size);
+	read_token(text, size);
+	read_error(text, size);
 
 	if (json_parse(&j, text, size) == 0) {
 		CHECK(j.ntok >= 1);

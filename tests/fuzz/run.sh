@@ -19,7 +19,7 @@ for t in "$@"; do
 	log=${FUZZ_BIN_DIR:-build/fuzz}/fuzz_$t.log
 	mkdir -p "$corpus" "$artifacts" "$seeds"
 	case $t in
-	json) max_len=32768 ;;
+	json | status) max_len=32768 ;;
 	docker_demux) max_len=8192 ;;
 	*) max_len=4096 ;;
 	esac

@@ -704,6 +704,13 @@ class State:
             f["displayNameHtml"] = "<div class=\"kc-logo-text\"><span>Keycloak</span></div>"
             f["accessTokenLifespan"] = self.initial_token_lifespan
             master["clients"] = builtin_clients("master", True)
+            # RealmManager.setupAdminManagement: master's admin and
+            # create-realm roles (a CI client's service account is given
+            # create-realm alone).
+            master["roles"] += [role_record({"name": "admin", "description": "${role_admin}",
+                                             "composite": True}, master["id"]),
+                                role_record({"name": "create-realm", "description": "${role_create-realm}"},
+                                            master["id"])]
             admin = new_user_record(master, {"username": self.admin_user, "enabled": True}, "import")
             admin["password"] = self.admin_password
             admin["admin"] = True
@@ -1045,6 +1052,25 @@ def partial_import(st, realm, rep):
     if not isinstance(roles, dict):
         raise Mapped(500, UNKNOWN_ERROR[0], UNKNOWN_ERROR[1])
 
+    # Keycloak runs the import in its own transaction: prepare() reads
+    # without holding anything, and concurrent imports into one realm
+    # overlap (import_ms widens the window). The commit decides: the
+    # unique client id (and username) constraint fails every import but
+    # the first to commit. Modelled as the same plan made twice: once to
+    # answer 409 early, once under the lock at commit time.
+    partial_import_pass(st, realm, rep, policy, roles, commit=False)
+    import_ms = st.knob("import_ms")
+    if import_ms:
+        time.sleep(import_ms / 1000.0)
+    with st.lock:
+        if st.realm_by_id(realm["id"]) is not realm:
+            # renamed keeps the record; deleted meanwhile: the realm
+            # lookup failed in the transaction
+            raise Mapped(404, "Realm not found.")
+        return partial_import_pass(st, realm, rep, policy, roles, commit=True)
+
+
+def partial_import_pass(st, realm, rep, policy, roles, commit):
     with st.lock:
         # Work on copies so a FAIL (409) leaves the realm untouched, as the
         # transaction rollback does in Keycloak.
@@ -1169,6 +1195,8 @@ def partial_import(st, realm, rep):
                     rid = u["id"]
             results.append({"action": action, "resourceType": rtype, "resourceName": name, "id": rid})
 
+        if not commit:
+            return None
         realm["clients"] = clients
         realm["roles"] = realm_roles
         realm["clientRoles"] = client_roles
@@ -1514,6 +1542,19 @@ class KC:
                                       + list(user["realmRoles"])}
             claims["resource_access"] = {"account": {"roles": ["manage-account", "manage-account-links",
                                                                 "view-profile"]}}
+        elif not user.get("admin"):
+            # A master user that is not the admin (a CI client's service
+            # account): its realm roles, and the roles of each realm's
+            # "<realm>-realm" management client it was granted as that
+            # realm's creator, as they are NOW. The admin API reads this
+            # client's rights from the token (KeycloakIdentity), so a token
+            # from before a create or a rename lacks that realm.
+            with self.st.lock:
+                granted = [r["name"] for r in self.st.realms.values()
+                           if r["id"] in user.get("grants", ())]
+            claims["realm_access"] = {"roles": ["default-roles-master", "offline_access", "uma_authorization"]
+                                      + list(user["realmRoles"])}
+            claims["resource_access"] = {n + "-realm": {"roles": list(REALM_ADMIN_ROLES)} for n in granted}
         elif user.get("admin") and self.st.knob("admin_token_roles"):
             # admin-cli without lightweight access tokens: the roles of
             # every realm's management client, so the token grows with
@@ -1652,12 +1693,15 @@ class KC:
             raise Mapped(401, http_msg(401))
         info, token_realm, user = found
         is_admin = token_realm["name"] == "master" and user.get("admin")
-        # A holder of master's create-realm (the CI client's service
-        # account) who is no admin: Keycloak makes a realm's creator its
-        # admin (RealmManager.grantPermissionsToRealmCreator), and lists
-        # and opens only the realms its roles reach.
-        creator = (user["id"] if token_realm["name"] == "master" and not is_admin
-                   and "create-realm" in (user.get("realmRoles") or []) else None)
+        master_user = token_realm["name"] == "master"
+        claims = info.get("claims") or {}
+
+        def may_manage(r):
+            # MgmtPermissions: the admin, or a token holding the realm's
+            # management client roles (granted to its creator).
+            return is_admin or (master_user and (r["name"] + "-realm") in (claims.get("resource_access") or {}))
+        may_create = is_admin or (master_user and "create-realm" in
+                                  ((claims.get("realm_access") or {}).get("roles") or []))
         if segs[0] == "serverinfo":
             if len(segs) != 1 or self.method != "GET":
                 raise Mapped(404, http_msg(404))
@@ -1671,26 +1715,28 @@ class KC:
                         JSON, [("Cache-Control", "no-cache")])
         if len(segs) == 1:
             if self.method == "GET":
-                # RealmsAdminResource.getRealms: an empty visible list is 403.
-                with self.st.lock:
-                    visible = [r for r in self.st.realms.values()
-                               if is_admin or (creator and r.get("creator") == creator)]
-                if not visible:
-                    raise Mapped(403, http_msg(403))
+                # RealmsAdminResource.getRealms: the realms the token may
+                # see; an empty visible list is 403.
                 brief = (self.q("briefRepresentation", "false") or "").lower() == "true"
                 with self.st.lock:
-                    reps = [realm_rep(r, brief) for r in visible]
+                    reps = [realm_rep(r, brief) for r in self.st.realms.values() if may_manage(r)]
                     filler = self.st.knobs["list_filler"]
+                if not reps:
+                    raise Mapped(403, http_msg(403))
                 # name only: 100 k of them stay under drone-deps' 4 MiB cap
                 reps.extend({"realm": "filler:%06d" % i} for i in range(filler))
                 return Resp(200, reps, JSON, [("Cache-Control", "no-cache")])
             if self.method == "POST":
-                if not is_admin and not creator:
+                if not may_create:
                     raise Mapped(403, http_msg(403))
                 rep = self.json_body("stream")
                 realm = import_realm(self.st, rep)
-                if creator:
-                    realm["creator"] = creator
+                if not is_admin:
+                    # RealmsAdminResource.grantPermissionsToRealmCreator:
+                    # the creator gets the new realm's management roles
+                    # (its tokens from now on carry them).
+                    with self.st.lock:
+                        user.setdefault("grants", set()).add(realm["id"])
                 loc = self.base() + "/admin/realms/" + quote(realm["name"], safe="")
                 return Resp(201, b"", None, [("Location", loc)])
             raise Mapped(405, http_msg(405))
@@ -1701,9 +1747,14 @@ class KC:
             realm = self.st.realms.get(name)
         if realm is None:
             raise Mapped(404, "Realm not found.")
-        if not is_admin and not (creator and realm.get("creator") == creator):
-            raise Mapped(403, http_msg(403))
         rest = segs[2:]
+        if not may_manage(realm):
+            # RealmAdminResource.getRealm for a master token without view
+            # rights on the realm (a holder of create-realm): its public
+            # name only. Everything else is 403.
+            if not rest and self.method == "GET" and may_create:
+                return Resp(200, {"realm": realm["name"]}, JSON, [("Cache-Control", "no-cache")])
+            raise Mapped(403, http_msg(403))
         if not rest:
             return self.realm_resource(realm)
         if rest == ["partialImport"]:
@@ -1869,6 +1920,13 @@ class KC:
                     ensure_service_account(realm, client)
                 return Resp(204)
             raise Mapped(405, http_msg(405))
+        if sub == ["service-account-user"] and self.method == "GET":
+            # ClientResource.getServiceAccountUser
+            with st.lock:
+                u = next((x for x in realm["users"] if x["id"] == client.get("serviceAccountUserId")), None)
+            if u is None:
+                raise Entity(400, "Service account not enabled for the client '%s'" % client["clientId"])
+            return Resp(200, user_rep(u), JSON, [("Cache-Control", "no-cache")])
         if sub == ["client-secret"]:
             if self.method == "GET":
                 rep = {"type": "secret"}
@@ -1959,6 +2017,30 @@ class KC:
                 if not isinstance(rep, dict):
                     raise Mapped(400, "invalid_request", "Cannot parse the JSON")
                 self.update_user(realm, user, rep)
+                return Resp(204)
+            raise Mapped(405, http_msg(405))
+        if sub in (["role-mappings", "realm"], ["role-mappings", "realm", "composite"]):
+            # RoleMapperResource: realm-level role mappings (no composites
+            # expanded but the default role's).
+            if self.method == "GET":
+                with st.lock:
+                    names = set(user["realmRoles"])
+                    if sub[-1] == "composite":
+                        names |= {"default-roles-" + realm["name"].lower(), "offline_access", "uma_authorization"}
+                    out = [role_rep(r) for r in realm["roles"] if r["name"] in names]
+                return Resp(200, out, JSON, [("Cache-Control", "no-cache")])
+            if self.method == "POST" and len(sub) == 2:
+                reps = self.json_body("resteasy")
+                if not isinstance(reps, list):
+                    raise Mapped(400, "invalid_request", "Cannot parse the JSON")
+                with st.lock:
+                    for rrep in reps:
+                        role = next((r for r in realm["roles"] if isinstance(rrep, dict) and (
+                            r["id"] == rrep.get("id") or r["name"] == rrep.get("name"))), None)
+                        if role is None:
+                            raise Mapped(404, "Could not find role")
+                        if role["name"] not in user["realmRoles"]:
+                            user["realmRoles"].append(role["name"])
                 return Resp(204)
             raise Mapped(405, http_msg(405))
         if sub == ["sessions"] and self.method == "GET":
