@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,22 +124,92 @@ static void env_name(const char *setting, char *out, size_t outsz)
 	out[7 + (i < n ? i : n)] = '\0';
 }
 
-bool config_env_is_secret(const char *entry)
+/* Whether c separates words in a setting's name: Drone upper-cases a
+ * setting's key and passes it as it is, so `keycloak-client-secret`
+ * arrives as PLUGIN_KEYCLOAK-CLIENT-SECRET; Woodpecker turns '-' and '.'
+ * into '_'. */
+static bool is_name_separator(char c)
+{
+	return c == '_' || c == '-' || c == '.';
+}
+
+/* The setting a variable name spells, ignoring case and separators, or
+ * -1. *exact: the name is PLUGIN_<NAME> as drone-deps reads it. name need
+ * not be terminated: n is its length. */
+static int setting_by_env_name(const char *name, size_t n, bool *exact)
 {
 	int i;
 
+	*exact = false;
+	if (n < 7 || strncasecmp(name, "PLUGIN_", 7) != 0)
+		return -1;
 	for (i = 0; i < SETTING_COUNT; i++) {
-		char name[64];
-		size_t n;
+		const char *s = config_settings[i].name;
+		size_t a = 7;
+		bool same = strncmp(name, "PLUGIN_", 7) == 0;
 
-		if (!config_settings[i].secret)
+		for (;;) {
+			while (a < n && is_name_separator(name[a]))
+				a++;
+			while (*s && is_name_separator(*s))
+				s++;
+			if (a == n || !*s)
+				break;
+			if (toupper((unsigned char)name[a]) != toupper((unsigned char)*s))
+				break;
+			a++;
+			s++;
+		}
+		if (a != n || *s)
 			continue;
-		env_name(config_settings[i].name, name, sizeof(name));
-		n = strlen(name);
-		if (strncmp(entry, name, n) == 0 && entry[n] == '=')
-			return true;
+		/* the same letters: now whether it is spelled as we read it */
+		{
+			char want[64];
+
+			env_name(config_settings[i].name, want, sizeof(want));
+			*exact = same && strlen(want) == n && strncmp(name, want, n) == 0;
+		}
+		return i;
 	}
-	return false;
+	return -1;
+}
+
+bool config_env_is_secret(const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+	bool exact;
+	int id;
+
+	if (!eq)
+		return false;
+	id = setting_by_env_name(entry, (size_t)(eq - entry), &exact);
+	return id >= 0 && config_settings[id].secret;
+}
+
+/* A variable that spells a setting otherwise than PLUGIN_<NAME> would be
+ * ignored, and, for a secret, handed to the hook: refused instead. The
+ * message names the variable, never its value. */
+static int config_check_spellings(char **envp, char *err, size_t errsz)
+{
+	for (; envp && *envp; envp++) {
+		const char *eq = strchr(*envp, '=');
+		char want[64];
+		bool exact;
+		int id;
+
+		if (!eq || !eq[1])
+			continue; /* empty counts as unset, as for any setting */
+		id = setting_by_env_name(*envp, (size_t)(eq - *envp), &exact);
+		if (id < 0 || exact)
+			continue;
+		env_name(config_settings[id].name, want, sizeof(want));
+		return fail(
+			err, errsz,
+			"%s: given as %.*s, which drone-deps does not read: write the setting as %s (the variable %s)",
+			config_settings[id].name, (int)(eq - *envp), *envp,
+			config_settings[id].name, want);
+	}
+	return 0;
 }
 
 void config_wipe_secrets(char **envp)
@@ -750,6 +821,8 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, char *er
 		return -1;
 	if (cfg->show_help || cfg->show_version || cfg->show_plugin_docs)
 		return 0;
+	if (config_check_spellings(envp, err, errsz) < 0)
+		return -1;
 	return config_validate(cfg, envp, err, errsz);
 }
 
@@ -769,14 +842,16 @@ void config_print_help(FILE *out)
 {
 	int i;
 
-	fprintf(out, "Usage: drone-deps [--setting value ...] [-- command [args ...]]\n"
-		     "\n"
-		     "Binds a CI run to the services it depends on (a Keycloak realm per run,\n"
-		     "on a warm shared instance or a cold one deployed on the swarm), runs the\n"
-		     "hook with the binding in its environment, and always tears down.\n"
-		     "\n"
-		     "Every setting is an environment variable PLUGIN_<NAME> and a flag\n"
-		     "--<name-with-dashes>; a flag wins. Settings:\n\n");
+	fprintf(out,
+		"Usage: drone-deps [--setting value ...] [-- command [args ...]]\n"
+		"\n"
+		"Binds a CI run to the services it depends on (a Keycloak realm per run,\n"
+		"on a warm shared instance or a cold one deployed on the swarm), runs the\n"
+		"hook with the binding in its environment, and always tears down.\n"
+		"\n"
+		"Every setting is an environment variable PLUGIN_<NAME> and a flag\n"
+		"--<name-with-dashes>; a flag wins. A variable that spells a setting\n"
+		"otherwise (PLUGIN_KEYCLOAK-CLIENT-SECRET, other case) is refused. Settings:\n\n");
 	for (i = 0; i < SETTING_COUNT; i++) {
 		const struct setting_info *s = &config_settings[i];
 		char env[64];

@@ -120,7 +120,10 @@ void config_free(struct config *cfg);
  * an empty setting as unset). */
 const char *config_env(char **envp, const char *name);
 
-/* Whether the variable (a "NAME=value" entry) carries a secret setting. */
+/* Whether the variable (a "NAME=value" entry) carries a secret setting,
+ * under any spelling of its name (case, '-', '_' or '.' between words):
+ * config_load refuses the other spellings, but they are wiped and kept
+ * from the hook all the same. */
 bool config_env_is_secret(const char *entry);
 /* Zeroes the values of secret settings in envp in place, once config_load
  * has copied them: the environment block the process was started with is

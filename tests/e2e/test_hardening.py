@@ -338,15 +338,16 @@ out.close()
 """
 
 
-def probe_hook(ctx, drop_ptrace=False, python=PYTHON):
-    """A hook (a shell running a Python probe) that looks for the admin
-    password in /proc of every ancestor, lists its shell's descriptors and
-    tries drone-deps' memory. With drop_ptrace, the probe runs as root
-    without CAP_SYS_PTRACE, as a container's root does by default."""
+def probe_hook(ctx, drop_ptrace=False, python=PYTHON, secret=ADMIN_PASSWORD):
+    """A hook (a shell running a Python probe) that looks for the secret
+    (the admin password unless told) in /proc of every ancestor, lists its
+    shell's descriptors and tries drone-deps' memory. With drop_ptrace, the
+    probe runs as root without CAP_SYS_PTRACE, as a container's root does
+    by default."""
     with open(ctx.path("probe.py"), "w") as f:
         f.write(PROBE)
     with open(ctx.path("secret"), "w") as f:
-        f.write(ADMIN_PASSWORD)
+        f.write(secret)
     cmd = "%s %s %s %s" % (python, ctx.path("probe.py"), ctx.path("secret"), ctx.path("probe.out"))
     if drop_ptrace:
         cmd = "setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace -- " + cmd
@@ -371,6 +372,27 @@ def no_password_in_proc(ctx):
         print("# %s: %s" % (how, report.replace("\n", "; ")))
         check("drone-deps" in report, "the probe never reached drone-deps: %s" % report)
         check("FOUND" not in report, "password given by %s found:\n%s" % (how, report))
+        only_master(ctx)
+
+
+DASHED_SECRET = "Dashed-Cl1ent-S3cret-e2e"
+
+
+@test("a secret setting spelled with dashes (PLUGIN_KEYCLOAK-CLIENT-SECRET): exit 64 naming keycloak_client_secret, never in the hook or a log line")
+def dashed_secret_setting(ctx):
+    for name in ("PLUGIN_KEYCLOAK-CLIENT-SECRET", "PLUGIN_keycloak-admin-password"):
+        env = ctx.settings(hook=probe_hook(ctx, secret=DASHED_SECRET))
+        env[name] = DASHED_SECRET
+        r = ctx.run(env)
+        report = open(ctx.path("probe.out")).read() if os.path.exists(ctx.path("probe.out")) else ""
+        if report:
+            print("# %s: the hook ran: %s" % (name, report.replace("\n", "; ")))
+        setting = name[7:].lower().replace("-", "_")
+        check(r.code == 64, "%s: exit %s: %s" % (name, r.code, r.stderr[-300:]))
+        check(("%s: given as %s" % (setting, name)) in r.stderr,
+              "%s: the error does not name %s: %s" % (name, setting, r.stderr[-300:]))
+        check(DASHED_SECRET not in r.stderr + r.stdout, "%s: the value is in the log" % name)
+        check(not report, "%s: the hook ran" % name)
         only_master(ctx)
 
 

@@ -506,6 +506,55 @@ static void only_secret_settings_are_secret(void **state)
 	assert_false(config_env_is_secret("PLUGIN_KEYCLOAK_CLIENT_ID=drone-deps-ci"));
 }
 
+/* Drone upper-cases a setting's key and passes it as it is: a secret
+ * written `keycloak-client-secret` arrives as PLUGIN_KEYCLOAK-CLIENT-SECRET,
+ * which drone-deps would ignore and hand to the hook. */
+static void a_setting_spelled_otherwise_is_refused_and_wiped(void **state)
+{
+	static const char *const spellings[] = {
+		"PLUGIN_KEYCLOAK-CLIENT-SECRET", "PLUGIN_keycloak_client_secret",
+		"PLUGIN_Keycloak-Client-Secret", "PLUGIN_KEYCLOAK.CLIENT.SECRET",
+		"plugin_keycloak-client-secret", "PLUGIN_KEYCLOAK__CLIENT_SECRET",
+	};
+	char *plain[] = { "PLUGIN_KEYCLOAK-URL=http://127.0.0.1:1", BASE_ENV, NULL };
+	char *empty[] = { "PLUGIN_KEYCLOAK-CLIENT-SECRET=", BASE_ENV, NULL };
+	char *other[] = { "PLUGIN_PROBE-DASH=x", BASE_ENV, NULL };
+	struct config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		char entry[128];
+		char *env[] = { entry, BASE_ENV, NULL };
+
+		snprintf(entry, sizeof(entry), "%s=c-s3cret-dashed", spellings[i]);
+		assert_true(config_env_is_secret(entry));
+		assert_int_equal(load(&cfg, env, 0, NULL, err), -1);
+		if (strncmp(err, "keycloak_client_secret: given as ", 33) != 0 ||
+		    !strstr(err, "PLUGIN_KEYCLOAK_CLIENT_SECRET") || strstr(err, "s3cret")) {
+			printf("# %s: '%s'\n", spellings[i], err);
+			fail();
+		}
+		config_free(&cfg);
+		/* wiped where it lies, as /proc/<pid>/environ shows it (the
+		 * other entries are literals: not passed) */
+		env[1] = NULL;
+		config_wipe_secrets(env);
+		assert_null(strstr(entry, "s3cret"));
+		assert_memory_equal(entry, spellings[i], strlen(spellings[i]));
+	}
+	expect_error(plain, 0, NULL, "keycloak_url: given as PLUGIN_KEYCLOAK-URL");
+	/* empty counts as unset; a name that spells no setting is not ours */
+	assert_int_equal(load(&cfg, empty, 0, NULL, err), 0);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, other, 0, NULL, err), 0);
+	config_free(&cfg);
+	assert_false(config_env_is_secret("PLUGIN_PROBE-DASH=x"));
+	assert_false(config_env_is_secret("PLUGIN_KEYCLOAK-CLIENT-SECRETS=x"));
+	assert_false(config_env_is_secret("XPLUGIN_KEYCLOAK_CLIENT_SECRET=x"));
+}
+
 static void ci_client_and_pool_settings(void **state)
 {
 	char *id_alone[] = { "PLUGIN_KEYCLOAK_CLIENT_ID=ci", BASE_ENV, NULL };
@@ -584,6 +633,7 @@ int main(void)
 		cmocka_unit_test(quoted_values_cannot_forge_log_lines),
 		cmocka_unit_test(secret_flag_is_wiped_from_argv),
 		cmocka_unit_test(only_secret_settings_are_secret),
+		cmocka_unit_test(a_setting_spelled_otherwise_is_refused_and_wiped),
 		cmocka_unit_test(ci_client_and_pool_settings),
 		cmocka_unit_test(help_and_plugin_docs_list_every_setting),
 	};
