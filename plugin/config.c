@@ -313,6 +313,16 @@ static bool is_http_url(const char *v)
 	return strpbrk(v, " \t\r\n\"'\\") == NULL;
 }
 
+/* user:password@ before the host: the URL is printed and passed to the
+ * hook, so it must carry no credentials. */
+static bool url_has_userinfo(const char *v)
+{
+	const char *p = strstr(v, "://");
+
+	p = p ? p + 3 : v;
+	return memchr(p, '@', strcspn(p, "/?#")) != NULL;
+}
+
 static int copy_url(const char *v, char *out, size_t outsz)
 {
 	size_t n = strlen(v);
@@ -673,6 +683,10 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 			    v[SET_PARENT_DOMAIN]);
 
 	/* where the warm instance is */
+	if (v[SET_KEYCLOAK_URL] && url_has_userinfo(v[SET_KEYCLOAK_URL]))
+		return fail(
+			err, errsz,
+			"keycloak_url: must not carry a user or password (user:password@host): it is printed and passed to the hook; give credentials as settings");
 	if (v[SET_KEYCLOAK_URL]) {
 		if (!is_http_url(v[SET_KEYCLOAK_URL]) ||
 		    copy_url(v[SET_KEYCLOAK_URL], cfg->keycloak_url, sizeof(cfg->keycloak_url)) < 0)
@@ -692,6 +706,10 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	if (v[SET_DOMAIN])
 		snprintf(cfg->cold_domain, sizeof(cfg->cold_domain), "%s.%s", cfg->cold_service,
 			 v[SET_DOMAIN]);
+	if (v[SET_COLD_URL] && url_has_userinfo(v[SET_COLD_URL]))
+		return fail(
+			err, errsz,
+			"cold_url: must not carry a user or password (user:password@host): it is printed and passed to the hook; give credentials as settings");
 	if (v[SET_COLD_URL]) {
 		if (!is_http_url(v[SET_COLD_URL]) ||
 		    copy_url(v[SET_COLD_URL], cfg->cold_url, sizeof(cfg->cold_url)) < 0)

@@ -396,6 +396,20 @@ def dashed_secret_setting(ctx):
         only_master(ctx)
 
 
+@test("keycloak_url with user info (https://u:p@host): exit 64 naming keycloak_url, the password neither logged nor given to the hook")
+def url_user_info(ctx):
+    url = ctx.stub.url.replace("://", "://ci:Url-P4ss-e2e@", 1)
+    seen = ctx.path("hook.env")
+    r = ctx.run(ctx.settings(keycloak_url=url, hook="env > %s" % seen))
+    check(r.code == 64, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(r.stderr.startswith("drone-deps: error: keycloak_url: ") or "keycloak_url: must not carry" in r.stderr,
+          "the error does not name keycloak_url: %s" % r.stderr[-300:])
+    check("Url-P4ss-e2e" not in r.stderr + r.stdout, "the password is in the log: %s" % r.stderr[-300:])
+    check(not os.path.exists(seen) or "Url-P4ss-e2e" not in open(seen).read(),
+          "the hook was given the URL's password")
+    only_master(ctx)
+
+
 @test("the hook inherits descriptors 0, 1 and 2 only: no Keycloak connection, no other")
 def only_std_fds(ctx):
     extra = os.open(ctx.path("inherited"), os.O_CREAT | os.O_WRONLY, 0o600)  # not close-on-exec

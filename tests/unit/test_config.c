@@ -319,6 +319,36 @@ static void urls_must_be_http_or_https(void **state)
 	expect_error(nodomain, 0, NULL, "keycloak_url:");
 }
 
+/* The URLs are printed and passed to the hook: credentials in them are
+ * refused, and the message does not repeat them. */
+static void urls_with_user_info_are_refused_unechoed(void **state)
+{
+	static const char *const bad[] = {
+		"PLUGIN_KEYCLOAK_URL=https://admin:Url-P4ss@kc.example.org",
+		"PLUGIN_KEYCLOAK_URL=http://admin@127.0.0.1:8080/",
+		"PLUGIN_COLD_URL=https://u:Url-P4ss@keyc.example.org/x",
+	};
+	char *ok[] = { "PLUGIN_KEYCLOAK_URL=https://kc.example.org/auth?x=a@b", BASE_ENV, NULL };
+	struct config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *env[] = { (char *)bad[i], BASE_ENV, NULL };
+		const char *setting = strstr(bad[i], "COLD") ? "cold_url:" : "keycloak_url:";
+
+		expect_error(env, 0, NULL, setting);
+		assert_int_equal(load(&cfg, env, 0, NULL, err), -1);
+		assert_null(strstr(err, "P4ss"));
+		assert_null(strstr(err, "admin@"));
+		config_free(&cfg);
+	}
+	/* an '@' after the host is not user info */
+	assert_int_equal(load(&cfg, ok, 0, NULL, err), 0);
+	config_free(&cfg);
+}
+
 static void hook_comes_from_one_place(void **state)
 {
 	char *env[] = { BASE_ENV, NULL };
@@ -624,6 +654,7 @@ int main(void)
 		cmocka_unit_test(parent_that_cannot_form_a_realm_is_refused),
 		cmocka_unit_test(numbers_and_booleans_are_checked),
 		cmocka_unit_test(urls_must_be_http_or_https),
+		cmocka_unit_test(urls_with_user_info_are_refused_unechoed),
 		cmocka_unit_test(hook_comes_from_one_place),
 		cmocka_unit_test(files_and_folders_are_checked_before_anything),
 		cmocka_unit_test(missing_password_without_docker_socket_is_refused),
