@@ -17,27 +17,37 @@
 
 const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DEPS] = { "deps", "list", NULL, true, false,
-		       "Comma list of dependencies to bind. Known: keycloak." },
+		       "Comma list of dependencies to bind. Known: keycloak.",
+		       .choices = (const char *const[]){ "keycloak", NULL },
+		       .what = "dependency kind" },
 	[SET_ACTION] = { "action", "string", "run", false, false,
-			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns. status: list what drone-deps holds (exit 1 when something expired). warm: deploy or repair the warm Keycloak of domain." },
+			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns. status: list what drone-deps holds (exit 1 when something expired). warm: deploy or repair the warm Keycloak of domain.",
+			 .choices = (const char *const[]){ "run", "up", "down", "reap", ".watch",
+							   "status", "warm", NULL } },
 	[SET_PARENT] = { "parent", "string", "DRONE_REPO_NAME / CI_REPO_NAME", false, false,
 			 "Recipe under test; names the realm (<parent>-<run id>) and the client. [a-z0-9-], at most 56 characters." },
 	[SET_DOMAIN] = { "domain", "string", NULL, false, false,
-			 "Base domain: warm instance at warm-<dep>.<domain>, cold at <dep[:4]>-<run id>.<domain>." },
+			 "Base domain: warm instance at warm-<dep>.<domain>, cold at <dep[:4]>-<run id>.<domain>.",
+			 .check = CHECK_DOMAIN },
 	[SET_PARENT_DOMAIN] = { "parent_domain", "string", NULL, false, false,
-				"Per-run domain of the app under test, e.g. lasu-0a6fb2.<domain>; gives the run id and the client's redirect URIs." },
+				"Per-run domain of the app under test, e.g. lasu-0a6fb2.<domain>; gives the run id and the client's redirect URIs.",
+				.check = CHECK_DOMAIN },
 	[SET_RUN_ID] = { "run_id", "string", "derived", false, false,
 			 "Six lowercase hex digits; else from parent_domain; else a hash of repo, build, stage and step." },
 	[SET_MODE] = { "mode", "string", "auto", false, false,
-		       "auto: warm if it answers, else cold. warm: fail without a warm instance. cold: always deploy." },
+		       "auto: warm if it answers, else cold. warm: fail without a warm instance. cold: always deploy.",
+		       .choices = (const char *const[]){ "auto", "warm", "cold", NULL } },
 	[SET_HOOK] = { "hook", "string", NULL, false, false,
 		       "Command run with /bin/sh -c once bound (or the arguments after --)." },
 	[SET_ENV_FILE] = { "env_file", "path", NULL, false, false,
-			   "Also write the binding to this dotenv file, mode 0600. action down reads the run id back from it (the up step's)." },
+			   "Also write the binding to this dotenv file, mode 0600. action down reads the run id back from it (the up step's).",
+			   .check = CHECK_WRITABLE_DIR },
 	[SET_TTL] = { "ttl", "integer", "900", false, false,
-		      "Lease in seconds, 10 to 86400, renewed every ttl/3 while the hook runs." },
+		      "Lease in seconds, 10 to 86400, renewed every ttl/3 while the hook runs.",
+		      .min = 10, .max = 86400, .what = "a whole number of seconds" },
 	[SET_TIMEOUT] = { "timeout", "integer", "300", false, false,
-			  "Seconds allowed to bind (cold deploys included) and to tear down." },
+			  "Seconds allowed to bind (cold deploys included) and to tear down.",
+			  .min = 1, .max = 86400, .what = "a whole number of seconds" },
 	[SET_KEYCLOAK_URL] = { "keycloak_url", "url", "https://warm-keycloak.<domain>", false,
 			       false, "Warm Keycloak URL." },
 	[SET_KEYCLOAK_ADMIN_USER] = { "keycloak_admin_user", "string", "admin", false, false,
@@ -47,11 +57,13 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_KEYCLOAK_IMAGE] = { "keycloak_image", "string", KEYCLOAK_IMAGE_DEFAULT, false, false,
 				 "Image for a cold deploy." },
 	[SET_KEYCLOAK_REALM_JSON] = { "keycloak_realm_json", "path", NULL, false, false,
-				      "Partial realm (clients, roles, groups, users) applied with partial import after the realm is created." },
+				      "Partial realm (clients, roles, groups, users) applied with partial import after the realm is created.",
+				      .check = CHECK_READABLE },
 	[SET_COLD_URL] = { "cold_url", "url", "https://<cold domain>", false, false,
 			   "Where a cold instance is reached." },
 	[SET_COLD_PUBLISH] = { "cold_publish", "integer", NULL, false, false,
-			       "Host port on which to publish a cold instance's 8080 (swarm host mode), for sites without a proxy." },
+			       "Host port on which to publish a cold instance's 8080 (swarm host mode), for sites without a proxy.",
+			       .min = 1, .max = 65535, .what = "a port" },
 	[SET_CERT_RESOLVER] = { "cert_resolver", "string", "production", false, false,
 				"Traefik cert resolver named on the cold instance's router." },
 	[SET_KEYCLOAK_SERVICE] = { "keycloak_service", "string", "<warm domain, dots as _>_app",
@@ -62,7 +74,8 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DOCKER_HOST] = { "docker_host", "string", "DOCKER_HOST or unix:///var/run/docker.sock",
 			      false, false, "Docker Engine API endpoint (unix:// only)." },
 	[SET_CA_CERT] = { "ca_cert", "path", "system bundle", false, false,
-			  "PEM file of certificate authorities to trust for HTTPS." },
+			  "PEM file of certificate authorities to trust for HTTPS.",
+			  .check = CHECK_READABLE },
 	[SET_INSECURE] = { "insecure", "boolean", "false", false, false,
 			   "Skip TLS certificate checks. For local tests only." },
 	[SET_DEBUG] = { "debug", "boolean", "false", false, false,
@@ -70,7 +83,8 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_JSON] = { "json", "boolean", "false", false, false,
 		       "action status: print one JSON document instead of the table." },
 	[SET_WARM_PUBLISH] = { "warm_publish", "integer", NULL, false, false,
-			       "action warm: host port on which to publish the warm instance's 8080 (swarm host mode) instead of Traefik labels on network." },
+			       "action warm: host port on which to publish the warm instance's 8080 (swarm host mode) instead of Traefik labels on network.",
+			       .min = 1, .max = 65535, .what = "a port" },
 	[SET_WARM_CI_CLIENT] = { "warm_ci_client", "boolean", "false", false, false,
 				 "action warm: also create the CI client keycloak_client_id once the instance is ready." },
 	[SET_WARM_CI_SECRET_FILE] = { "warm_ci_secret_file", "path",
@@ -83,7 +97,8 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 					 "Secret of keycloak_client_id (use from_secret): admin tokens by client_credentials, no admin password needed." },
 	[SET_POOL_SIZE] = { "pool_size", "integer", "2 with keycloak_client_secret, else 0", false,
 			    false,
-			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones." },
+			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones.",
+			    .min = 0, .max = POOL_SIZE_MAX },
 };
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -226,11 +241,9 @@ void config_wipe_secrets(char **envp)
 
 const char *config_action_name(enum action a)
 {
-	static const char *const names[] = {
-		"run", "up", "down", "reap", "watch", "status", "warm"
-	};
+	const char *name = config_settings[SET_ACTION].choices[a];
 
-	return names[a];
+	return name[0] == '.' ? name + 1 : name;
 }
 
 /* Matches "--flag-name" against a setting name with '_' spelled '-'. */
@@ -522,114 +535,202 @@ static int config_derive_run(struct config *cfg, char **envp, char *err, size_t 
 	return 0;
 }
 
+/* Index of v among choices (a leading '.' marks an internal choice: it
+ * matches without the dot), or -1. n: v's length. */
+static int choice_index(const char *const *choices, const char *v, size_t n)
+{
+	int k;
+
+	for (k = 0; choices[k]; k++) {
+		const char *c = choices[k][0] == '.' ? choices[k] + 1 : choices[k];
+
+		if (strlen(c) == n && strncmp(c, v, n) == 0)
+			return k;
+	}
+	return -1;
+}
+
+/* "run, up, down or warm": the listed choices, for a message. */
+static void choices_text(const char *const *choices, char *out, size_t outsz)
+{
+	size_t len = 0;
+	int k, listed = 0, total = 0;
+
+	for (k = 0; choices[k]; k++)
+		total += choices[k][0] != '.';
+	out[0] = '\0';
+	for (k = 0; choices[k] && len < outsz; k++) {
+		if (choices[k][0] == '.')
+			continue;
+		listed++;
+		len += (size_t)snprintf(out + len, outsz - len, "%s%s",
+					listed == 1	  ? ""
+					: listed == total ? " or "
+							  : ", ",
+					choices[k]);
+	}
+}
+
+/* A comma list of choices, each at most once: a bit per choice in *bits. */
+static int check_list(const struct setting_info *s, const char *v, long *bits, char *err,
+		      size_t errsz)
+{
+	const char *p = v;
+	char known[256];
+
+	*bits = 0;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		const char *b = p, *e = p + n;
+		int k;
+
+		while (b < e && isspace((unsigned char)*b))
+			b++;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		if (e == b)
+			return fail(err, errsz, "%s: empty item in '%s'", s->name, v);
+		k = choice_index(s->choices, b, (size_t)(e - b));
+		if (k < 0) {
+			choices_text(s->choices, known, sizeof(known));
+			return fail(err, errsz, "%s: unknown %s '%.*s' (known: %s)", s->name,
+				    s->what ? s->what : "item", (int)(e - b), b, known);
+		}
+		if (*bits & (1L << k))
+			return fail(err, errsz, "%s: %s is listed twice", s->name, s->choices[k]);
+		*bits |= 1L << k;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
+/* The folder of a path ("." for a bare name, "/" for a file in /). */
+static void dir_of(const char *path, char *out, size_t outsz)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(out, outsz, ".");
+	else if (slash == path)
+		snprintf(out, outsz, "/");
+	else
+		snprintf(out, outsz, "%.*s", (int)(slash - path), path);
+}
+
+/* Checks one setting against its row and parses it into cfg->num[id]. An
+ * unset value takes the row's default where that is a value ("900",
+ * "false", "run"); other defaults are computed by config_validate. */
+static int check_setting(struct config *cfg, int id, char *err, size_t errsz)
+{
+	const struct setting_info *s = &config_settings[id];
+	const char *v = cfg->value[id];
+	bool b;
+
+	cfg->num[id] = 0;
+	if (!strcmp(s->type, "integer")) {
+		if (!v && s->def && parse_long(s->def, s->min, s->max, &cfg->num[id]) == 0)
+			return 0;
+		if (v && parse_long(v, s->min, s->max, &cfg->num[id]) < 0)
+			return fail(err, errsz, "%s: must be %s from %ld to %ld (got '%s')",
+				    s->name, s->what ? s->what : "a whole number", s->min, s->max,
+				    v);
+		return 0;
+	}
+	if (!strcmp(s->type, "boolean")) {
+		if (parse_bool(v, &b) < 0)
+			return fail(err, errsz, "%s: must be true or false (got '%s')", s->name, v);
+		cfg->num[id] = b;
+		return 0;
+	}
+	if (s->choices && !strcmp(s->type, "list"))
+		return v ? check_list(s, v, &cfg->num[id], err, errsz) : 0;
+	if (s->choices) {
+		if (!v)
+			v = s->def;
+		cfg->num[id] = v ? choice_index(s->choices, v, strlen(v)) : 0;
+		if (cfg->num[id] < 0) {
+			char known[256];
+
+			choices_text(s->choices, known, sizeof(known));
+			return fail(err, errsz, "%s: must be %s (got '%s')", s->name, known, v);
+		}
+		return 0;
+	}
+	if (!v)
+		return 0;
+	if (!strcmp(s->type, "url")) {
+		if (url_has_userinfo(v))
+			return fail(
+				err, errsz,
+				"%s: must not carry a user or password (user:password@host): it is printed and passed to the hook; give credentials as settings",
+				s->name);
+		if (!is_http_url(v))
+			return fail(err, errsz, "%s: must be an http:// or https:// URL (got '%s')",
+				    s->name, v);
+	}
+	if (s->check == CHECK_DOMAIN && (strpbrk(v, "/:@ \t\"\\") || v[0] == '.'))
+		return fail(err, errsz, "%s: '%s' is not a domain name", s->name, v);
+	if (s->check == CHECK_READABLE && access(v, R_OK) != 0)
+		return fail(err, errsz, "%s: cannot read '%s': %s", s->name, v, strerror(errno));
+	if (s->check == CHECK_WRITABLE_DIR) {
+		char dir[512];
+		struct stat st;
+
+		dir_of(v, dir, sizeof(dir));
+		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK) != 0)
+			return fail(err, errsz,
+				    "%s: cannot write into '%s' (no such writable folder)", s->name,
+				    dir);
+	}
+	return 0;
+}
+
 /* Checks each setting and fills the typed fields. Nothing is created
- * before this has passed. */
+ * before this has passed. First every value against its row of the table,
+ * then the rules that tie settings together. */
 static int config_validate(struct config *cfg, char **envp, char *err, size_t errsz)
 {
 	char **v = cfg->value;
 	const char *p;
 	char host[256];
+	int i;
 
-	/* action and mode first: they decide what else is needed */
-	if (!v[SET_ACTION] || !strcmp(v[SET_ACTION], "run"))
-		cfg->action = ACTION_RUN;
-	else if (!strcmp(v[SET_ACTION], "up"))
-		cfg->action = ACTION_UP;
-	else if (!strcmp(v[SET_ACTION], "down"))
-		cfg->action = ACTION_DOWN;
-	else if (!strcmp(v[SET_ACTION], "reap"))
-		cfg->action = ACTION_REAP;
-	else if (!strcmp(v[SET_ACTION], "watch"))
-		cfg->action = ACTION_WATCH;
-	else if (!strcmp(v[SET_ACTION], "status"))
-		cfg->action = ACTION_STATUS;
-	else if (!strcmp(v[SET_ACTION], "warm"))
-		cfg->action = ACTION_WARM;
-	else
-		return fail(err, errsz,
-			    "action: must be run, up, down, reap, status or warm (got '%s')",
-			    v[SET_ACTION]);
+	for (i = 0; i < SETTING_COUNT; i++)
+		if (check_setting(cfg, i, err, errsz) < 0)
+			return -1;
+	cfg->action = (enum action)cfg->num[SET_ACTION];
+	cfg->mode = (enum mode)cfg->num[SET_MODE];
+	cfg->ttl = cfg->num[SET_TTL];
+	cfg->timeout = cfg->num[SET_TIMEOUT];
+	cfg->cold_publish = (int)cfg->num[SET_COLD_PUBLISH];
+	cfg->warm_publish = (int)cfg->num[SET_WARM_PUBLISH];
+	cfg->insecure = cfg->num[SET_INSECURE];
+	cfg->debug = cfg->num[SET_DEBUG];
+	cfg->json = cfg->num[SET_JSON];
+	cfg->warm_ci_client = cfg->num[SET_WARM_CI_CLIENT];
+	cfg->pool_size = v[SET_POOL_SIZE]		 ? (int)cfg->num[SET_POOL_SIZE]
+			 : v[SET_KEYCLOAK_CLIENT_SECRET] ? POOL_SIZE_CLIENT_DEFAULT
+							 : 0;
+
 	/* action warm deploys the warm Keycloak itself: it needs the domain
 	 * that names it, and nothing of a run */
 	if (cfg->action == ACTION_WARM) {
-		long port = 0;
-
 		if (!v[SET_DOMAIN])
 			return fail(
 				err, errsz,
 				"domain: required for action warm (the instance is warm-keycloak.<domain>)");
-		if (!v[SET_DEPS] && set_value(cfg, SET_DEPS, "keycloak") < 0)
+		if (!v[SET_DEPS] && (set_value(cfg, SET_DEPS, "keycloak") < 0 ||
+				     check_setting(cfg, SET_DEPS, err, errsz) < 0))
 			return fail(err, errsz, "out of memory");
-		if (v[SET_WARM_PUBLISH] && parse_long(v[SET_WARM_PUBLISH], 1, 65535, &port) < 0)
-			return fail(err, errsz,
-				    "warm_publish: must be a port from 1 to 65535 (got '%s')",
-				    v[SET_WARM_PUBLISH]);
-		cfg->warm_publish = (int)port;
-		if (parse_bool(v[SET_WARM_CI_CLIENT], &cfg->warm_ci_client) < 0)
-			return fail(err, errsz, "warm_ci_client: must be true or false (got '%s')",
-				    v[SET_WARM_CI_CLIENT]);
 	}
-
-	if (!v[SET_MODE] || !strcmp(v[SET_MODE], "auto"))
-		cfg->mode = MODE_AUTO;
-	else if (!strcmp(v[SET_MODE], "warm"))
-		cfg->mode = MODE_WARM;
-	else if (!strcmp(v[SET_MODE], "cold"))
-		cfg->mode = MODE_COLD;
-	else
-		return fail(err, errsz, "mode: must be auto, warm or cold (got '%s')", v[SET_MODE]);
-
-	/* deps: a comma list; each kind known, none twice */
-	if (!v[SET_DEPS])
-		return fail(err, errsz, "deps: required (e.g. deps: keycloak)");
-	for (p = v[SET_DEPS];;) {
-		size_t n = strcspn(p, ",");
-		const char *s = p, *e = p + n;
-
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		while (e > s && isspace((unsigned char)e[-1]))
-			e--;
-		if (e - s == 8 && !strncmp(s, "keycloak", 8)) {
-			if (cfg->want_keycloak)
-				return fail(err, errsz, "deps: keycloak is listed twice");
-			cfg->want_keycloak = true;
-		} else if (e == s) {
-			return fail(err, errsz, "deps: empty item in '%s'", v[SET_DEPS]);
-		} else {
-			return fail(err, errsz,
-				    "deps: unknown dependency kind '%.*s' (known: keycloak)",
-				    (int)(e - s), s);
-		}
-		if (!p[n])
-			break;
-		p += n + 1;
-	}
-
-	if (parse_long(v[SET_TTL] ? v[SET_TTL] : "900", 10, 86400, &cfg->ttl) < 0)
-		return fail(err, errsz,
-			    "ttl: must be a whole number of seconds from 10 to 86400 (got '%s')",
-			    v[SET_TTL]);
-	if (parse_long(v[SET_TIMEOUT] ? v[SET_TIMEOUT] : "300", 1, 86400, &cfg->timeout) < 0)
-		return fail(err, errsz,
-			    "timeout: must be a whole number of seconds from 1 to 86400 (got '%s')",
-			    v[SET_TIMEOUT]);
-	if (v[SET_COLD_PUBLISH]) {
-		long port;
-
-		if (parse_long(v[SET_COLD_PUBLISH], 1, 65535, &port) < 0)
-			return fail(err, errsz,
-				    "cold_publish: must be a port from 1 to 65535 (got '%s')",
-				    v[SET_COLD_PUBLISH]);
-		cfg->cold_publish = (int)port;
-	}
-	if (parse_bool(v[SET_INSECURE], &cfg->insecure) < 0)
-		return fail(err, errsz, "insecure: must be true or false (got '%s')",
-			    v[SET_INSECURE]);
-	if (parse_bool(v[SET_DEBUG], &cfg->debug) < 0)
-		return fail(err, errsz, "debug: must be true or false (got '%s')", v[SET_DEBUG]);
-	if (parse_bool(v[SET_JSON], &cfg->json) < 0)
-		return fail(err, errsz, "json: must be true or false (got '%s')", v[SET_JSON]);
+	for (i = 0; i < SETTING_COUNT; i++)
+		if (config_settings[i].required && !v[i])
+			return fail(err, errsz, "%s: required (e.g. %s: %s)",
+				    config_settings[i].name, config_settings[i].name,
+				    config_settings[i].choices ? config_settings[i].choices[0]
+							       : "...");
+	cfg->want_keycloak = cfg->num[SET_DEPS] & 1;
 
 	/* parent: explicit settings must already be a valid name; a repo
 	 * name from the CI is normalised first */
@@ -676,23 +777,11 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		naming_realm(cfg->parent, cfg->run_id, cfg->realm, sizeof(cfg->realm));
 	naming_cold_service("keycloak", cfg->run_id, cfg->cold_service, sizeof(cfg->cold_service));
 
-	if (v[SET_DOMAIN] && (strpbrk(v[SET_DOMAIN], "/:@ \t") || v[SET_DOMAIN][0] == '.'))
-		return fail(err, errsz, "domain: '%s' is not a domain name", v[SET_DOMAIN]);
-	if (v[SET_PARENT_DOMAIN] && strpbrk(v[SET_PARENT_DOMAIN], "/:@ \t\"\\"))
-		return fail(err, errsz, "parent_domain: '%s' is not a domain name",
-			    v[SET_PARENT_DOMAIN]);
-
 	/* where the warm instance is */
-	if (v[SET_KEYCLOAK_URL] && url_has_userinfo(v[SET_KEYCLOAK_URL]))
-		return fail(
-			err, errsz,
-			"keycloak_url: must not carry a user or password (user:password@host): it is printed and passed to the hook; give credentials as settings");
 	if (v[SET_KEYCLOAK_URL]) {
-		if (!is_http_url(v[SET_KEYCLOAK_URL]) ||
-		    copy_url(v[SET_KEYCLOAK_URL], cfg->keycloak_url, sizeof(cfg->keycloak_url)) < 0)
-			return fail(err, errsz,
-				    "keycloak_url: must be an http:// or https:// URL (got '%s')",
-				    v[SET_KEYCLOAK_URL]);
+		if (copy_url(v[SET_KEYCLOAK_URL], cfg->keycloak_url, sizeof(cfg->keycloak_url)) < 0)
+			return fail(err, errsz, "keycloak_url: longer than %zu characters",
+				    sizeof(cfg->keycloak_url) - 1);
 	} else if (v[SET_DOMAIN]) {
 		snprintf(cfg->keycloak_url, sizeof(cfg->keycloak_url), "https://warm-keycloak.%s",
 			 v[SET_DOMAIN]);
@@ -706,16 +795,10 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	if (v[SET_DOMAIN])
 		snprintf(cfg->cold_domain, sizeof(cfg->cold_domain), "%s.%s", cfg->cold_service,
 			 v[SET_DOMAIN]);
-	if (v[SET_COLD_URL] && url_has_userinfo(v[SET_COLD_URL]))
-		return fail(
-			err, errsz,
-			"cold_url: must not carry a user or password (user:password@host): it is printed and passed to the hook; give credentials as settings");
 	if (v[SET_COLD_URL]) {
-		if (!is_http_url(v[SET_COLD_URL]) ||
-		    copy_url(v[SET_COLD_URL], cfg->cold_url, sizeof(cfg->cold_url)) < 0)
-			return fail(err, errsz,
-				    "cold_url: must be an http:// or https:// URL (got '%s')",
-				    v[SET_COLD_URL]);
+		if (copy_url(v[SET_COLD_URL], cfg->cold_url, sizeof(cfg->cold_url)) < 0)
+			return fail(err, errsz, "cold_url: longer than %zu characters",
+				    sizeof(cfg->cold_url) - 1);
 	} else if (cfg->cold_domain[0]) {
 		snprintf(cfg->cold_url, sizeof(cfg->cold_url), "https://%s", cfg->cold_domain);
 	} else if (cfg->mode == MODE_COLD && cfg->action != ACTION_REAP &&
@@ -739,25 +822,6 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		return fail(err, errsz,
 			    "docker_host: only unix:// socket paths are supported (got '%s')", p);
 	snprintf(cfg->docker_socket, sizeof(cfg->docker_socket), "%s", p + 7);
-
-	if (v[SET_CA_CERT] && access(v[SET_CA_CERT], R_OK) != 0)
-		return fail(err, errsz, "ca_cert: cannot read '%s': %s", v[SET_CA_CERT],
-			    strerror(errno));
-
-	if (v[SET_ENV_FILE]) {
-		char dir[512];
-		const char *slash = strrchr(v[SET_ENV_FILE], '/');
-		struct stat st;
-
-		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - v[SET_ENV_FILE]) : 1,
-			 slash ? v[SET_ENV_FILE] : ".");
-		if (slash == v[SET_ENV_FILE])
-			snprintf(dir, sizeof(dir), "/");
-		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK) != 0)
-			return fail(err, errsz,
-				    "env_file: cannot write into '%s' (no such writable folder)",
-				    dir);
-	}
 
 	if (v[SET_HOOK] && cfg->hook_argv)
 		return fail(
@@ -798,17 +862,6 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	if (!v[SET_KEYCLOAK_CLIENT_ID] &&
 	    set_value(cfg, SET_KEYCLOAK_CLIENT_ID, KEYCLOAK_CLIENT_ID_DEFAULT) < 0)
 		return fail(err, errsz, "out of memory");
-	if (v[SET_POOL_SIZE]) {
-		long n;
-
-		if (parse_long(v[SET_POOL_SIZE], 0, POOL_SIZE_MAX, &n) < 0)
-			return fail(err, errsz,
-				    "pool_size: must be a whole number from 0 to %d (got '%s')",
-				    POOL_SIZE_MAX, v[SET_POOL_SIZE]);
-		cfg->pool_size = (int)n;
-	} else {
-		cfg->pool_size = v[SET_KEYCLOAK_CLIENT_SECRET] ? POOL_SIZE_CLIENT_DEFAULT : 0;
-	}
 	/* Without a password or a client, the warm password is read from the
 	 * warm container: that needs the Docker socket. Cold deploys make
 	 * their own. */

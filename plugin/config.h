@@ -51,13 +51,33 @@ enum setting_id {
 	SETTING_COUNT
 };
 
+/* What a value must be beyond its type. */
+enum setting_check {
+	CHECK_NONE,
+	CHECK_READABLE,	    /* path: a file drone-deps can read */
+	CHECK_WRITABLE_DIR, /* path: its folder exists and is writable */
+	CHECK_DOMAIN,	    /* a DNS name: no scheme, port, path or user */
+};
+
+/* One row per setting: parsing, validation, --help and docs/plugin.md all
+ * read it, so they cannot disagree. The type decides the parse: integer
+ * (min to max, into config.num), boolean (into config.num), string or
+ * list with choices (the index, or for a list a bit per choice, into
+ * config.num), url (http or https, no user info), path (check). A choice
+ * spelled ".watch" is accepted as "watch" and listed nowhere (internal).
+ * Rules that tie settings together are in config_validate. */
 struct setting_info {
 	const char *name; /* "keycloak_admin_password": PLUGIN_<UPPER>, --<dashes> */
 	const char *type; /* string, list, integer, boolean, path, url */
-	const char *def;  /* default as documented, NULL: none */
+	const char *def;  /* default as documented (parsed when it is a value), NULL: none */
 	bool required;
 	bool secret; /* never logged, removed from the hook's environment */
 	const char *help;
+	long min, max;	  /* integer: the range */
+	const char *what; /* integer: "a port", ...; NULL: "a whole number"; list: the item */
+	const char *const *choices; /* string, list: allowed values, NULL-terminated */
+	enum setting_check check;
+	const char *file_of; /* path: the secret setting read from this file instead */
 };
 
 extern const struct setting_info config_settings[SETTING_COUNT];
@@ -82,6 +102,7 @@ enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
 struct config {
 	char *value[SETTING_COUNT]; /* owned copies; NULL: unset */
+	long num[SETTING_COUNT];    /* integer, boolean, choice: the parsed value or default */
 	enum action action;
 	enum mode mode;
 	bool want_keycloak;

@@ -1,5 +1,6 @@
 /* Settings: PLUGIN_* variables, flags, Drone's encoding, defaults and
  * every bad input of README.md ("Settings") (plugin/config.c). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -615,6 +616,60 @@ static void ci_client_and_pool_settings(void **state)
 	config_free(&cfg);
 }
 
+/* Parsing follows the table: a value outside a row's type, range, choices
+ * or check is refused naming that setting, whatever the action; and each
+ * setting spelled with dashes is refused naming itself (no two names meet
+ * once case and separators are ignored). */
+static void every_row_of_the_table_is_enforced(void **state)
+{
+	int i;
+
+	(void)state;
+	for (i = 0; i < SETTING_COUNT; i++) {
+		const struct setting_info *s = &config_settings[i];
+		char bad[3][128], prefix[80], dashed[128];
+		int k, n = 0;
+
+		if (!strcmp(s->type, "integer")) {
+			snprintf(bad[n++], sizeof(bad[0]), "%ld", s->min - 1);
+			snprintf(bad[n++], sizeof(bad[0]), "%ld", s->max + 1);
+			snprintf(bad[n++], sizeof(bad[0]), "1x");
+		} else if (!strcmp(s->type, "boolean")) {
+			snprintf(bad[n++], sizeof(bad[0]), "maybe");
+		} else if (s->choices) {
+			snprintf(bad[n++], sizeof(bad[0]), "nonsense");
+		} else if (!strcmp(s->type, "url")) {
+			snprintf(bad[n++], sizeof(bad[0]), "ftp://kc.example.org");
+		} else if (s->check == CHECK_READABLE) {
+			snprintf(bad[n++], sizeof(bad[0]), "/nonexistent/file");
+		} else if (s->check == CHECK_WRITABLE_DIR) {
+			snprintf(bad[n++], sizeof(bad[0]), "/nonexistent/dir/file");
+		} else if (s->check == CHECK_DOMAIN) {
+			snprintf(bad[n++], sizeof(bad[0]), "a/b.org");
+		}
+		snprintf(prefix, sizeof(prefix), "%s:", s->name);
+		for (k = 0; k < n; k++) {
+			char entry[192], *up;
+			char *env[] = { entry, BASE_ENV, NULL };
+
+			snprintf(entry, sizeof(entry), "PLUGIN_%s=%s", s->name, bad[k]);
+			for (up = entry + 7; *up != '='; up++)
+				*up = (char)toupper((unsigned char)*up);
+			expect_error(env, 0, NULL, prefix);
+		}
+		{
+			char *up, *env[] = { dashed, BASE_ENV, NULL };
+
+			snprintf(dashed, sizeof(dashed), "PLUGIN_%s=x", s->name);
+			for (up = dashed + 7; *up != '='; up++)
+				*up = *up == '_' ? '-' : (char)toupper((unsigned char)*up);
+			snprintf(prefix, sizeof(prefix), "%s: given as", s->name);
+			if (strchr(s->name, '_'))
+				expect_error(env, 0, NULL, prefix);
+		}
+	}
+}
+
 static void help_and_plugin_docs_list_every_setting(void **state)
 {
 	char *help = NULL, *docs = NULL;
@@ -666,6 +721,7 @@ int main(void)
 		cmocka_unit_test(only_secret_settings_are_secret),
 		cmocka_unit_test(a_setting_spelled_otherwise_is_refused_and_wiped),
 		cmocka_unit_test(ci_client_and_pool_settings),
+		cmocka_unit_test(every_row_of_the_table_is_enforced),
 		cmocka_unit_test(help_and_plugin_docs_list_every_setting),
 	};
 
