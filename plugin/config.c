@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,9 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 		       .choices = (const char *const[]){ "auto", "warm", "cold", NULL } },
 	[SET_HOOK] = { "hook", "string", NULL, false, false,
 		       "Command run with /bin/sh -c once bound (or the arguments after --)." },
+	[SET_HOOK_USER] = { "hook_user", "string", NULL, false, false,
+			    "Run the hook as this uid[:gid] (numbers, or a user of /etc/passwd; gid: the user's group, else the uid), with no supplementary groups: it then cannot open a mounted Docker socket or read drone-deps' /proc. env_file is then owned by that user (still mode 0600). Not 0 (root).",
+			    .check = CHECK_USER },
 	[SET_ENV_FILE] = { "env_file", "path", NULL, false, false,
 			   "Also write the binding to this dotenv file, mode 0600. action down reads the run id back from it (the up step's).",
 			   .check = CHECK_WRITABLE_DIR },
@@ -324,6 +328,39 @@ static bool is_http_url(const char *v)
 	if (naming_url_host(v, host, sizeof(host)) < 0)
 		return false;
 	return strpbrk(v, " \t\r\n\"'\\") == NULL;
+}
+
+/* hook_user: "uid", "uid:gid" or a user name of /etc/passwd. A uid alone
+ * takes its passwd entry's group, else the group of the same number:
+ * never 0, whose files (a root:root socket, mode 0660) the hook must not
+ * reach. Returns 0, or -1 when v is none of these or names root. */
+static int parse_user(const char *v, long *uid, long *gid)
+{
+	const struct passwd *pw = NULL;
+	const char *colon = strchr(v, ':');
+
+	*gid = -1;
+	if (isdigit((unsigned char)v[0])) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "%.*s", colon ? (int)(colon - v) : (int)strlen(v), v);
+		if (parse_long(num, 0, 0x7fffffffL, uid) < 0)
+			return -1;
+		if (colon && parse_long(colon + 1, 0, 0x7fffffffL, gid) < 0)
+			return -1;
+		if (!colon)
+			pw = getpwuid((uid_t)*uid);
+	} else {
+		if (colon)
+			return -1;
+		pw = getpwnam(v);
+		if (!pw)
+			return -1;
+		*uid = (long)pw->pw_uid;
+	}
+	if (*gid < 0)
+		*gid = pw ? (long)pw->pw_gid : *uid;
+	return *uid == 0 || *gid == 0 ? -1 : 0;
 }
 
 /* user:password@ before the host: the URL is printed and passed to the
@@ -669,6 +706,15 @@ static int check_setting(struct config *cfg, int id, char *err, size_t errsz)
 			return fail(err, errsz, "%s: must be an http:// or https:// URL (got '%s')",
 				    s->name, v);
 	}
+	if (s->check == CHECK_USER) {
+		long uid, gid;
+
+		if (parse_user(v, &uid, &gid) < 0)
+			return fail(
+				err, errsz,
+				"%s: must be uid[:gid] (numbers) or a user of /etc/passwd, and neither 0 (root) (got '%s')",
+				s->name, v);
+	}
 	if (s->check == CHECK_DOMAIN && (strpbrk(v, "/:@ \t\"\\") || v[0] == '.'))
 		return fail(err, errsz, "%s: '%s' is not a domain name", s->name, v);
 	if (s->check == CHECK_READABLE && access(v, R_OK) != 0)
@@ -837,6 +883,14 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		return fail(
 			err, errsz,
 			"env_file: required with action up: the binding's secrets are never printed");
+	cfg->hook_uid = cfg->hook_gid = -1;
+	if (v[SET_HOOK_USER]) {
+		if (cfg->action != ACTION_RUN)
+			return fail(err, errsz,
+				    "hook_user: only action run runs a hook (action is %s)",
+				    config_action_name(cfg->action));
+		(void)parse_user(v[SET_HOOK_USER], &cfg->hook_uid, &cfg->hook_gid); /* checked */
+	}
 	if (v[SET_HOOK]) {
 		cfg->hook_argv = calloc(4, sizeof(char *));
 		if (!cfg->hook_argv)

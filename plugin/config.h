@@ -23,6 +23,7 @@ enum setting_id {
 	SET_RUN_ID,
 	SET_MODE,
 	SET_HOOK,
+	SET_HOOK_USER,
 	SET_ENV_FILE,
 	SET_TTL,
 	SET_TIMEOUT,
@@ -57,6 +58,7 @@ enum setting_check {
 	CHECK_READABLE,	    /* path: a file drone-deps can read */
 	CHECK_WRITABLE_DIR, /* path: its folder exists and is writable */
 	CHECK_DOMAIN,	    /* a DNS name: no scheme, port, path or user */
+	CHECK_USER,	    /* uid[:gid], or a user name of /etc/passwd; not root */
 };
 
 /* One row per setting: parsing, validation, --help and docs/plugin.md all
@@ -122,9 +124,11 @@ struct config {
 	int pool_size;	  /* spare realms kept per parent; 0: no pool */
 	bool insecure;
 	bool debug;
-	bool json;	     /* action status: one JSON document */
-	char *realm_json;    /* keycloak_realm_json's content, or NULL */
-	char **hook_argv;    /* NULL-terminated; NULL: no hook */
+	bool json;	  /* action status: one JSON document */
+	char *realm_json; /* keycloak_realm_json's content, or NULL */
+	char **hook_argv; /* NULL-terminated; NULL: no hook */
+	long hook_uid;	  /* hook_user: the hook's uid and gid; -1: drone-deps' own */
+	long hook_gid;
 	int warm_publish;    /* action warm: host port, 0: Traefik on network */
 	bool warm_ci_client; /* action warm: create the CI client */
 	bool show_help, show_version, show_plugin_docs;

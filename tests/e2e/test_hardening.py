@@ -448,6 +448,74 @@ def not_dumpable(ctx):
     check("FOUND" not in report, "password found:\n%s" % report)
 
 
+SOCKET_PROBE = r"""
+import socket, sys
+out = open(sys.argv[2], "a")
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+    out.write("socket OPEN\n")
+except OSError as e:
+    out.write("socket refused %s\n" % e.errno)
+try:
+    open(sys.argv[3]).read()
+    out.write("env_file READ\n")
+except OSError as e:
+    out.write("env_file refused %s\n" % e.errno)
+"""
+
+
+@test("hook_user: the hook runs as that uid with no other group: it cannot open a root:root 0660 socket, reads no ancestor's environ or memory, and reads env_file",
+      unwrapped_only="a wrapper's own process may keep the password")
+def hook_user_unprivileged(ctx):
+    if os.getuid() != 0:
+        raise Failure("needs root, to run the hook as another uid")
+    os.chmod(ctx.dir, 0o777)
+    sock_path = ctx.path("docker.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(sock_path)
+    server.listen(8)
+    try:
+        os.chown(sock_path, 0, 0)
+        os.chmod(sock_path, 0o660)
+        with open(ctx.path("sockprobe.py"), "w") as f:
+            f.write(SOCKET_PROBE)
+        env_file = ctx.path("deps.env")
+        reports = {}
+        for who in ("root", "hook_user"):
+            hook = probe_hook(ctx, python="/usr/bin/python3")
+            hook = hook.replace("; true", "; /usr/bin/python3 %s %s %s %s; true" % (
+                ctx.path("sockprobe.py"), sock_path, ctx.path("probe.out"), env_file))
+            for f in ("probe.py", "secret", "sockprobe.py"):
+                os.chmod(ctx.path(f), 0o644)
+            extra = {"hook_user": "%d:%d" % (TEST_UID, TEST_UID)} if who == "hook_user" else {}
+            # drone-deps with root's group as a supplementary one, as a
+            # container's root often has: the hook must shed it too
+            env = dict(os.environ, **ctx.settings(hook=hook, env_file=env_file, **extra))
+            r = subprocess.run(["setpriv", "--groups=0", "--", BIN], env=env, cwd=ctx.dir,
+                               capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+            check(r.returncode == 0, "%s: exit %s: %s" % (who, r.returncode, r.stderr[-300:]))
+            reports[who] = probe_report(ctx)
+            print("# %s: %s" % (who, reports[who].replace("\n", "; ")))
+            os.unlink(ctx.path("probe.out"))
+            os.unlink(env_file)
+        check("socket OPEN" in reports["root"], "the control (root hook) could not open the socket: the test shows nothing")
+        rep = reports["hook_user"]
+        check("socket refused 13" in rep, "the hook_user hook opened the socket:\n%s" % rep)
+        check("FOUND" not in rep, "the hook_user hook found the password:\n%s" % rep)
+        # the first is the hook's own shell: every ancestor above it
+        environ = [l for l in rep.splitlines() if " environ " in l][1:]
+        check(environ and all(" environ refused" in l for l in environ),
+              "the hook_user hook read an ancestor's environ:\n%s" % rep)
+        check(any("drone-deps mem refused" in l for l in rep.splitlines()),
+              "drone-deps' memory was open to the hook:\n%s" % rep)
+        check("env_file READ" in rep, "the hook_user hook cannot read env_file:\n%s" % rep)
+        only_master(ctx)
+    finally:
+        server.close()
+
+
 @test("as PID 1 (a container), the hook finds no password in /proc/1 and cannot read its memory")
 def pid1_no_secret(ctx):
     env = dict(os.environ, **ctx.settings(hook=probe_hook(ctx, drop_ptrace=True)))

@@ -620,6 +620,50 @@ static void ci_client_and_pool_settings(void **state)
  * or check is refused naming that setting, whatever the action; and each
  * setting spelled with dashes is refused naming itself (no two names meet
  * once case and separators are ignored). */
+static void hook_user_is_a_uid_gid_or_a_user_never_root(void **state)
+{
+	static const char *const bad[] = { "0", "0:0", "1000:0", "-1", "1000:", "1000:x",
+					   "x:1",	"no-such-user-here", "root" };
+	char *pair[] = { "PLUGIN_HOOK_USER=1000:1001", BASE_ENV, NULL };
+	char *alone[] = { "PLUGIN_HOOK_USER=64123", BASE_ENV, NULL };
+	char *name[] = { "PLUGIN_HOOK_USER=nobody", BASE_ENV, NULL };
+	char *none[] = { BASE_ENV, NULL };
+	char *up[] = { "PLUGIN_HOOK_USER=1000", "PLUGIN_ACTION=up", "PLUGIN_ENV_FILE=/tmp/x.env",
+		       "PLUGIN_HOOK=",		BASE_ENV,	    NULL };
+	struct config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char entry[64];
+		char *env[] = { entry, BASE_ENV, NULL };
+
+		snprintf(entry, sizeof(entry), "PLUGIN_HOOK_USER=%s", bad[i]);
+		expect_error(env, 0, NULL, "hook_user:");
+	}
+	expect_error(up, 0, NULL, "hook_user: only action run");
+	assert_int_equal(load(&cfg, pair, 0, NULL, err), 0);
+	assert_int_equal(cfg.hook_uid, 1000);
+	assert_int_equal(cfg.hook_gid, 1001);
+	config_free(&cfg);
+	/* a uid of no account: the group of the same number, never 0 */
+	assert_int_equal(load(&cfg, alone, 0, NULL, err), 0);
+	assert_int_equal(cfg.hook_uid, 64123);
+	assert_int_equal(cfg.hook_gid, 64123);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, none, 0, NULL, err), 0);
+	assert_int_equal(cfg.hook_uid, -1);
+	config_free(&cfg);
+	if (load(&cfg, name, 0, NULL, err) == 0) {
+		assert_true(cfg.hook_uid > 0);
+		assert_true(cfg.hook_gid > 0);
+	} else {
+		printf("# no user nobody here: %s\n", err);
+	}
+	config_free(&cfg);
+}
+
 static void every_row_of_the_table_is_enforced(void **state)
 {
 	int i;
@@ -721,6 +765,7 @@ int main(void)
 		cmocka_unit_test(only_secret_settings_are_secret),
 		cmocka_unit_test(a_setting_spelled_otherwise_is_refused_and_wiped),
 		cmocka_unit_test(ci_client_and_pool_settings),
+		cmocka_unit_test(hook_user_is_a_uid_gid_or_a_user_never_root),
 		cmocka_unit_test(every_row_of_the_table_is_enforced),
 		cmocka_unit_test(help_and_plugin_docs_list_every_setting),
 	};
