@@ -58,6 +58,11 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 				      "Master-realm admin user." },
 	[SET_KEYCLOAK_ADMIN_PASSWORD] = { "keycloak_admin_password", "string", NULL, false, true,
 					  "Master-realm admin password (use from_secret). Unset: read /run/secrets/admin_password from the warm container through the Docker socket." },
+	[SET_KEYCLOAK_ADMIN_PASSWORD_FILE] = { "keycloak_admin_password_file", "path", NULL, false,
+					       false,
+					       "File holding keycloak_admin_password (a swarm secret, a mounted file), read once: no copy in any environment, for a step where drone-deps wraps the tests. Not with keycloak_admin_password.",
+					       .check = CHECK_READABLE,
+					       .file_of = "keycloak_admin_password" },
 	[SET_KEYCLOAK_IMAGE] = { "keycloak_image", "string", KEYCLOAK_IMAGE_DEFAULT, false, false,
 				 "Image for a cold deploy." },
 	[SET_KEYCLOAK_REALM_JSON] = { "keycloak_realm_json", "path", NULL, false, false,
@@ -99,6 +104,11 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 				     "Confidential client of the master realm whose service account holds only create-realm; used instead of the admin password when keycloak_client_secret is set; action warm creates it with warm_ci_client." },
 	[SET_KEYCLOAK_CLIENT_SECRET] = { "keycloak_client_secret", "string", NULL, false, true,
 					 "Secret of keycloak_client_id (use from_secret): admin tokens by client_credentials, no admin password needed." },
+	[SET_KEYCLOAK_CLIENT_SECRET_FILE] = { "keycloak_client_secret_file", "path", NULL, false,
+					      false,
+					      "File holding keycloak_client_secret, read once, as keycloak_admin_password_file. Not with keycloak_client_secret.",
+					      .check = CHECK_READABLE,
+					      .file_of = "keycloak_client_secret" },
 	[SET_POOL_SIZE] = { "pool_size", "integer", "2 with keycloak_client_secret, else 0", false,
 			    false,
 			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones.",
@@ -732,6 +742,64 @@ static int check_setting(struct config *cfg, int id, char *err, size_t errsz)
 	return 0;
 }
 
+#define SECRET_FILE_MAX 4096
+
+/* A *_file setting: the secret setting it names takes the file's content
+ * (one trailing newline or CR LF dropped, as `echo` and editors leave
+ * one). Giving both is refused: which one wins would be a guess. */
+static int config_read_secret_file(struct config *cfg, int id, char *err, size_t errsz)
+{
+	const struct setting_info *s = &config_settings[id];
+	const char *path = cfg->value[id];
+	char buf[SECRET_FILE_MAX + 1];
+	int target, rc = -1;
+	size_t n;
+	FILE *f;
+
+	for (target = 0; target < SETTING_COUNT; target++)
+		if (!strcmp(config_settings[target].name, s->file_of))
+			break;
+	if (target == SETTING_COUNT)
+		return fail(err, errsz, "%s: names no setting (internal error)", s->name);
+	if (cfg->value[target])
+		return fail(err, errsz, "%s: both %s and %s are given; use one", s->name, s->name,
+			    s->file_of);
+	f = fopen(path, "r");
+	if (!f)
+		return fail(err, errsz, "%s: cannot read '%s': %s", s->name, path, strerror(errno));
+	/* no stdio buffer of its own: the secret is only in buf, wiped below */
+	setvbuf(f, NULL, _IONBF, 0);
+	n = fread(buf, 1, sizeof(buf), f);
+	if (ferror(f)) {
+		fail(err, errsz, "%s: cannot read '%s': %s", s->name, path, strerror(errno));
+		goto out_wipe;
+	}
+	if (n > SECRET_FILE_MAX) {
+		fail(err, errsz, "%s: '%s' is larger than %d bytes", s->name, path,
+		     SECRET_FILE_MAX);
+		goto out_wipe;
+	}
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	if (n == 0 || strlen(buf) != n) {
+		fail(err, errsz, "%s: '%s' is empty or holds a NUL byte", s->name, path);
+		goto out_wipe;
+	}
+	if (set_value(cfg, target, buf) < 0) {
+		fail(err, errsz, "out of memory");
+		goto out_wipe;
+	}
+	rc = 0;
+
+out_wipe:
+	explicit_bzero(buf, sizeof(buf));
+	fclose(f);
+	return rc;
+}
+
 /* Checks each setting and fills the typed fields. Nothing is created
  * before this has passed. First every value against its row of the table,
  * then the rules that tie settings together. */
@@ -744,6 +812,10 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 
 	for (i = 0; i < SETTING_COUNT; i++)
 		if (check_setting(cfg, i, err, errsz) < 0)
+			return -1;
+	for (i = 0; i < SETTING_COUNT; i++)
+		if (config_settings[i].file_of && v[i] &&
+		    config_read_secret_file(cfg, i, err, errsz) < 0)
 			return -1;
 	cfg->action = (enum action)cfg->num[SET_ACTION];
 	cfg->mode = (enum mode)cfg->num[SET_MODE];

@@ -410,6 +410,26 @@ def url_user_info(ctx):
     only_master(ctx)
 
 
+@test("keycloak_admin_password_file: the password read from a file binds, and is in no ancestor's environ or cmdline")
+def password_file(ctx):
+    pw_file = ctx.path("admin_password")
+    with open(pw_file, "w") as f:
+        f.write(ctx.stub.password + "\n")
+    os.chmod(pw_file, 0o400)
+    r = ctx.run(ctx.settings(hook=probe_hook(ctx, secret=ctx.stub.password),
+                             keycloak_admin_password=None, keycloak_admin_password_file=pw_file))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    report = probe_report(ctx)
+    print("# " + report.replace("\n", "; "))
+    check("drone-deps" in report, "the probe never reached drone-deps: %s" % report)
+    check("FOUND" not in report, "password found:\n%s" % report)
+    check(ctx.stub.password not in r.stderr + r.stdout, "the password is in the log")
+    both = ctx.run(ctx.settings(hook="true", keycloak_admin_password_file=pw_file))
+    check(both.code == 64 and "keycloak_admin_password_file: both" in both.stderr,
+          "both forms: exit %s: %s" % (both.code, both.stderr[-300:]))
+    only_master(ctx)
+
+
 @test("the hook inherits descriptors 0, 1 and 2 only: no Keycloak connection, no other")
 def only_std_fds(ctx):
     extra = os.open(ctx.path("inherited"), os.O_CREAT | os.O_WRONLY, 0o600)  # not close-on-exec

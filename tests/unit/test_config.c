@@ -664,6 +664,58 @@ static void hook_user_is_a_uid_gid_or_a_user_never_root(void **state)
 	config_free(&cfg);
 }
 
+/* The *_file convention: the secret read from a file, so no environment
+ * holds a copy (pattern 3, where the step's shell keeps its own). */
+static void secret_file_settings_read_the_secret_once(void **state)
+{
+	char path[] = "/tmp/drone-deps-unit-secret-XXXXXX";
+	char empty[] = "/tmp/drone-deps-unit-empty-XXXXXX";
+	char pw_entry[96], cs_entry[96], empty_entry[96];
+	char *pw[] = { pw_entry,		"PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p",
+		       "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true",	NO_SOCKET,
+		       NULL };
+	char *cs[] = { cs_entry,		"PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p",
+		       "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true",	NO_SOCKET,
+		       NULL };
+	char *both[] = { pw_entry, BASE_ENV, NULL };
+	char *cs_both[] = { cs_entry, "PLUGIN_KEYCLOAK_CLIENT_SECRET=x", BASE_ENV, NULL };
+	char *none[] = { "PLUGIN_KEYCLOAK_ADMIN_PASSWORD_FILE=/nonexistent/pw", BASE_ENV, NULL };
+	char *blank[] = { empty_entry, "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p",
+			  "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true", NO_SOCKET, NULL };
+	struct config cfg;
+	char err[512];
+	int fd = mkstemp(path), efd = mkstemp(empty);
+
+	(void)state;
+	assert_true(fd >= 0 && efd >= 0);
+	assert_int_equal(write(fd, "F1le-S3cret\n", 12), 12);
+	close(fd);
+	assert_int_equal(write(efd, "\n", 1), 1);
+	close(efd);
+	snprintf(pw_entry, sizeof(pw_entry), "PLUGIN_KEYCLOAK_ADMIN_PASSWORD_FILE=%s", path);
+	snprintf(cs_entry, sizeof(cs_entry), "PLUGIN_KEYCLOAK_CLIENT_SECRET_FILE=%s", path);
+	snprintf(empty_entry, sizeof(empty_entry), "PLUGIN_KEYCLOAK_ADMIN_PASSWORD_FILE=%s", empty);
+
+	assert_int_equal(load(&cfg, pw, 0, NULL, err), 0);
+	assert_string_equal(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD], "F1le-S3cret");
+	config_free(&cfg);
+	/* the client's secret: as if given, the pool on by default */
+	assert_int_equal(load(&cfg, cs, 0, NULL, err), 0);
+	assert_string_equal(cfg.value[SET_KEYCLOAK_CLIENT_SECRET], "F1le-S3cret");
+	assert_int_equal(cfg.pool_size, POOL_SIZE_CLIENT_DEFAULT);
+	config_free(&cfg);
+	expect_error(both, 0, NULL, "keycloak_admin_password_file: both");
+	expect_error(cs_both, 0, NULL, "keycloak_client_secret_file: both");
+	expect_error(none, 0, NULL, "keycloak_admin_password_file: cannot read");
+	expect_error(blank, 0, NULL, "keycloak_admin_password_file:");
+	assert_int_equal(load(&cfg, both, 0, NULL, err), -1);
+	assert_null(strstr(err, "F1le"));
+	config_free(&cfg);
+	assert_false(config_env_is_secret(pw_entry));
+	unlink(path);
+	unlink(empty);
+}
+
 static void every_row_of_the_table_is_enforced(void **state)
 {
 	int i;
@@ -766,6 +818,7 @@ int main(void)
 		cmocka_unit_test(a_setting_spelled_otherwise_is_refused_and_wiped),
 		cmocka_unit_test(ci_client_and_pool_settings),
 		cmocka_unit_test(hook_user_is_a_uid_gid_or_a_user_never_root),
+		cmocka_unit_test(secret_file_settings_read_the_secret_once),
 		cmocka_unit_test(every_row_of_the_table_is_enforced),
 		cmocka_unit_test(help_and_plugin_docs_list_every_setting),
 	};
