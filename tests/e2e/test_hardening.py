@@ -536,6 +536,22 @@ def hook_user_unprivileged(ctx):
         server.close()
 
 
+@test("hook_user that drone-deps cannot take (it is not root): the hook never runs, exit 126, the realm deleted")
+def hook_user_not_taken(ctx):
+    if os.getuid() != 0:
+        raise Failure("needs root, to start drone-deps as another uid")
+    os.chmod(ctx.dir, 0o777)
+    ran = ctx.path("ran")
+    env = dict(os.environ, **ctx.settings(hook="touch %s" % ran, hook_user="%d" % (TEST_UID + 1)))
+    p = subprocess.run(["setpriv", "--reuid=%d" % TEST_UID, "--regid=%d" % TEST_UID,
+                        "--clear-groups", "--", BIN], env=env, cwd=ctx.dir, capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    check(p.returncode == 126, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
+    check("cannot switch to hook_user" in p.stderr, "no reason given: %s" % p.stderr[-300:])
+    check(not os.path.exists(ran), "the hook ran as drone-deps' own user")
+    only_master(ctx)
+
+
 @test("as PID 1 (a container), the hook finds no password in /proc/1 and cannot read its memory")
 def pid1_no_secret(ctx):
     env = dict(os.environ, **ctx.settings(hook=probe_hook(ctx, drop_ptrace=True)))
