@@ -60,7 +60,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 					  "Master-realm admin password (use from_secret). Unset: read /run/secrets/admin_password from the warm container through the Docker socket." },
 	[SET_KEYCLOAK_ADMIN_PASSWORD_FILE] = { "keycloak_admin_password_file", "path", NULL, false,
 					       false,
-					       "File holding keycloak_admin_password (a swarm secret, a mounted file), read once: no copy in any environment, for a step where drone-deps wraps the tests. Not with keycloak_admin_password.",
+					       "File holding keycloak_admin_password (a swarm secret, a mounted file), read once: no environment holds a copy, as one would where drone-deps wraps the tests (pattern 3). Tests of the same user can still read the file: add hook_user. Not with keycloak_admin_password.",
 					       .check = CHECK_READABLE,
 					       .file_of = "keycloak_admin_password" },
 	[SET_KEYCLOAK_IMAGE] = { "keycloak_image", "string", KEYCLOAK_IMAGE_DEFAULT, false, false,
