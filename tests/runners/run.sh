@@ -483,6 +483,7 @@ fi
 # recipe/.drone.yml, with and without hook_user (a uid of no account).
 
 if selected secrets; then
+	t_secrets=$(date +%s)
 	HOOK_UID=64123
 	SECRET_FILE=$work/secret/keycloak_admin_password
 	mkdir -p "$work/secret"
@@ -557,6 +558,7 @@ if selected secrets; then
 		grep -q "probe: secret file refused" "$log"
 	check "threat model, pattern 3, _file and hook_user: the password is in nothing the tests can read" \
 		[ -z "$found" ]
+	echo "threat model: 6 pipelines in $(($(date +%s) - t_secrets)) s" | diag
 fi
 
 # --- Woodpecker ----------------------------------------------------------
