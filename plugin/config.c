@@ -3,9 +3,11 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,41 +18,61 @@
 
 const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DEPS] = { "deps", "list", NULL, true, false,
-		       "Comma list of dependencies to bind. Known: keycloak." },
+		       "Comma list of dependencies to bind. Known: keycloak.",
+		       .choices = (const char *const[]){ "keycloak", NULL },
+		       .what = "dependency kind" },
 	[SET_ACTION] = { "action", "string", "run", false, false,
-			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns. status: list what drone-deps holds (exit 1 when something expired). warm: deploy or repair the warm Keycloak of domain." },
+			 "run: bind, run the hook, tear down. up: bind and leave it. down: tear down this run's resources. reap: delete every expired resource drone-deps owns. status: list what drone-deps holds (exit 1 when something expired). warm: deploy or repair the warm Keycloak of domain.",
+			 .choices = (const char *const[]){ "run", "up", "down", "reap", ".watch",
+							   "status", "warm", NULL } },
 	[SET_PARENT] = { "parent", "string", "DRONE_REPO_NAME / CI_REPO_NAME", false, false,
 			 "Recipe under test; names the realm (<parent>-<run id>) and the client. [a-z0-9-], at most 56 characters." },
 	[SET_DOMAIN] = { "domain", "string", NULL, false, false,
-			 "Base domain: warm instance at warm-<dep>.<domain>, cold at <dep[:4]>-<run id>.<domain>." },
+			 "Base domain: warm instance at warm-<dep>.<domain>, cold at <dep[:4]>-<run id>.<domain>.",
+			 .check = CHECK_DOMAIN },
 	[SET_PARENT_DOMAIN] = { "parent_domain", "string", NULL, false, false,
-				"Per-run domain of the app under test, e.g. lasu-0a6fb2.<domain>; gives the run id and the client's redirect URIs." },
+				"Per-run domain of the app under test, e.g. lasu-0a6fb2.<domain>; gives the run id and the client's redirect URIs.",
+				.check = CHECK_DOMAIN },
 	[SET_RUN_ID] = { "run_id", "string", "derived", false, false,
 			 "Six lowercase hex digits; else from parent_domain; else a hash of repo, build, stage and step." },
 	[SET_MODE] = { "mode", "string", "auto", false, false,
-		       "auto: warm if it answers, else cold. warm: fail without a warm instance. cold: always deploy." },
+		       "auto: warm if it answers, else cold. warm: fail without a warm instance. cold: always deploy.",
+		       .choices = (const char *const[]){ "auto", "warm", "cold", NULL } },
 	[SET_HOOK] = { "hook", "string", NULL, false, false,
 		       "Command run with /bin/sh -c once bound (or the arguments after --)." },
+	[SET_HOOK_USER] = { "hook_user", "string", NULL, false, false,
+			    "Run the hook as this uid[:gid] (numbers, or a user of /etc/passwd; gid: the user's group, else the uid), with no supplementary groups: it then cannot open a mounted Docker socket or read drone-deps' /proc. env_file is then owned by that user (still mode 0600). Not 0 (root).",
+			    .check = CHECK_USER },
 	[SET_ENV_FILE] = { "env_file", "path", NULL, false, false,
-			   "Also write the binding to this dotenv file, mode 0600. action down reads the run id back from it (the up step's)." },
+			   "Also write the binding to this dotenv file, mode 0600. action down reads the run id back from it (the up step's).",
+			   .check = CHECK_WRITABLE_DIR },
 	[SET_TTL] = { "ttl", "integer", "900", false, false,
-		      "Lease in seconds, 10 to 86400, renewed every ttl/3 while the hook runs." },
+		      "Lease in seconds, 10 to 86400, renewed every ttl/3 while the hook runs.",
+		      .min = 10, .max = 86400, .what = "a whole number of seconds" },
 	[SET_TIMEOUT] = { "timeout", "integer", "300", false, false,
-			  "Seconds allowed to bind (cold deploys included) and to tear down." },
+			  "Seconds allowed to bind (cold deploys included) and to tear down.",
+			  .min = 1, .max = 86400, .what = "a whole number of seconds" },
 	[SET_KEYCLOAK_URL] = { "keycloak_url", "url", "https://warm-keycloak.<domain>", false,
 			       false, "Warm Keycloak URL." },
 	[SET_KEYCLOAK_ADMIN_USER] = { "keycloak_admin_user", "string", "admin", false, false,
 				      "Master-realm admin user." },
 	[SET_KEYCLOAK_ADMIN_PASSWORD] = { "keycloak_admin_password", "string", NULL, false, true,
 					  "Master-realm admin password (use from_secret). Unset: read /run/secrets/admin_password from the warm container through the Docker socket." },
+	[SET_KEYCLOAK_ADMIN_PASSWORD_FILE] = { "keycloak_admin_password_file", "path", NULL, false,
+					       false,
+					       "File holding keycloak_admin_password (a swarm secret, a mounted file), read once: no environment holds a copy, as one would where drone-deps wraps the tests (pattern 3). Tests of the same user can still read the file: add hook_user. Not with keycloak_admin_password.",
+					       .check = CHECK_READABLE,
+					       .file_of = "keycloak_admin_password" },
 	[SET_KEYCLOAK_IMAGE] = { "keycloak_image", "string", KEYCLOAK_IMAGE_DEFAULT, false, false,
 				 "Image for a cold deploy." },
 	[SET_KEYCLOAK_REALM_JSON] = { "keycloak_realm_json", "path", NULL, false, false,
-				      "Partial realm (clients, roles, groups, users) applied with partial import after the realm is created." },
+				      "Partial realm (clients, roles, groups, users) applied with partial import after the realm is created.",
+				      .check = CHECK_READABLE },
 	[SET_COLD_URL] = { "cold_url", "url", "https://<cold domain>", false, false,
 			   "Where a cold instance is reached." },
 	[SET_COLD_PUBLISH] = { "cold_publish", "integer", NULL, false, false,
-			       "Host port on which to publish a cold instance's 8080 (swarm host mode), for sites without a proxy." },
+			       "Host port on which to publish a cold instance's 8080 (swarm host mode), for sites without a proxy.",
+			       .min = 1, .max = 65535, .what = "a port" },
 	[SET_CERT_RESOLVER] = { "cert_resolver", "string", "production", false, false,
 				"Traefik cert resolver named on the cold instance's router." },
 	[SET_KEYCLOAK_SERVICE] = { "keycloak_service", "string", "<warm domain, dots as _>_app",
@@ -61,7 +83,8 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DOCKER_HOST] = { "docker_host", "string", "DOCKER_HOST or unix:///var/run/docker.sock",
 			      false, false, "Docker Engine API endpoint (unix:// only)." },
 	[SET_CA_CERT] = { "ca_cert", "path", "system bundle", false, false,
-			  "PEM file of certificate authorities to trust for HTTPS." },
+			  "PEM file of certificate authorities to trust for HTTPS.",
+			  .check = CHECK_READABLE },
 	[SET_INSECURE] = { "insecure", "boolean", "false", false, false,
 			   "Skip TLS certificate checks. For local tests only." },
 	[SET_DEBUG] = { "debug", "boolean", "false", false, false,
@@ -69,7 +92,8 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_JSON] = { "json", "boolean", "false", false, false,
 		       "action status: print one JSON document instead of the table." },
 	[SET_WARM_PUBLISH] = { "warm_publish", "integer", NULL, false, false,
-			       "action warm: host port on which to publish the warm instance's 8080 (swarm host mode) instead of Traefik labels on network." },
+			       "action warm: host port on which to publish the warm instance's 8080 (swarm host mode) instead of Traefik labels on network.",
+			       .min = 1, .max = 65535, .what = "a port" },
 	[SET_WARM_CI_CLIENT] = { "warm_ci_client", "boolean", "false", false, false,
 				 "action warm: also create the CI client keycloak_client_id once the instance is ready." },
 	[SET_WARM_CI_SECRET_FILE] = { "warm_ci_secret_file", "path",
@@ -80,9 +104,15 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 				     "Confidential client of the master realm whose service account holds only create-realm; used instead of the admin password when keycloak_client_secret is set; action warm creates it with warm_ci_client." },
 	[SET_KEYCLOAK_CLIENT_SECRET] = { "keycloak_client_secret", "string", NULL, false, true,
 					 "Secret of keycloak_client_id (use from_secret): admin tokens by client_credentials, no admin password needed." },
+	[SET_KEYCLOAK_CLIENT_SECRET_FILE] = { "keycloak_client_secret_file", "path", NULL, false,
+					      false,
+					      "File holding keycloak_client_secret, read once, as keycloak_admin_password_file. Not with keycloak_client_secret.",
+					      .check = CHECK_READABLE,
+					      .file_of = "keycloak_client_secret" },
 	[SET_POOL_SIZE] = { "pool_size", "integer", "2 with keycloak_client_secret, else 0", false,
 			    false,
-			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones." },
+			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones.",
+			    .min = 0, .max = POOL_SIZE_MAX },
 };
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -123,22 +153,92 @@ static void env_name(const char *setting, char *out, size_t outsz)
 	out[7 + (i < n ? i : n)] = '\0';
 }
 
-bool config_env_is_secret(const char *entry)
+/* Whether c separates words in a setting's name: Drone upper-cases a
+ * setting's key and passes it as it is, so `keycloak-client-secret`
+ * arrives as PLUGIN_KEYCLOAK-CLIENT-SECRET; Woodpecker turns '-' and '.'
+ * into '_'. */
+static bool is_name_separator(char c)
+{
+	return c == '_' || c == '-' || c == '.';
+}
+
+/* The setting a variable name spells, ignoring case and separators, or
+ * -1. *exact: the name is PLUGIN_<NAME> as drone-deps reads it. name need
+ * not be terminated: n is its length. */
+static int setting_by_env_name(const char *name, size_t n, bool *exact)
 {
 	int i;
 
+	*exact = false;
+	if (n < 7 || strncasecmp(name, "PLUGIN_", 7) != 0)
+		return -1;
 	for (i = 0; i < SETTING_COUNT; i++) {
-		char name[64];
-		size_t n;
+		const char *s = config_settings[i].name;
+		size_t a = 7;
+		bool same = strncmp(name, "PLUGIN_", 7) == 0;
 
-		if (!config_settings[i].secret)
+		for (;;) {
+			while (a < n && is_name_separator(name[a]))
+				a++;
+			while (*s && is_name_separator(*s))
+				s++;
+			if (a == n || !*s)
+				break;
+			if (toupper((unsigned char)name[a]) != toupper((unsigned char)*s))
+				break;
+			a++;
+			s++;
+		}
+		if (a != n || *s)
 			continue;
-		env_name(config_settings[i].name, name, sizeof(name));
-		n = strlen(name);
-		if (strncmp(entry, name, n) == 0 && entry[n] == '=')
-			return true;
+		/* the same letters: now whether it is spelled as we read it */
+		{
+			char want[64];
+
+			env_name(config_settings[i].name, want, sizeof(want));
+			*exact = same && strlen(want) == n && strncmp(name, want, n) == 0;
+		}
+		return i;
 	}
-	return false;
+	return -1;
+}
+
+bool config_env_is_secret(const char *entry)
+{
+	const char *eq = strchr(entry, '=');
+	bool exact;
+	int id;
+
+	if (!eq)
+		return false;
+	id = setting_by_env_name(entry, (size_t)(eq - entry), &exact);
+	return id >= 0 && config_settings[id].secret;
+}
+
+/* A variable that spells a setting otherwise than PLUGIN_<NAME> would be
+ * ignored, and, for a secret, handed to the hook: refused instead. The
+ * message names the variable, never its value. */
+static int config_check_spellings(char **envp, char *err, size_t errsz)
+{
+	for (; envp && *envp; envp++) {
+		const char *eq = strchr(*envp, '=');
+		char want[64];
+		bool exact;
+		int id;
+
+		if (!eq || !eq[1])
+			continue; /* empty counts as unset, as for any setting */
+		id = setting_by_env_name(*envp, (size_t)(eq - *envp), &exact);
+		if (id < 0 || exact)
+			continue;
+		env_name(config_settings[id].name, want, sizeof(want));
+		return fail(
+			err, errsz,
+			"%s: given as %.*s, which drone-deps does not read: write the setting as %s (the variable %s)",
+			config_settings[id].name, (int)(eq - *envp), *envp,
+			config_settings[id].name, want);
+	}
+	return 0;
 }
 
 void config_wipe_secrets(char **envp)
@@ -155,11 +255,9 @@ void config_wipe_secrets(char **envp)
 
 const char *config_action_name(enum action a)
 {
-	static const char *const names[] = {
-		"run", "up", "down", "reap", "watch", "status", "warm"
-	};
+	const char *name = config_settings[SET_ACTION].choices[a];
 
-	return names[a];
+	return name[0] == '.' ? name + 1 : name;
 }
 
 /* Matches "--flag-name" against a setting name with '_' spelled '-'. */
@@ -240,6 +338,49 @@ static bool is_http_url(const char *v)
 	if (naming_url_host(v, host, sizeof(host)) < 0)
 		return false;
 	return strpbrk(v, " \t\r\n\"'\\") == NULL;
+}
+
+/* hook_user: "uid", "uid:gid" or a user name of /etc/passwd. A uid alone
+ * takes its passwd entry's group, else the group of the same number:
+ * never 0, whose files (a root:root socket, mode 0660) the hook must not
+ * reach. Returns 0, or -1 when v is none of these or names root. */
+static int parse_user(const char *v, long *uid, long *gid)
+{
+	const struct passwd *pw = NULL;
+	const char *colon = strchr(v, ':');
+
+	*gid = -1;
+	if (isdigit((unsigned char)v[0])) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "%.*s", colon ? (int)(colon - v) : (int)strlen(v), v);
+		if (parse_long(num, 0, 0x7fffffffL, uid) < 0)
+			return -1;
+		if (colon && parse_long(colon + 1, 0, 0x7fffffffL, gid) < 0)
+			return -1;
+		if (!colon)
+			pw = getpwuid((uid_t)*uid);
+	} else {
+		if (colon)
+			return -1;
+		pw = getpwnam(v);
+		if (!pw)
+			return -1;
+		*uid = (long)pw->pw_uid;
+	}
+	if (*gid < 0)
+		*gid = pw ? (long)pw->pw_gid : *uid;
+	return *uid == 0 || *gid == 0 ? -1 : 0;
+}
+
+/* user:password@ before the host: the URL is printed and passed to the
+ * hook, so it must carry no credentials. */
+static bool url_has_userinfo(const char *v)
+{
+	const char *p = strstr(v, "://");
+
+	p = p ? p + 3 : v;
+	return memchr(p, '@', strcspn(p, "/?#")) != NULL;
 }
 
 static int copy_url(const char *v, char *out, size_t outsz)
@@ -441,114 +582,273 @@ static int config_derive_run(struct config *cfg, char **envp, char *err, size_t 
 	return 0;
 }
 
+/* Index of v among choices (a leading '.' marks an internal choice: it
+ * matches without the dot), or -1. n: v's length. */
+static int choice_index(const char *const *choices, const char *v, size_t n)
+{
+	int k;
+
+	for (k = 0; choices[k]; k++) {
+		const char *c = choices[k][0] == '.' ? choices[k] + 1 : choices[k];
+
+		if (strlen(c) == n && strncmp(c, v, n) == 0)
+			return k;
+	}
+	return -1;
+}
+
+/* "run, up, down or warm": the listed choices, for a message. */
+static void choices_text(const char *const *choices, char *out, size_t outsz)
+{
+	size_t len = 0;
+	int k, listed = 0, total = 0;
+
+	for (k = 0; choices[k]; k++)
+		total += choices[k][0] != '.';
+	out[0] = '\0';
+	for (k = 0; choices[k] && len < outsz; k++) {
+		if (choices[k][0] == '.')
+			continue;
+		listed++;
+		len += (size_t)snprintf(out + len, outsz - len, "%s%s",
+					listed == 1	  ? ""
+					: listed == total ? " or "
+							  : ", ",
+					choices[k]);
+	}
+}
+
+/* A comma list of choices, each at most once: a bit per choice in *bits. */
+static int check_list(const struct setting_info *s, const char *v, long *bits, char *err,
+		      size_t errsz)
+{
+	const char *p = v;
+	char known[256];
+
+	*bits = 0;
+	for (;;) {
+		size_t n = strcspn(p, ",");
+		const char *b = p, *e = p + n;
+		int k;
+
+		while (b < e && isspace((unsigned char)*b))
+			b++;
+		while (e > b && isspace((unsigned char)e[-1]))
+			e--;
+		if (e == b)
+			return fail(err, errsz, "%s: empty item in '%s'", s->name, v);
+		k = choice_index(s->choices, b, (size_t)(e - b));
+		if (k < 0) {
+			choices_text(s->choices, known, sizeof(known));
+			return fail(err, errsz, "%s: unknown %s '%.*s' (known: %s)", s->name,
+				    s->what ? s->what : "item", (int)(e - b), b, known);
+		}
+		if (*bits & (1L << k))
+			return fail(err, errsz, "%s: %s is listed twice", s->name, s->choices[k]);
+		*bits |= 1L << k;
+		if (!p[n])
+			return 0;
+		p += n + 1;
+	}
+}
+
+/* The folder of a path ("." for a bare name, "/" for a file in /). */
+static void dir_of(const char *path, char *out, size_t outsz)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		snprintf(out, outsz, ".");
+	else if (slash == path)
+		snprintf(out, outsz, "/");
+	else
+		snprintf(out, outsz, "%.*s", (int)(slash - path), path);
+}
+
+/* Checks one setting against its row and parses it into cfg->num[id]. An
+ * unset value takes the row's default where that is a value ("900",
+ * "false", "run"); other defaults are computed by config_validate. */
+static int check_setting(struct config *cfg, int id, char *err, size_t errsz)
+{
+	const struct setting_info *s = &config_settings[id];
+	const char *v = cfg->value[id];
+	bool b;
+
+	cfg->num[id] = 0;
+	if (!strcmp(s->type, "integer")) {
+		if (!v && s->def && parse_long(s->def, s->min, s->max, &cfg->num[id]) == 0)
+			return 0;
+		if (v && parse_long(v, s->min, s->max, &cfg->num[id]) < 0)
+			return fail(err, errsz, "%s: must be %s from %ld to %ld (got '%s')",
+				    s->name, s->what ? s->what : "a whole number", s->min, s->max,
+				    v);
+		return 0;
+	}
+	if (!strcmp(s->type, "boolean")) {
+		if (parse_bool(v, &b) < 0)
+			return fail(err, errsz, "%s: must be true or false (got '%s')", s->name, v);
+		cfg->num[id] = b;
+		return 0;
+	}
+	if (s->choices && !strcmp(s->type, "list"))
+		return v ? check_list(s, v, &cfg->num[id], err, errsz) : 0;
+	if (s->choices) {
+		if (!v)
+			v = s->def;
+		cfg->num[id] = v ? choice_index(s->choices, v, strlen(v)) : 0;
+		if (cfg->num[id] < 0) {
+			char known[256];
+
+			choices_text(s->choices, known, sizeof(known));
+			return fail(err, errsz, "%s: must be %s (got '%s')", s->name, known, v);
+		}
+		return 0;
+	}
+	if (!v)
+		return 0;
+	if (!strcmp(s->type, "url")) {
+		if (url_has_userinfo(v))
+			return fail(
+				err, errsz,
+				"%s: must not carry a user or password (user:password@host): it is printed and passed to the hook; give credentials as settings",
+				s->name);
+		if (!is_http_url(v))
+			return fail(err, errsz, "%s: must be an http:// or https:// URL (got '%s')",
+				    s->name, v);
+	}
+	if (s->check == CHECK_USER) {
+		long uid, gid;
+
+		if (parse_user(v, &uid, &gid) < 0)
+			return fail(
+				err, errsz,
+				"%s: must be uid[:gid] (numbers) or a user of /etc/passwd, and neither 0 (root) (got '%s')",
+				s->name, v);
+	}
+	if (s->check == CHECK_DOMAIN && (strpbrk(v, "/:@ \t\"\\") || v[0] == '.'))
+		return fail(err, errsz, "%s: '%s' is not a domain name", s->name, v);
+	if (s->check == CHECK_READABLE && access(v, R_OK) != 0)
+		return fail(err, errsz, "%s: cannot read '%s': %s", s->name, v, strerror(errno));
+	if (s->check == CHECK_WRITABLE_DIR) {
+		char dir[512];
+		struct stat st;
+
+		dir_of(v, dir, sizeof(dir));
+		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK) != 0)
+			return fail(err, errsz,
+				    "%s: cannot write into '%s' (no such writable folder)", s->name,
+				    dir);
+	}
+	return 0;
+}
+
+#define SECRET_FILE_MAX 4096
+
+/* A *_file setting: the secret setting it names takes the file's content
+ * (one trailing newline or CR LF dropped, as `echo` and editors leave
+ * one). Giving both is refused: which one wins would be a guess. */
+static int config_read_secret_file(struct config *cfg, int id, char *err, size_t errsz)
+{
+	const struct setting_info *s = &config_settings[id];
+	const char *path = cfg->value[id];
+	char buf[SECRET_FILE_MAX + 1];
+	int target, rc = -1;
+	size_t n;
+	FILE *f;
+
+	for (target = 0; target < SETTING_COUNT; target++)
+		if (!strcmp(config_settings[target].name, s->file_of))
+			break;
+	if (target == SETTING_COUNT)
+		return fail(err, errsz, "%s: names no setting (internal error)", s->name);
+	if (cfg->value[target])
+		return fail(err, errsz, "%s: both %s and %s are given; use one", s->name, s->name,
+			    s->file_of);
+	f = fopen(path, "r");
+	if (!f)
+		return fail(err, errsz, "%s: cannot read '%s': %s", s->name, path, strerror(errno));
+	/* no stdio buffer of its own: the secret is only in buf, wiped below */
+	setvbuf(f, NULL, _IONBF, 0);
+	n = fread(buf, 1, sizeof(buf), f);
+	if (ferror(f)) {
+		fail(err, errsz, "%s: cannot read '%s': %s", s->name, path, strerror(errno));
+		goto out_wipe;
+	}
+	if (n > SECRET_FILE_MAX) {
+		fail(err, errsz, "%s: '%s' is larger than %d bytes", s->name, path,
+		     SECRET_FILE_MAX);
+		goto out_wipe;
+	}
+	buf[n] = '\0';
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	if (n == 0 || strlen(buf) != n) {
+		fail(err, errsz, "%s: '%s' is empty or holds a NUL byte", s->name, path);
+		goto out_wipe;
+	}
+	if (set_value(cfg, target, buf) < 0) {
+		fail(err, errsz, "out of memory");
+		goto out_wipe;
+	}
+	rc = 0;
+
+out_wipe:
+	explicit_bzero(buf, sizeof(buf));
+	fclose(f);
+	return rc;
+}
+
 /* Checks each setting and fills the typed fields. Nothing is created
- * before this has passed. */
+ * before this has passed. First every value against its row of the table,
+ * then the rules that tie settings together. */
 static int config_validate(struct config *cfg, char **envp, char *err, size_t errsz)
 {
 	char **v = cfg->value;
 	const char *p;
 	char host[256];
+	int i;
 
-	/* action and mode first: they decide what else is needed */
-	if (!v[SET_ACTION] || !strcmp(v[SET_ACTION], "run"))
-		cfg->action = ACTION_RUN;
-	else if (!strcmp(v[SET_ACTION], "up"))
-		cfg->action = ACTION_UP;
-	else if (!strcmp(v[SET_ACTION], "down"))
-		cfg->action = ACTION_DOWN;
-	else if (!strcmp(v[SET_ACTION], "reap"))
-		cfg->action = ACTION_REAP;
-	else if (!strcmp(v[SET_ACTION], "watch"))
-		cfg->action = ACTION_WATCH;
-	else if (!strcmp(v[SET_ACTION], "status"))
-		cfg->action = ACTION_STATUS;
-	else if (!strcmp(v[SET_ACTION], "warm"))
-		cfg->action = ACTION_WARM;
-	else
-		return fail(err, errsz,
-			    "action: must be run, up, down, reap, status or warm (got '%s')",
-			    v[SET_ACTION]);
+	for (i = 0; i < SETTING_COUNT; i++)
+		if (check_setting(cfg, i, err, errsz) < 0)
+			return -1;
+	for (i = 0; i < SETTING_COUNT; i++)
+		if (config_settings[i].file_of && v[i] &&
+		    config_read_secret_file(cfg, i, err, errsz) < 0)
+			return -1;
+	cfg->action = (enum action)cfg->num[SET_ACTION];
+	cfg->mode = (enum mode)cfg->num[SET_MODE];
+	cfg->ttl = cfg->num[SET_TTL];
+	cfg->timeout = cfg->num[SET_TIMEOUT];
+	cfg->cold_publish = (int)cfg->num[SET_COLD_PUBLISH];
+	cfg->warm_publish = (int)cfg->num[SET_WARM_PUBLISH];
+	cfg->insecure = cfg->num[SET_INSECURE];
+	cfg->debug = cfg->num[SET_DEBUG];
+	cfg->json = cfg->num[SET_JSON];
+	cfg->warm_ci_client = cfg->num[SET_WARM_CI_CLIENT];
+	cfg->pool_size = v[SET_POOL_SIZE]		 ? (int)cfg->num[SET_POOL_SIZE]
+			 : v[SET_KEYCLOAK_CLIENT_SECRET] ? POOL_SIZE_CLIENT_DEFAULT
+							 : 0;
+
 	/* action warm deploys the warm Keycloak itself: it needs the domain
 	 * that names it, and nothing of a run */
 	if (cfg->action == ACTION_WARM) {
-		long port = 0;
-
 		if (!v[SET_DOMAIN])
 			return fail(
 				err, errsz,
 				"domain: required for action warm (the instance is warm-keycloak.<domain>)");
-		if (!v[SET_DEPS] && set_value(cfg, SET_DEPS, "keycloak") < 0)
+		if (!v[SET_DEPS] && (set_value(cfg, SET_DEPS, "keycloak") < 0 ||
+				     check_setting(cfg, SET_DEPS, err, errsz) < 0))
 			return fail(err, errsz, "out of memory");
-		if (v[SET_WARM_PUBLISH] && parse_long(v[SET_WARM_PUBLISH], 1, 65535, &port) < 0)
-			return fail(err, errsz,
-				    "warm_publish: must be a port from 1 to 65535 (got '%s')",
-				    v[SET_WARM_PUBLISH]);
-		cfg->warm_publish = (int)port;
-		if (parse_bool(v[SET_WARM_CI_CLIENT], &cfg->warm_ci_client) < 0)
-			return fail(err, errsz, "warm_ci_client: must be true or false (got '%s')",
-				    v[SET_WARM_CI_CLIENT]);
 	}
-
-	if (!v[SET_MODE] || !strcmp(v[SET_MODE], "auto"))
-		cfg->mode = MODE_AUTO;
-	else if (!strcmp(v[SET_MODE], "warm"))
-		cfg->mode = MODE_WARM;
-	else if (!strcmp(v[SET_MODE], "cold"))
-		cfg->mode = MODE_COLD;
-	else
-		return fail(err, errsz, "mode: must be auto, warm or cold (got '%s')", v[SET_MODE]);
-
-	/* deps: a comma list; each kind known, none twice */
-	if (!v[SET_DEPS])
-		return fail(err, errsz, "deps: required (e.g. deps: keycloak)");
-	for (p = v[SET_DEPS];;) {
-		size_t n = strcspn(p, ",");
-		const char *s = p, *e = p + n;
-
-		while (s < e && isspace((unsigned char)*s))
-			s++;
-		while (e > s && isspace((unsigned char)e[-1]))
-			e--;
-		if (e - s == 8 && !strncmp(s, "keycloak", 8)) {
-			if (cfg->want_keycloak)
-				return fail(err, errsz, "deps: keycloak is listed twice");
-			cfg->want_keycloak = true;
-		} else if (e == s) {
-			return fail(err, errsz, "deps: empty item in '%s'", v[SET_DEPS]);
-		} else {
-			return fail(err, errsz,
-				    "deps: unknown dependency kind '%.*s' (known: keycloak)",
-				    (int)(e - s), s);
-		}
-		if (!p[n])
-			break;
-		p += n + 1;
-	}
-
-	if (parse_long(v[SET_TTL] ? v[SET_TTL] : "900", 10, 86400, &cfg->ttl) < 0)
-		return fail(err, errsz,
-			    "ttl: must be a whole number of seconds from 10 to 86400 (got '%s')",
-			    v[SET_TTL]);
-	if (parse_long(v[SET_TIMEOUT] ? v[SET_TIMEOUT] : "300", 1, 86400, &cfg->timeout) < 0)
-		return fail(err, errsz,
-			    "timeout: must be a whole number of seconds from 1 to 86400 (got '%s')",
-			    v[SET_TIMEOUT]);
-	if (v[SET_COLD_PUBLISH]) {
-		long port;
-
-		if (parse_long(v[SET_COLD_PUBLISH], 1, 65535, &port) < 0)
-			return fail(err, errsz,
-				    "cold_publish: must be a port from 1 to 65535 (got '%s')",
-				    v[SET_COLD_PUBLISH]);
-		cfg->cold_publish = (int)port;
-	}
-	if (parse_bool(v[SET_INSECURE], &cfg->insecure) < 0)
-		return fail(err, errsz, "insecure: must be true or false (got '%s')",
-			    v[SET_INSECURE]);
-	if (parse_bool(v[SET_DEBUG], &cfg->debug) < 0)
-		return fail(err, errsz, "debug: must be true or false (got '%s')", v[SET_DEBUG]);
-	if (parse_bool(v[SET_JSON], &cfg->json) < 0)
-		return fail(err, errsz, "json: must be true or false (got '%s')", v[SET_JSON]);
+	for (i = 0; i < SETTING_COUNT; i++)
+		if (config_settings[i].required && !v[i])
+			return fail(err, errsz, "%s: required (e.g. %s: %s)",
+				    config_settings[i].name, config_settings[i].name,
+				    config_settings[i].choices ? config_settings[i].choices[0]
+							       : "...");
+	cfg->want_keycloak = cfg->num[SET_DEPS] & 1;
 
 	/* parent: explicit settings must already be a valid name; a repo
 	 * name from the CI is normalised first */
@@ -595,19 +895,11 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		naming_realm(cfg->parent, cfg->run_id, cfg->realm, sizeof(cfg->realm));
 	naming_cold_service("keycloak", cfg->run_id, cfg->cold_service, sizeof(cfg->cold_service));
 
-	if (v[SET_DOMAIN] && (strpbrk(v[SET_DOMAIN], "/:@ \t") || v[SET_DOMAIN][0] == '.'))
-		return fail(err, errsz, "domain: '%s' is not a domain name", v[SET_DOMAIN]);
-	if (v[SET_PARENT_DOMAIN] && strpbrk(v[SET_PARENT_DOMAIN], "/:@ \t\"\\"))
-		return fail(err, errsz, "parent_domain: '%s' is not a domain name",
-			    v[SET_PARENT_DOMAIN]);
-
 	/* where the warm instance is */
 	if (v[SET_KEYCLOAK_URL]) {
-		if (!is_http_url(v[SET_KEYCLOAK_URL]) ||
-		    copy_url(v[SET_KEYCLOAK_URL], cfg->keycloak_url, sizeof(cfg->keycloak_url)) < 0)
-			return fail(err, errsz,
-				    "keycloak_url: must be an http:// or https:// URL (got '%s')",
-				    v[SET_KEYCLOAK_URL]);
+		if (copy_url(v[SET_KEYCLOAK_URL], cfg->keycloak_url, sizeof(cfg->keycloak_url)) < 0)
+			return fail(err, errsz, "keycloak_url: longer than %zu characters",
+				    sizeof(cfg->keycloak_url) - 1);
 	} else if (v[SET_DOMAIN]) {
 		snprintf(cfg->keycloak_url, sizeof(cfg->keycloak_url), "https://warm-keycloak.%s",
 			 v[SET_DOMAIN]);
@@ -622,11 +914,9 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		snprintf(cfg->cold_domain, sizeof(cfg->cold_domain), "%s.%s", cfg->cold_service,
 			 v[SET_DOMAIN]);
 	if (v[SET_COLD_URL]) {
-		if (!is_http_url(v[SET_COLD_URL]) ||
-		    copy_url(v[SET_COLD_URL], cfg->cold_url, sizeof(cfg->cold_url)) < 0)
-			return fail(err, errsz,
-				    "cold_url: must be an http:// or https:// URL (got '%s')",
-				    v[SET_COLD_URL]);
+		if (copy_url(v[SET_COLD_URL], cfg->cold_url, sizeof(cfg->cold_url)) < 0)
+			return fail(err, errsz, "cold_url: longer than %zu characters",
+				    sizeof(cfg->cold_url) - 1);
 	} else if (cfg->cold_domain[0]) {
 		snprintf(cfg->cold_url, sizeof(cfg->cold_url), "https://%s", cfg->cold_domain);
 	} else if (cfg->mode == MODE_COLD && cfg->action != ACTION_REAP &&
@@ -651,25 +941,6 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 			    "docker_host: only unix:// socket paths are supported (got '%s')", p);
 	snprintf(cfg->docker_socket, sizeof(cfg->docker_socket), "%s", p + 7);
 
-	if (v[SET_CA_CERT] && access(v[SET_CA_CERT], R_OK) != 0)
-		return fail(err, errsz, "ca_cert: cannot read '%s': %s", v[SET_CA_CERT],
-			    strerror(errno));
-
-	if (v[SET_ENV_FILE]) {
-		char dir[512];
-		const char *slash = strrchr(v[SET_ENV_FILE], '/');
-		struct stat st;
-
-		snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - v[SET_ENV_FILE]) : 1,
-			 slash ? v[SET_ENV_FILE] : ".");
-		if (slash == v[SET_ENV_FILE])
-			snprintf(dir, sizeof(dir), "/");
-		if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode) || access(dir, W_OK) != 0)
-			return fail(err, errsz,
-				    "env_file: cannot write into '%s' (no such writable folder)",
-				    dir);
-	}
-
 	if (v[SET_HOOK] && cfg->hook_argv)
 		return fail(
 			err, errsz,
@@ -684,6 +955,14 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		return fail(
 			err, errsz,
 			"env_file: required with action up: the binding's secrets are never printed");
+	cfg->hook_uid = cfg->hook_gid = -1;
+	if (v[SET_HOOK_USER]) {
+		if (cfg->action != ACTION_RUN)
+			return fail(err, errsz,
+				    "hook_user: only action run runs a hook (action is %s)",
+				    config_action_name(cfg->action));
+		(void)parse_user(v[SET_HOOK_USER], &cfg->hook_uid, &cfg->hook_gid); /* checked */
+	}
 	if (v[SET_HOOK]) {
 		cfg->hook_argv = calloc(4, sizeof(char *));
 		if (!cfg->hook_argv)
@@ -709,17 +988,6 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	if (!v[SET_KEYCLOAK_CLIENT_ID] &&
 	    set_value(cfg, SET_KEYCLOAK_CLIENT_ID, KEYCLOAK_CLIENT_ID_DEFAULT) < 0)
 		return fail(err, errsz, "out of memory");
-	if (v[SET_POOL_SIZE]) {
-		long n;
-
-		if (parse_long(v[SET_POOL_SIZE], 0, POOL_SIZE_MAX, &n) < 0)
-			return fail(err, errsz,
-				    "pool_size: must be a whole number from 0 to %d (got '%s')",
-				    POOL_SIZE_MAX, v[SET_POOL_SIZE]);
-		cfg->pool_size = (int)n;
-	} else {
-		cfg->pool_size = v[SET_KEYCLOAK_CLIENT_SECRET] ? POOL_SIZE_CLIENT_DEFAULT : 0;
-	}
 	/* Without a password or a client, the warm password is read from the
 	 * warm container: that needs the Docker socket. Cold deploys make
 	 * their own. */
@@ -750,6 +1018,8 @@ int config_load(struct config *cfg, int argc, char **argv, char **envp, char *er
 		return -1;
 	if (cfg->show_help || cfg->show_version || cfg->show_plugin_docs)
 		return 0;
+	if (config_check_spellings(envp, err, errsz) < 0)
+		return -1;
 	return config_validate(cfg, envp, err, errsz);
 }
 
@@ -769,14 +1039,16 @@ void config_print_help(FILE *out)
 {
 	int i;
 
-	fprintf(out, "Usage: drone-deps [--setting value ...] [-- command [args ...]]\n"
-		     "\n"
-		     "Binds a CI run to the services it depends on (a Keycloak realm per run,\n"
-		     "on a warm shared instance or a cold one deployed on the swarm), runs the\n"
-		     "hook with the binding in its environment, and always tears down.\n"
-		     "\n"
-		     "Every setting is an environment variable PLUGIN_<NAME> and a flag\n"
-		     "--<name-with-dashes>; a flag wins. Settings:\n\n");
+	fprintf(out,
+		"Usage: drone-deps [--setting value ...] [-- command [args ...]]\n"
+		"\n"
+		"Binds a CI run to the services it depends on (a Keycloak realm per run,\n"
+		"on a warm shared instance or a cold one deployed on the swarm), runs the\n"
+		"hook with the binding in its environment, and always tears down.\n"
+		"\n"
+		"Every setting is an environment variable PLUGIN_<NAME> and a flag\n"
+		"--<name-with-dashes>; a flag wins. A variable that spells a setting\n"
+		"otherwise (PLUGIN_KEYCLOAK-CLIENT-SECRET, other case) is refused. Settings:\n\n");
 	for (i = 0; i < SETTING_COUNT; i++) {
 		const struct setting_info *s = &config_settings[i];
 		char env[64];

@@ -25,12 +25,14 @@ enum setting_id {
 	SET_RUN_ID,
 	SET_MODE,
 	SET_HOOK,
+	SET_HOOK_USER,
 	SET_ENV_FILE,
 	SET_TTL,
 	SET_TIMEOUT,
 	SET_KEYCLOAK_URL,
 	SET_KEYCLOAK_ADMIN_USER,
 	SET_KEYCLOAK_ADMIN_PASSWORD,
+	SET_KEYCLOAK_ADMIN_PASSWORD_FILE,
 	SET_KEYCLOAK_IMAGE,
 	SET_KEYCLOAK_REALM_JSON,
 	SET_COLD_URL,
@@ -49,17 +51,39 @@ enum setting_id {
 	SET_WARM_CI_CLIENT,
 	SET_WARM_CI_SECRET_FILE,
 	SET_KEYCLOAK_CLIENT_SECRET,
+	SET_KEYCLOAK_CLIENT_SECRET_FILE,
 	SET_POOL_SIZE,
 	SETTING_COUNT
 };
 
+/* What a value must be beyond its type. */
+enum setting_check {
+	CHECK_NONE,
+	CHECK_READABLE,	    /* path: a file drone-deps can read */
+	CHECK_WRITABLE_DIR, /* path: its folder exists and is writable */
+	CHECK_DOMAIN,	    /* a DNS name: no scheme, port, path or user */
+	CHECK_USER,	    /* uid[:gid], or a user name of /etc/passwd; not root */
+};
+
+/* One row per setting: parsing, validation, --help and docs/plugin.md all
+ * read it, so they cannot disagree. The type decides the parse: integer
+ * (min to max, into config.num), boolean (into config.num), string or
+ * list with choices (the index, or for a list a bit per choice, into
+ * config.num), url (http or https, no user info), path (check). A choice
+ * spelled ".watch" is accepted as "watch" and listed nowhere (internal).
+ * Rules that tie settings together are in config_validate. */
 struct setting_info {
 	const char *name; /* "keycloak_admin_password": PLUGIN_<UPPER>, --<dashes> */
 	const char *type; /* string, list, integer, boolean, path, url */
-	const char *def;  /* default as documented, NULL: none */
+	const char *def;  /* default as documented (parsed when it is a value), NULL: none */
 	bool required;
 	bool secret; /* never logged, removed from the hook's environment */
 	const char *help;
+	long min, max;	  /* integer: the range */
+	const char *what; /* integer: "a port", ...; NULL: "a whole number"; list: the item */
+	const char *const *choices; /* string, list: allowed values, NULL-terminated */
+	enum setting_check check;
+	const char *file_of; /* path: the secret setting read from this file instead */
 };
 
 extern const struct setting_info config_settings[SETTING_COUNT];
@@ -84,6 +108,7 @@ enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
 struct config {
 	char *value[SETTING_COUNT]; /* owned copies; NULL: unset */
+	long num[SETTING_COUNT];    /* integer, boolean, choice: the parsed value or default */
 	enum action action;
 	enum mode mode;
 	bool want_keycloak;
@@ -103,9 +128,11 @@ struct config {
 	int pool_size;	  /* spare realms kept per parent; 0: no pool */
 	bool insecure;
 	bool debug;
-	bool json;	     /* action status: one JSON document */
-	char *realm_json;    /* keycloak_realm_json's content, or NULL */
-	char **hook_argv;    /* NULL-terminated; NULL: no hook */
+	bool json;	  /* action status: one JSON document */
+	char *realm_json; /* keycloak_realm_json's content, or NULL */
+	char **hook_argv; /* NULL-terminated; NULL: no hook */
+	long hook_uid;	  /* hook_user: the hook's uid and gid; -1: drone-deps' own */
+	long hook_gid;
 	int warm_publish;    /* action warm: host port, 0: Traefik on network */
 	bool warm_ci_client; /* action warm: create the CI client */
 	bool show_help, show_version, show_plugin_docs;
@@ -126,7 +153,10 @@ void config_free(struct config *cfg);
  * an empty setting as unset). */
 const char *config_env(char **envp, const char *name);
 
-/* Whether the variable (a "NAME=value" entry) carries a secret setting. */
+/* Whether the variable (a "NAME=value" entry) carries a secret setting,
+ * under any spelling of its name (case, '-', '_' or '.' between words):
+ * config_load refuses the other spellings, but they are wiped and kept
+ * from the hook all the same. */
 bool config_env_is_secret(const char *entry);
 /* Zeroes the values of secret settings in envp in place, once config_load
  * has copied them: the environment block the process was started with is

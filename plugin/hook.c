@@ -2,6 +2,7 @@
 #include "hook.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,41 @@ static void close_inherited_fds(void)
 		(void)close((int)fd);
 }
 
+/* Writes "drone-deps: error: cannot run the hook: <why>" in one go, as a
+ * child may (async-signal-safe). */
+static void child_error(const char *why)
+{
+	static const char msg[] = "drone-deps: error: cannot run the hook: ";
+
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	(void)!write(STDERR_FILENO, why, strlen(why));
+}
+
+/* In the child: hook_user's identity, all of it or none. Supplementary
+ * groups first (root's own include groups that may open the Docker
+ * socket), then the group, then the user, which drops every capability;
+ * then checked, since a half-dropped hook must never run. Exits 126 on
+ * any failure. */
+static void become_user(const struct hook_user *user)
+{
+	if (setgroups(0, NULL) != 0 || setgid((gid_t)user->gid) != 0 ||
+	    setuid((uid_t)user->uid) != 0) {
+		child_error("cannot switch to hook_user (setgroups, setgid, setuid)\n");
+		_exit(126);
+	}
+	if (getuid() != (uid_t)user->uid || geteuid() != (uid_t)user->uid ||
+	    getgid() != (gid_t)user->gid || getegid() != (gid_t)user->gid ||
+	    getgroups(0, NULL) != 0 || setuid(0) == 0) {
+		child_error("hook_user: the identity did not take\n");
+		_exit(126);
+	}
+}
+
 /* In the child: own process group, the terminal if there is one, default
- * signals, the hook's environment, exec. Only async-signal-safe calls and
- * execvp (which is, for our purposes, given environ is set). */
-static void hook_child(char *const argv[], char *const envp[])
+ * signals, hook_user's identity, the hook's environment, exec. Only
+ * async-signal-safe calls and execvp (which is, for our purposes, given
+ * environ is set). */
+static void hook_child(char *const argv[], char *const envp[], const struct hook_user *user)
 {
 	int code;
 
@@ -59,19 +91,14 @@ static void hook_child(char *const argv[], char *const envp[])
 		tcsetpgrp(STDIN_FILENO, getpid());
 	signals_restore_for_child();
 	close_inherited_fds();
+	if (user)
+		become_user(user);
 	environ = (char **)envp;
 	execvp(argv[0], argv);
 	code = (errno == ENOENT || errno == ENOTDIR) ? 127 : 126;
 	/* stderr is unbuffered: one write, no stdio state shared with the
 	 * parent is flushed twice. */
-	{
-		static const char msg[] = "drone-deps: error: cannot run the hook: ";
-		const char *why = code == 127 ? "command not found\n"
-					      : "permission denied or not executable\n";
-
-		(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
-		(void)!write(STDERR_FILENO, why, strlen(why));
-	}
+	child_error(code == 127 ? "command not found\n" : "permission denied or not executable\n");
 	_exit(code);
 }
 
@@ -90,8 +117,8 @@ void hook_reap_orphans(void)
 		;
 }
 
-int hook_run(char *const argv[], char *const envp[], const struct hook_timers *t,
-	     struct hook_result *out)
+int hook_run(char *const argv[], char *const envp[], const struct hook_user *user,
+	     const struct hook_timers *t, struct hook_result *out)
 {
 	long long next_tick, once_at, kill_at = 0;
 	bool done = false;
@@ -109,7 +136,7 @@ int hook_run(char *const argv[], char *const envp[], const struct hook_timers *t
 		return -1;
 	}
 	if (pid == 0)
-		hook_child(argv, envp);
+		hook_child(argv, envp, user);
 	/* Also from the parent: whichever runs first, the group exists
 	 * before a signal is forwarded to it. */
 	setpgid(pid, pid);

@@ -30,11 +30,18 @@ struct hook_timers {
 	void *ctx;
 };
 
-/* Runs argv[0] (searched in PATH) with envp and waits for it. Returns 0
- * with *out filled, or -1 when it could not be started at all (fork
- * failed). Exec failures are reported as status 126/127. */
-int hook_run(char *const argv[], char *const envp[], const struct hook_timers *timers,
-	     struct hook_result *out);
+/* hook_user: the identity the hook runs as instead of drone-deps' own. */
+struct hook_user {
+	unsigned uid, gid;
+};
+
+/* Runs argv[0] (searched in PATH) with envp and waits for it; as user
+ * (no supplementary groups) unless user is NULL. Returns 0 with *out
+ * filled, or -1 when it could not be started at all (fork failed). Exec
+ * failures, and a failure to take user's identity, are reported as
+ * status 126/127. */
+int hook_run(char *const argv[], char *const envp[], const struct hook_user *user,
+	     const struct hook_timers *timers, struct hook_result *out);
 
 /* Reaps any exited children without waiting (zombies of orphans). */
 void hook_reap_orphans(void);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 #include <sysexits.h>
 
 #include "binding.h"
@@ -45,14 +46,19 @@ static int run_hook(const struct config *cfg, struct deps *d, struct hook_result
 		.ctx = d,
 	};
 	char **env = binding_env(&d->binding, environ);
+	struct hook_user user = { (unsigned)cfg->hook_uid, (unsigned)cfg->hook_gid };
 	int code;
 
 	if (!env) {
 		log_error("out of memory building the hook's environment");
 		return EX_SOFTWARE;
 	}
-	log_info("running the hook");
-	if (hook_run(cfg->hook_argv, env, &timers, result) < 0) {
+	if (cfg->hook_uid >= 0)
+		log_info("running the hook as uid %ld, gid %ld (hook_user), no other group",
+			 cfg->hook_uid, cfg->hook_gid);
+	else
+		log_info("running the hook");
+	if (hook_run(cfg->hook_argv, env, cfg->hook_uid >= 0 ? &user : NULL, &timers, result) < 0) {
 		/* not started (fork failed): an internal error */
 		code = EX_SOFTWARE;
 	} else {
@@ -90,7 +96,10 @@ static int run_bound(const struct config *cfg, struct deps *d, struct watchdog *
 
 		binding_print_masked(&d->binding, cfg->action == ACTION_UP ? stdout : stderr);
 		fflush(stdout);
-		if (env_file && binding_write_env_file(&d->binding, env_file) < 0) {
+		if (env_file && (binding_write_env_file(&d->binding, env_file) < 0 ||
+				 (cfg->hook_uid >= 0 && chown(env_file, (uid_t)cfg->hook_uid,
+							      (gid_t)cfg->hook_gid) < 0))) {
+			/* hook_user: the hook reads env_file, mode 0600, as its owner */
 			log_error("env_file: cannot write '%s': %s", env_file, strerror(errno));
 			code = EX_CANTCREAT;
 		} else if (cfg->action == ACTION_UP) {

@@ -352,15 +352,16 @@ out.close()
 """
 
 
-def probe_hook(ctx, drop_ptrace=False, python=PYTHON):
-    """A hook (a shell running a Python probe) that looks for the admin
-    password in /proc of every ancestor, lists its shell's descriptors and
-    tries drone-deps' memory. With drop_ptrace, the probe runs as root
-    without CAP_SYS_PTRACE, as a container's root does by default."""
+def probe_hook(ctx, drop_ptrace=False, python=PYTHON, secret=ADMIN_PASSWORD):
+    """A hook (a shell running a Python probe) that looks for the secret
+    (the admin password unless told) in /proc of every ancestor, lists its
+    shell's descriptors and tries drone-deps' memory. With drop_ptrace, the
+    probe runs as root without CAP_SYS_PTRACE, as a container's root does
+    by default."""
     with open(ctx.path("probe.py"), "w") as f:
         f.write(PROBE)
     with open(ctx.path("secret"), "w") as f:
-        f.write(ADMIN_PASSWORD)
+        f.write(secret)
     cmd = "%s %s %s %s" % (python, ctx.path("probe.py"), ctx.path("secret"), ctx.path("probe.out"))
     if drop_ptrace:
         cmd = "setpriv --bounding-set=-sys_ptrace --inh-caps=-sys_ptrace -- " + cmd
@@ -386,6 +387,61 @@ def no_password_in_proc(ctx):
         check("drone-deps" in report, "the probe never reached drone-deps: %s" % report)
         check("FOUND" not in report, "password given by %s found:\n%s" % (how, report))
         only_master(ctx)
+
+
+DASHED_SECRET = "Dashed-Cl1ent-S3cret-e2e"
+
+
+@test("a secret setting spelled with dashes (PLUGIN_KEYCLOAK-CLIENT-SECRET): exit 64 naming keycloak_client_secret, never in the hook or a log line")
+def dashed_secret_setting(ctx):
+    for name in ("PLUGIN_KEYCLOAK-CLIENT-SECRET", "PLUGIN_keycloak-admin-password"):
+        env = ctx.settings(hook=probe_hook(ctx, secret=DASHED_SECRET))
+        env[name] = DASHED_SECRET
+        r = ctx.run(env)
+        report = open(ctx.path("probe.out")).read() if os.path.exists(ctx.path("probe.out")) else ""
+        if report:
+            print("# %s: the hook ran: %s" % (name, report.replace("\n", "; ")))
+        setting = name[7:].lower().replace("-", "_")
+        check(r.code == 64, "%s: exit %s: %s" % (name, r.code, r.stderr[-300:]))
+        check(("%s: given as %s" % (setting, name)) in r.stderr,
+              "%s: the error does not name %s: %s" % (name, setting, r.stderr[-300:]))
+        check(DASHED_SECRET not in r.stderr + r.stdout, "%s: the value is in the log" % name)
+        check(not report, "%s: the hook ran" % name)
+        only_master(ctx)
+
+
+@test("keycloak_url with user info (https://u:p@host): exit 64 naming keycloak_url, the password neither logged nor given to the hook")
+def url_user_info(ctx):
+    url = ctx.stub.url.replace("://", "://ci:Url-P4ss-e2e@", 1)
+    seen = ctx.path("hook.env")
+    r = ctx.run(ctx.settings(keycloak_url=url, hook="env > %s" % seen))
+    check(r.code == 64, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(r.stderr.startswith("drone-deps: error: keycloak_url: ") or "keycloak_url: must not carry" in r.stderr,
+          "the error does not name keycloak_url: %s" % r.stderr[-300:])
+    check("Url-P4ss-e2e" not in r.stderr + r.stdout, "the password is in the log: %s" % r.stderr[-300:])
+    check(not os.path.exists(seen) or "Url-P4ss-e2e" not in open(seen).read(),
+          "the hook was given the URL's password")
+    only_master(ctx)
+
+
+@test("keycloak_admin_password_file: the password read from a file binds, and is in no ancestor's environ or cmdline")
+def password_file(ctx):
+    pw_file = ctx.path("admin_password")
+    with open(pw_file, "w") as f:
+        f.write(ctx.stub.password + "\n")
+    os.chmod(pw_file, 0o400)
+    r = ctx.run(ctx.settings(hook=probe_hook(ctx, secret=ctx.stub.password),
+                             keycloak_admin_password=None, keycloak_admin_password_file=pw_file))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    report = probe_report(ctx)
+    print("# " + report.replace("\n", "; "))
+    check("drone-deps" in report, "the probe never reached drone-deps: %s" % report)
+    check("FOUND" not in report, "password found:\n%s" % report)
+    check(ctx.stub.password not in r.stderr + r.stdout, "the password is in the log")
+    both = ctx.run(ctx.settings(hook="true", keycloak_admin_password_file=pw_file))
+    check(both.code == 64 and "keycloak_admin_password_file: both" in both.stderr,
+          "both forms: exit %s: %s" % (both.code, both.stderr[-300:]))
+    only_master(ctx)
 
 
 @test("the hook inherits descriptors 0, 1 and 2 only: no Keycloak connection, no other")
@@ -424,6 +480,90 @@ def not_dumpable(ctx):
     check(any(" mem refused" in l for l in mine), "drone-deps' memory was readable:\n%s" % report)
     check(any(" environ refused" in l for l in mine), "drone-deps' environ was readable:\n%s" % report)
     check("FOUND" not in report, "password found:\n%s" % report)
+
+
+SOCKET_PROBE = r"""
+import socket, sys
+out = open(sys.argv[2], "a")
+s = socket.socket(socket.AF_UNIX)
+try:
+    s.connect(sys.argv[1])
+    out.write("socket OPEN\n")
+except OSError as e:
+    out.write("socket refused %s\n" % e.errno)
+try:
+    open(sys.argv[3]).read()
+    out.write("env_file READ\n")
+except OSError as e:
+    out.write("env_file refused %s\n" % e.errno)
+"""
+
+
+@test("hook_user: the hook runs as that uid with no other group: it cannot open a root:root 0660 socket, reads no ancestor's environ or memory, and reads env_file",
+      unwrapped_only="a wrapper's own process may keep the password")
+def hook_user_unprivileged(ctx):
+    if os.getuid() != 0:
+        raise Failure("needs root, to run the hook as another uid")
+    os.chmod(ctx.dir, 0o777)
+    sock_path = ctx.path("docker.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(sock_path)
+    server.listen(8)
+    try:
+        os.chown(sock_path, 0, 0)
+        os.chmod(sock_path, 0o660)
+        with open(ctx.path("sockprobe.py"), "w") as f:
+            f.write(SOCKET_PROBE)
+        env_file = ctx.path("deps.env")
+        reports = {}
+        for who in ("root", "hook_user"):
+            hook = probe_hook(ctx, python="/usr/bin/python3")
+            hook = hook.replace("; true", "; /usr/bin/python3 %s %s %s %s; true" % (
+                ctx.path("sockprobe.py"), sock_path, ctx.path("probe.out"), env_file))
+            for f in ("probe.py", "secret", "sockprobe.py"):
+                os.chmod(ctx.path(f), 0o644)
+            extra = {"hook_user": "%d:%d" % (TEST_UID, TEST_UID)} if who == "hook_user" else {}
+            # drone-deps with root's group as a supplementary one, as a
+            # container's root often has: the hook must shed it too
+            env = dict(os.environ, **ctx.settings(hook=hook, env_file=env_file, **extra))
+            r = subprocess.run(["setpriv", "--groups=0", "--", BIN], env=env, cwd=ctx.dir,
+                               capture_output=True, text=True, timeout=60,
+                               stdin=subprocess.DEVNULL)
+            check(r.returncode == 0, "%s: exit %s: %s" % (who, r.returncode, r.stderr[-300:]))
+            reports[who] = probe_report(ctx)
+            print("# %s: %s" % (who, reports[who].replace("\n", "; ")))
+            os.unlink(ctx.path("probe.out"))
+            os.unlink(env_file)
+        check("socket OPEN" in reports["root"], "the control (root hook) could not open the socket: the test shows nothing")
+        rep = reports["hook_user"]
+        check("socket refused 13" in rep, "the hook_user hook opened the socket:\n%s" % rep)
+        check("FOUND" not in rep, "the hook_user hook found the password:\n%s" % rep)
+        # the first is the hook's own shell: every ancestor above it
+        environ = [l for l in rep.splitlines() if " environ " in l][1:]
+        check(environ and all(" environ refused" in l for l in environ),
+              "the hook_user hook read an ancestor's environ:\n%s" % rep)
+        check(any("drone-deps mem refused" in l for l in rep.splitlines()),
+              "drone-deps' memory was open to the hook:\n%s" % rep)
+        check("env_file READ" in rep, "the hook_user hook cannot read env_file:\n%s" % rep)
+        only_master(ctx)
+    finally:
+        server.close()
+
+
+@test("hook_user that drone-deps cannot take (it is not root): the hook never runs, exit 126, the realm deleted")
+def hook_user_not_taken(ctx):
+    if os.getuid() != 0:
+        raise Failure("needs root, to start drone-deps as another uid")
+    os.chmod(ctx.dir, 0o777)
+    ran = ctx.path("ran")
+    env = dict(os.environ, **ctx.settings(hook="touch %s" % ran, hook_user="%d" % (TEST_UID + 1)))
+    p = subprocess.run(["setpriv", "--reuid=%d" % TEST_UID, "--regid=%d" % TEST_UID,
+                        "--clear-groups", "--", BIN], env=env, cwd=ctx.dir, capture_output=True,
+                       text=True, timeout=60, stdin=subprocess.DEVNULL)
+    check(p.returncode == 126, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
+    check("cannot switch to hook_user" in p.stderr, "no reason given: %s" % p.stderr[-300:])
+    check(not os.path.exists(ran), "the hook ran as drone-deps' own user")
+    only_master(ctx)
 
 
 @test("as PID 1 (a container), the hook finds no password in /proc/1 and cannot read its memory")

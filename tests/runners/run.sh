@@ -21,7 +21,8 @@
 #
 # Usage: tests/runners/run.sh [IMAGE]   (default drone-deps:test; needs the
 #        runners, `make runners`, and a Docker engine, `make docker-up`)
-# Environment: RUNNERS_KEYCLOAK_PORT (the test Keycloak's HTTP port, default
+# Environment: RUNNERS_ONLY (the sections to run: drone, patterns, secrets,
+# woodpecker; default all), RUNNERS_KEYCLOAK_PORT (the test Keycloak's HTTP port, default
 # 18500; the next port is its health port), RUNNERS_WAIT (seconds a
 # watchdog may take to delete the realm, default 60: on a loaded 2-core
 # machine a real Keycloak takes seconds for the admin login and the delete;
@@ -131,9 +132,19 @@ workspace() {
 	sed -e "s|@IMAGE@|$IMAGE|" -e "s|@KEYCLOAK_URL@|$(cat "$kc/url")|" \
 		-e "s|@RUN_ID@|$3|" -e "s|@HOOK_ARGS@|$4|" \
 		-e "s|@TEST_IMAGE@|${TEST_IMAGE:-}|" -e "s|@TEST_DEPS_IMAGE@|${TEST_DEPS_IMAGE:-}|" \
+		-e "s|@HOOK_USER@|${HOOK_USER:-}|" -e "s|@SECRET_FILE@|${SECRET_FILE:-}|" \
+		-e "s|@HOOK_USER_FLAG@|${HOOK_USER:+--hook-user $HOOK_USER}|" \
 		"$PIPELINES/$2" >"$ws/pipeline.yml"
 	echo "$3" >>"$work/run-ids"
 	echo "$ws"
+}
+
+# selected SECTION: whether RUNNERS_ONLY (words: drone, patterns, secrets,
+# woodpecker) is unset or names it.
+selected() {
+	case " ${RUNNERS_ONLY:-$1} " in *" $1 "*) return 0 ;; esac
+	echo "# not run: $1 (RUNNERS_ONLY=$RUNNERS_ONLY)"
+	return 1
 }
 
 new_run_id() { od -An -N3 -tx1 /dev/urandom | tr -d ' \n'; }
@@ -245,102 +256,104 @@ runner_wait() {
 	runner_pid=
 }
 
-# 1. A pipeline that passes.
-run=$(new_numeric_run_id)
-realm=recipe-ci-$run
-ws=$(workspace pass drone.yml "$run" "")
-log=$work/drone-pass.log
-t0=$(date +%s)
-drone_exec "$ws" recipe "$log"
-runner_wait 300
-diag <"$log"
-echo "drone exec: the passing pipeline took $(($(date +%s) - t0)) s" | diag
-check "drone: the recipe pipeline passes (drone exec exits 0)" [ "$runner_rc" -eq 0 ]
-check "drone: the deps step binds a warm realm on the real Keycloak" \
-	grep -q "bound keycloak (warm): realm $realm at $(cat "$kc/url")" "$log"
-check "drone: the hook logs in with the binding (password grant, id_token)" \
-	grep -q "hook: logged in as test, id_token received" "$log"
-check "drone: the step reports the hook's success" grep -q "the hook exited with status 0" "$log"
-check "drone: the realm is gone afterwards (admin API: 404)" [ "$(realm_status "$realm")" = 404 ]
-if grep -q "hook: setting PLUGIN_KEYCLOAK_ADMIN_PASSWORD" "$log" || grep -qF "$ADMIN_PASSWORD" "$log"; then
-	fail "drone: the admin password reaches neither the hook nor the log"
-else
-	pass "drone: the admin password reaches neither the hook nor the log"
-fi
-check "drone: nothing of the run is left (containers, networks, volumes, watchdog)" \
-	no_leftovers "$ws" "$run"
+if selected drone; then
+	# 1. A pipeline that passes.
+	run=$(new_numeric_run_id)
+	realm=recipe-ci-$run
+	ws=$(workspace pass drone.yml "$run" "")
+	log=$work/drone-pass.log
+	t0=$(date +%s)
+	drone_exec "$ws" recipe "$log"
+	runner_wait 300
+	diag <"$log"
+	echo "drone exec: the passing pipeline took $(($(date +%s) - t0)) s" | diag
+	check "drone: the recipe pipeline passes (drone exec exits 0)" [ "$runner_rc" -eq 0 ]
+	check "drone: the deps step binds a warm realm on the real Keycloak" \
+		grep -q "bound keycloak (warm): realm $realm at $(cat "$kc/url")" "$log"
+	check "drone: the hook logs in with the binding (password grant, id_token)" \
+		grep -q "hook: logged in as test, id_token received" "$log"
+	check "drone: the step reports the hook's success" grep -q "the hook exited with status 0" "$log"
+	check "drone: the realm is gone afterwards (admin API: 404)" [ "$(realm_status "$realm")" = 404 ]
+	if grep -q "hook: setting PLUGIN_KEYCLOAK_ADMIN_PASSWORD" "$log" || grep -qF "$ADMIN_PASSWORD" "$log"; then
+		fail "drone: the admin password reaches neither the hook nor the log"
+	else
+		pass "drone: the admin password reaches neither the hook nor the log"
+	fi
+	check "drone: nothing of the run is left (containers, networks, volumes, watchdog)" \
+		no_leftovers "$ws" "$run"
 
-# 2. What Drone passes, read from the running step; then Drone's cancel:
-# the step container killed with SIGKILL while the hook runs.
-run=$(new_run_id)
-realm=recipe-ci-$run
-ws=$(workspace kill drone.yml "$run" "")
-log=$work/drone-kill.log
-drone_exec "$ws" recipe-hold "$log"
-if wait_for "$log" "hook: holding" 300 && step=$(step_container "$ws") && [ -n "$step" ]; then
-	pass "drone: a held run reaches its hook"
-	# One line per setting, as the runner encoded it.
-	v=$(env_of "$step" PLUGIN_DEPS)
-	check "drone: a one-item list arrives as its item (deps: [keycloak] -> keycloak)" [ "$v" = keycloak ]
-	v=$(env_of "$step" PLUGIN_PROBE_LIST)
-	check "drone: a list arrives comma-joined ([a, b c] -> 'a,b c')" [ "$v" = "a,b c" ]
-	v=$(env_of "$step" PLUGIN_PROBE_MAP)
-	check "drone: a map arrives as JSON ({k: v} -> {\"k\":\"v\"})" [ "$v" = '{"k":"v"}' ]
-	v=$(env_of "$step" PLUGIN_TTL)
-	w=$(env_of "$step" PLUGIN_DEBUG)
-	check "drone: numbers and booleans arrive as text (120, true)" [ "$v.$w" = "120.true" ]
-	v=$(env_of "$step" PLUGIN_KEYCLOAK_ADMIN_PASSWORD)
-	check "drone: from_secret arrives as the secret's value" [ "$v" = "$ADMIN_PASSWORD" ]
-	if env_of "$step" PLUGIN_ENV_FILE >/dev/null || env_of "$step" PLUGIN_CA_CERT >/dev/null; then
-		fail "drone: an empty (\"\") or null setting is not passed at all"
+	# 2. What Drone passes, read from the running step; then Drone's cancel:
+	# the step container killed with SIGKILL while the hook runs.
+	run=$(new_run_id)
+	realm=recipe-ci-$run
+	ws=$(workspace kill drone.yml "$run" "")
+	log=$work/drone-kill.log
+	drone_exec "$ws" recipe-hold "$log"
+	if wait_for "$log" "hook: holding" 300 && step=$(step_container "$ws") && [ -n "$step" ]; then
+		pass "drone: a held run reaches its hook"
+		# One line per setting, as the runner encoded it.
+		v=$(env_of "$step" PLUGIN_DEPS)
+		check "drone: a one-item list arrives as its item (deps: [keycloak] -> keycloak)" [ "$v" = keycloak ]
+		v=$(env_of "$step" PLUGIN_PROBE_LIST)
+		check "drone: a list arrives comma-joined ([a, b c] -> 'a,b c')" [ "$v" = "a,b c" ]
+		v=$(env_of "$step" PLUGIN_PROBE_MAP)
+		check "drone: a map arrives as JSON ({k: v} -> {\"k\":\"v\"})" [ "$v" = '{"k":"v"}' ]
+		v=$(env_of "$step" PLUGIN_TTL)
+		w=$(env_of "$step" PLUGIN_DEBUG)
+		check "drone: numbers and booleans arrive as text (120, true)" [ "$v.$w" = "120.true" ]
+		v=$(env_of "$step" PLUGIN_KEYCLOAK_ADMIN_PASSWORD)
+		check "drone: from_secret arrives as the secret's value" [ "$v" = "$ADMIN_PASSWORD" ]
+		if env_of "$step" PLUGIN_ENV_FILE >/dev/null || env_of "$step" PLUGIN_CA_CERT >/dev/null; then
+			fail "drone: an empty (\"\") or null setting is not passed at all"
+		else
+			pass "drone: an empty (\"\") or null setting is not passed at all"
+		fi
+		v=$(env_of "$step" PLUGIN_PROBE-DASH)
+		check "drone: a dashed name is only upper-cased (PLUGIN_PROBE-DASH), not renamed" [ "$v" = x ]
+		if grep -q "hook: setting PLUGIN_PROBE" "$log" && ! grep -q "hook: setting PLUGIN_PROBE-DASH" "$log"; then
+			pass "drone: BusyBox sh drops the dashed name from the hook's environment"
+		else
+			fail "drone: BusyBox sh drops the dashed name from the hook's environment"
+		fi
+		check "drone: the realm exists while the hook runs" [ "$(realm_status "$realm")" = 200 ]
+		$DOCKER kill -s KILL "$step" >/dev/null
+		if realm_gone_within "$realm" "$WAIT"; then
+			pass "drone: step killed with SIGKILL mid-hook: the watchdog deletes the realm ($gone_ms ms)"
+		else
+			fail "drone: step killed with SIGKILL mid-hook: the watchdog deletes the realm within $WAIT s"
+		fi
+		runner_wait 60
+		check "drone: drone exec reports the killed step as a failure (exit 1)" [ "$runner_rc" -eq 1 ]
+		check "drone: nothing of the killed run is left" no_leftovers "$ws" "$run"
 	else
-		pass "drone: an empty (\"\") or null setting is not passed at all"
+		fail "drone: a held run reaches its hook"
+		runner_wait 1
 	fi
-	v=$(env_of "$step" PLUGIN_PROBE-DASH)
-	check "drone: a dashed name is only upper-cased (PLUGIN_PROBE-DASH), not renamed" [ "$v" = x ]
-	if grep -q "hook: setting PLUGIN_PROBE" "$log" && ! grep -q "hook: setting PLUGIN_PROBE-DASH" "$log"; then
-		pass "drone: BusyBox sh drops the dashed name from the hook's environment"
-	else
-		fail "drone: BusyBox sh drops the dashed name from the hook's environment"
-	fi
-	check "drone: the realm exists while the hook runs" [ "$(realm_status "$realm")" = 200 ]
-	$DOCKER kill -s KILL "$step" >/dev/null
-	if realm_gone_within "$realm" "$WAIT"; then
-		pass "drone: step killed with SIGKILL mid-hook: the watchdog deletes the realm ($gone_ms ms)"
-	else
-		fail "drone: step killed with SIGKILL mid-hook: the watchdog deletes the realm within $WAIT s"
-	fi
-	runner_wait 60
-	check "drone: drone exec reports the killed step as a failure (exit 1)" [ "$runner_rc" -eq 1 ]
-	check "drone: nothing of the killed run is left" no_leftovers "$ws" "$run"
-else
-	fail "drone: a held run reaches its hook"
-	runner_wait 1
-fi
-diag <"$log"
+	diag <"$log"
 
-# 3. drone exec's own cancel: SIGTERM to the runner, which then kills the
-# step container with SIGKILL (Drone's Destroy), as a cancelled build does.
-run=$(new_run_id)
-realm=recipe-ci-$run
-ws=$(workspace cancel drone.yml "$run" "")
-log=$work/drone-cancel.log
-drone_exec "$ws" recipe-hold "$log"
-if wait_for "$log" "hook: holding" 300; then
-	kill -TERM "$runner_pid"
-	if realm_gone_within "$realm" "$WAIT"; then
-		pass "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted ($gone_ms ms)"
+	# 3. drone exec's own cancel: SIGTERM to the runner, which then kills the
+	# step container with SIGKILL (Drone's Destroy), as a cancelled build does.
+	run=$(new_run_id)
+	realm=recipe-ci-$run
+	ws=$(workspace cancel drone.yml "$run" "")
+	log=$work/drone-cancel.log
+	drone_exec "$ws" recipe-hold "$log"
+	if wait_for "$log" "hook: holding" 300; then
+		kill -TERM "$runner_pid"
+		if realm_gone_within "$realm" "$WAIT"; then
+			pass "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted ($gone_ms ms)"
+		else
+			fail "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted within $WAIT s"
+		fi
+		runner_wait 60
+		check "drone: the cancelled run exits non-zero" [ "$runner_rc" -ne 0 ]
+		check "drone: nothing of the cancelled run is left" no_leftovers "$ws" "$run"
 	else
-		fail "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted within $WAIT s"
+		fail "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted"
+		runner_wait 1
 	fi
-	runner_wait 60
-	check "drone: the cancelled run exits non-zero" [ "$runner_rc" -ne 0 ]
-	check "drone: nothing of the cancelled run is left" no_leftovers "$ws" "$run"
-else
-	fail "drone: run cancelled mid-hook (SIGTERM to drone exec): the realm is deleted"
-	runner_wait 1
+	diag <"$log"
 fi
-diag <"$log"
 
 # --- a recipe's three patterns (testdata/pipelines/recipe/.drone.yml) -----
 
@@ -372,150 +385,241 @@ no_secret_in() {
 	done
 }
 
-for pattern in hook up-down wrap; do
-	run=$(new_numeric_run_id)
+if selected patterns; then
+	for pattern in hook up-down wrap; do
+		run=$(new_numeric_run_id)
+		realm=recipe-ci-$run
+		ws=$(workspace "$pattern" recipe/.drone.yml "$run" "")
+		log=$work/drone-$pattern.log
+		t0=$(date +%s)
+		drone_exec "$ws" "$pattern" "$log"
+		runner_wait 300
+		diag <"$log"
+		echo "drone exec: pattern $pattern took $(($(date +%s) - t0)) s" | diag
+		check "drone, pattern $pattern: the pipeline passes (drone exec exits 0)" [ "$runner_rc" -eq 0 ]
+		check "drone, pattern $pattern: realm $realm bound on the real Keycloak" \
+			grep -q "bound keycloak (warm): realm $realm at $(cat "$kc/url")" "$log"
+		check "drone, pattern $pattern: the tests log in with the binding" \
+			grep -q "hook: logged in as test, id_token received" "$log"
+		check "drone, pattern $pattern: the realm is gone afterwards (admin API: 404)" \
+			[ "$(realm_status "$realm")" = 404 ]
+		check "drone, pattern $pattern: no secret in the build log" no_secret_in "$log" "$ws"
+		check "drone, pattern $pattern: nothing of the run is left" no_leftovers "$ws" "$run"
+		if [ "$pattern" = up-down ]; then
+			check "drone, pattern up-down: env_file is written into the workspace, mode 0600" \
+				[ "$(stat -c %a "$ws/deps.env" 2>/dev/null)" = 600 ]
+			check "drone, pattern up-down: the down step finds the run through env_file and tears it down" \
+				grep -q "tore down run $run" "$log"
+		fi
+	done
+
+	# A failing test: down still runs (when: status: [success, failure]).
+	run=$(new_run_id)
 	realm=recipe-ci-$run
-	ws=$(workspace "$pattern" recipe/.drone.yml "$run" "")
-	log=$work/drone-$pattern.log
-	t0=$(date +%s)
-	drone_exec "$ws" "$pattern" "$log"
+	ws=$(workspace up-down-fail recipe/.drone.yml "$run" " fail")
+	log=$work/drone-up-down-fail.log
+	drone_exec "$ws" up-down "$log"
 	runner_wait 300
 	diag <"$log"
-	echo "drone exec: pattern $pattern took $(($(date +%s) - t0)) s" | diag
-	check "drone, pattern $pattern: the pipeline passes (drone exec exits 0)" [ "$runner_rc" -eq 0 ]
-	check "drone, pattern $pattern: realm $realm bound on the real Keycloak" \
-		grep -q "bound keycloak (warm): realm $realm at $(cat "$kc/url")" "$log"
-	check "drone, pattern $pattern: the tests log in with the binding" \
-		grep -q "hook: logged in as test, id_token received" "$log"
-	check "drone, pattern $pattern: the realm is gone afterwards (admin API: 404)" \
-		[ "$(realm_status "$realm")" = 404 ]
-	check "drone, pattern $pattern: no secret in the build log" no_secret_in "$log" "$ws"
-	check "drone, pattern $pattern: nothing of the run is left" no_leftovers "$ws" "$run"
-	if [ "$pattern" = up-down ]; then
-		check "drone, pattern up-down: env_file is written into the workspace, mode 0600" \
-			[ "$(stat -c %a "$ws/deps.env" 2>/dev/null)" = 600 ]
-		check "drone, pattern up-down: the down step finds the run through env_file and tears it down" \
-			grep -q "tore down run $run" "$log"
+	check "drone, pattern up-down, failing test: the pipeline fails (drone exec exits 1)" [ "$runner_rc" -eq 1 ]
+	check "drone, pattern up-down, failing test: down runs on failure and deletes the realm" \
+		eval 'grep -q "tore down run $run" "$log" && [ "$(realm_status "$realm")" = 404 ]'
+
+	# A cancelled up/down build: SIGTERM to drone exec mid-test, which kills
+	# the test step and runs no further step, down included (a Drone server's
+	# cancel does the same). No watchdog guards an up (it is meant to outlive
+	# its step), so the realm stays until its lease ends (ttl after up: an up
+	# does not renew) and a reap runs: here the housekeeping pipeline, started
+	# as soon as the lease has ended, as a cron job would some time later.
+	run=$(new_run_id)
+	realm=recipe-ci-$run
+	ws=$(workspace up-down-cancel recipe/.drone.yml "$run" " hold")
+	log=$work/drone-up-down-cancel.log
+	t_start=$(date +%s)
+	drone_exec "$ws" up-down "$log"
+	if wait_for "$log" "hook: holding" 300; then
+		t_cancel=$(date +%s)
+		kill -TERM "$runner_pid"
+		runner_wait 60
+		diag <"$log"
+		check "drone, cancelled up/down: drone exec exits non-zero" [ "$runner_rc" -ne 0 ]
+		check "drone, cancelled up/down: the down step did not run" eval '! grep -q "tore down run" "$log"'
+		check "drone, cancelled up/down: the realm is left after the cancel (admin API: 200)" \
+			[ "$(realm_status "$realm")" = 200 ]
+		expires=$(admin expires "$realm" 2>/dev/null)
+		check "drone, cancelled up/down: the realm carries its lease's end ($expires)" is_number "$expires"
+		is_number "$expires" || expires=$(($(date +%s) + 60))
+		while [ "$(date +%s)" -le "$expires" ]; do sleep 1; done
+		hk=$work/drone-housekeeping.log
+		ws_hk=$(workspace housekeeping recipe/.drone.yml "$run" "")
+		drone_exec "$ws_hk" housekeeping "$hk" cron
+		runner_wait 300
+		t_gone=$(date +%s)
+		diag <"$hk"
+		check "drone, housekeeping: status lists the cancelled run's realm as expired" \
+			grep -Eq "realm +$realm +$run .*expired [0-9]+ s ago +expired" "$hk"
+		check "drone, housekeeping: reap deletes it (admin API: 404)" \
+			eval 'grep -q "reaped realm $realm" "$hk" && [ "$(realm_status "$realm")" = 404 ]'
+		check "drone, housekeeping: the pipeline passes (status's exit 1 is ignored)" [ "$runner_rc" -eq 0 ]
+		{
+			echo "cancelled up/down: up at +0 s (ttl 60 s), cancelled at +$((t_cancel - t_start)) s,"
+			echo "  lease ended at +$((expires - t_start)) s, reaped by +$((t_gone - t_start)) s:"
+			echo "  the realm outlived the cancel by $((t_gone - t_cancel)) s = the rest of its lease"
+			echo "  ($((expires - t_cancel)) s) + the wait for a reap ($((t_gone - expires)) s, housekeeping run at once);"
+			echo "  at most ttl + the time to the next reap (the cron interval, or a later run's own reap)"
+		} | diag
+	else
+		fail "drone, cancelled up/down: the test step holds"
+		runner_wait 1
+		diag <"$log"
 	fi
-done
+fi
 
-# A failing test: down still runs (when: status: [success, failure]).
-run=$(new_run_id)
-realm=recipe-ci-$run
-ws=$(workspace up-down-fail recipe/.drone.yml "$run" " fail")
-log=$work/drone-up-down-fail.log
-drone_exec "$ws" up-down "$log"
-runner_wait 300
-diag <"$log"
-check "drone, pattern up-down, failing test: the pipeline fails (drone exec exits 1)" [ "$runner_rc" -eq 1 ]
-check "drone, pattern up-down, failing test: down runs on failure and deletes the realm" \
-	eval 'grep -q "tore down run $run" "$log" && [ "$(realm_status "$realm")" = 404 ]'
+# --- threat model: what the hook and the tests can reach -------------------
+#
+# tests/probe.sh runs as (or before) the tests and copies every ancestor's
+# /proc environ and cmdline into the workspace's probe/; here, knowing the
+# admin password, we look for it there. Each case is one pipeline of
+# recipe/.drone.yml, with and without hook_user (a uid of no account).
 
-# A cancelled up/down build: SIGTERM to drone exec mid-test, which kills
-# the test step and runs no further step, down included (a Drone server's
-# cancel does the same). No watchdog guards an up (it is meant to outlive
-# its step), so the realm stays until its lease ends (ttl after up: an up
-# does not renew) and a reap runs: here the housekeeping pipeline, started
-# as soon as the lease has ended, as a cron job would some time later.
-run=$(new_run_id)
-realm=recipe-ci-$run
-ws=$(workspace up-down-cancel recipe/.drone.yml "$run" " hold")
-log=$work/drone-up-down-cancel.log
-t_start=$(date +%s)
-drone_exec "$ws" up-down "$log"
-if wait_for "$log" "hook: holding" 300; then
-	t_cancel=$(date +%s)
-	kill -TERM "$runner_pid"
-	runner_wait 60
-	diag <"$log"
-	check "drone, cancelled up/down: drone exec exits non-zero" [ "$runner_rc" -ne 0 ]
-	check "drone, cancelled up/down: the down step did not run" eval '! grep -q "tore down run" "$log"'
-	check "drone, cancelled up/down: the realm is left after the cancel (admin API: 200)" \
-		[ "$(realm_status "$realm")" = 200 ]
-	expires=$(admin expires "$realm" 2>/dev/null)
-	check "drone, cancelled up/down: the realm carries its lease's end ($expires)" is_number "$expires"
-	is_number "$expires" || expires=$(($(date +%s) + 60))
-	while [ "$(date +%s)" -le "$expires" ]; do sleep 1; done
-	hk=$work/drone-housekeeping.log
-	ws_hk=$(workspace housekeeping recipe/.drone.yml "$run" "")
-	drone_exec "$ws_hk" housekeeping "$hk" cron
-	runner_wait 300
-	t_gone=$(date +%s)
-	diag <"$hk"
-	check "drone, housekeeping: status lists the cancelled run's realm as expired" \
-		grep -Eq "realm +$realm +$run .*expired [0-9]+ s ago +expired" "$hk"
-	check "drone, housekeeping: reap deletes it (admin API: 404)" \
-		eval 'grep -q "reaped realm $realm" "$hk" && [ "$(realm_status "$realm")" = 404 ]'
-	check "drone, housekeeping: the pipeline passes (status's exit 1 is ignored)" [ "$runner_rc" -eq 0 ]
-	{
-		echo "cancelled up/down: up at +0 s (ttl 60 s), cancelled at +$((t_cancel - t_start)) s,"
-		echo "  lease ended at +$((expires - t_start)) s, reaped by +$((t_gone - t_start)) s:"
-		echo "  the realm outlived the cancel by $((t_gone - t_cancel)) s = the rest of its lease"
-		echo "  ($((expires - t_cancel)) s) + the wait for a reap ($((t_gone - expires)) s, housekeeping run at once);"
-		echo "  at most ttl + the time to the next reap (the cron interval, or a later run's own reap)"
-	} | diag
-else
-	fail "drone, cancelled up/down: the test step holds"
-	runner_wait 1
-	diag <"$log"
+if selected secrets; then
+	t_secrets=$(date +%s)
+	HOOK_UID=64123
+	SECRET_FILE=$work/secret/keycloak_admin_password
+	mkdir -p "$work/secret"
+	(umask 077 && printf '%s' "$ADMIN_PASSWORD" >"$SECRET_FILE")
+
+	# probe_case NAME PIPELINE HOOK_USER: runs the pipeline; sets ws, log,
+	# found (the probe's copies that hold the password, by name) and
+	# checks the run passed and left nothing.
+	probe_case() {
+		run=$(new_numeric_run_id)
+		realm=recipe-ci-$run
+		ws=$(HOOK_USER=$3 SECRET_FILE=$SECRET_FILE workspace "$1" recipe/.drone.yml "$run" "")
+		mkdir -p "$ws/probe" && chmod 0777 "$ws/probe" # the hook may not be root
+		log=$work/drone-$1.log
+		drone_exec "$ws" "$2" "$log"
+		runner_wait 300
+		diag <"$log"
+		found=$(cd "$ws/probe" && grep -lF "$ADMIN_PASSWORD" -- * 2>/dev/null | tr '\n' ' ')
+		echo "$1: the password is in: ${found:-nothing the tests could read}" | diag
+		check "threat model, $1: the pipeline passes and the tests log in" \
+			eval '[ "$runner_rc" -eq 0 ] && grep -q "hook: logged in as test" "$log"'
+		check "threat model, $1: the realm is gone, nothing is left" \
+			eval '[ "$(realm_status "$realm")" = 404 ] && no_leftovers "$ws" "$run"'
+		check "threat model, $1: no secret in the build log" no_secret_in "$log" "$ws"
+	}
+
+	# ancestors_refused LOG: from drone-deps up (the probe walks from itself
+	# to PID 1), the probe could read no environ.
+	ancestors_refused() {
+		awk '/probe: [0-9]+ drone-deps environ/ { up = 1 }
+			up && /probe: [0-9]+ [^ ]+ environ read/ { bad = 1 }
+			END { exit bad || !up }' "$1"
+	}
+
+	# Pattern 1, the Docker socket mounted into the plugin step.
+	probe_case hook-socket-root hook-socket ""
+	check "threat model, pattern 1 with the socket: a hook as root talks to the Docker socket (it is root on the host)" \
+		grep -q "probe: docker socket answered" "$log"
+	probe_case hook-socket-user hook-socket "$HOOK_UID"
+	check "threat model, pattern 1 with the socket and hook_user: the hook runs as $HOOK_UID:$HOOK_UID, no other group" \
+		grep -q "probe: uid $HOOK_UID, gid $HOOK_UID, groups $HOOK_UID\$" "$log"
+	check "threat model, pattern 1 with the socket and hook_user: the hook cannot talk to the Docker socket" \
+		grep -q "probe: docker socket refused" "$log"
+	check "threat model, pattern 1 with hook_user: drone-deps' environ, and every one above it, is refused to the hook" \
+		ancestors_refused "$log"
+	check "threat model, pattern 1 with hook_user: the password is in nothing the hook can read" \
+		[ -z "$found" ]
+
+	# Pattern 3, the binary in the test image: from_secret (environment).
+	probe_case wrap-env-root wrap-probe ""
+	check "threat model, pattern 3, from_secret: the tests read the password from the step's shell or PID 1 (Drone keeps it there)" \
+		[ -n "$found" ]
+	if grep -qF "$ADMIN_PASSWORD" "$ws"/probe/*drone-deps* 2>/dev/null; then
+		fail "threat model, pattern 3, from_secret: never in drone-deps' own environ or cmdline"
+	else
+		pass "threat model, pattern 3, from_secret: never in drone-deps' own environ or cmdline"
+	fi
+	probe_case wrap-env-user wrap-probe "$HOOK_UID"
+	check "threat model, pattern 3, from_secret and hook_user: every ancestor's environ is refused to the tests" \
+		ancestors_refused "$log"
+	check "threat model, pattern 3, from_secret and hook_user: the password is in nothing the tests can read" \
+		[ -z "$found" ]
+
+	# Pattern 3 with keycloak_admin_password_file.
+	probe_case wrap-file-root wrap-probe-file ""
+	check "threat model, pattern 3, _file: no ancestor's environ or cmdline holds the password" \
+		eval '! (cd "$ws/probe" && grep -qlF "$ADMIN_PASSWORD" -- *.environ *.cmdline 2>/dev/null)'
+	check "threat model, pattern 3, _file without hook_user: the tests can read the file itself" \
+		grep -q "probe: secret file read" "$log"
+	probe_case wrap-file-user wrap-probe-file "$HOOK_UID"
+	check "threat model, pattern 3, _file and hook_user: the tests cannot read the file" \
+		grep -q "probe: secret file refused" "$log"
+	check "threat model, pattern 3, _file and hook_user: the password is in nothing the tests can read" \
+		[ -z "$found" ]
+	echo "threat model: 6 pipelines in $(($(date +%s) - t_secrets)) s" | diag
 fi
 
 # --- Woodpecker ----------------------------------------------------------
 
-WOODPECKER=$("$TOP/tools/runners.sh" path woodpecker 2>"$work/path.err")
-if [ -z "$WOODPECKER" ]; then
-	why=$(sed 's/^runners: //' "$work/path.err" | tr '\n' ' ')
-	for t in "the recipe pipeline passes, the realm is gone" \
-		"settings arrive renamed (- and . become _), empty values as empty" \
-		"run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted"; do
-		echo "ok - woodpecker: $t # SKIP woodpecker-cli could not be built: $why"
-	done
-else
-	# woodpecker_exec WORKSPACE LOG: in the background; sets runner_pid.
-	woodpecker_exec() {
-		(umask 077 && printf 'keycloak_admin_password: "%s"\n' "$ADMIN_PASSWORD" >"$work/secrets.yml")
-		(cd "$1" && WOODPECKER_DISABLE_UPDATE_CHECK=true exec "$WOODPECKER" exec \
-			--backend-engine docker --repo-trusted-network --repo-trusted-volumes \
-			--secrets-file "$work/secrets.yml" pipeline.yml) >"$2" 2>&1 &
-		runner_pid=$!
-	}
-	run=$(new_run_id)
-	realm=recipe-ci-$run
-	ws=$(workspace wp-pass woodpecker.yml "$run" "")
-	log=$work/woodpecker-pass.log
-	woodpecker_exec "$ws" "$log"
-	runner_wait 300
-	diag <"$log"
-	if [ "$runner_rc" -eq 0 ] && grep -q "hook: logged in as test" "$log" &&
-		[ "$(realm_status "$realm")" = 404 ]; then
-		pass "woodpecker: the recipe pipeline passes, the realm is gone"
+if selected woodpecker; then
+	WOODPECKER=$("$TOP/tools/runners.sh" path woodpecker 2>"$work/path.err")
+	if [ -z "$WOODPECKER" ]; then
+		why=$(sed 's/^runners: //' "$work/path.err" | tr '\n' ' ')
+		for t in "the recipe pipeline passes, the realm is gone" \
+			"settings arrive renamed (- and . become _), empty values as empty" \
+			"run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted"; do
+			echo "ok - woodpecker: $t # SKIP woodpecker-cli could not be built: $why"
+		done
 	else
-		fail "woodpecker: the recipe pipeline passes, the realm is gone"
-	fi
-	if grep -q "hook: setting PLUGIN_PROBE_DASH" "$log" && grep -q "hook: setting PLUGIN_ENV_FILE" "$log"; then
-		pass "woodpecker: settings arrive renamed (- and . become _), empty values as empty"
-	else
-		fail "woodpecker: settings arrive renamed (- and . become _), empty values as empty"
-	fi
-	run=$(new_run_id)
-	realm=recipe-ci-$run
-	ws=$(workspace wp-cancel woodpecker.yml "$run" " hold")
-	log=$work/woodpecker-cancel.log
-	woodpecker_exec "$ws" "$log"
-	if wait_for "$log" "hook: holding" 300; then
-		kill -TERM "$runner_pid"
-		# Woodpecker stops the step (SIGTERM) and kills it after 20 s.
-		if realm_gone_within "$realm" $((WAIT + 20)); then
-			pass "woodpecker: run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted ($gone_ms ms)"
+		# woodpecker_exec WORKSPACE LOG: in the background; sets runner_pid.
+		woodpecker_exec() {
+			(umask 077 && printf 'keycloak_admin_password: "%s"\n' "$ADMIN_PASSWORD" >"$work/secrets.yml")
+			(cd "$1" && WOODPECKER_DISABLE_UPDATE_CHECK=true exec "$WOODPECKER" exec \
+				--backend-engine docker --repo-trusted-network --repo-trusted-volumes \
+				--secrets-file "$work/secrets.yml" pipeline.yml) >"$2" 2>&1 &
+			runner_pid=$!
+		}
+		run=$(new_run_id)
+		realm=recipe-ci-$run
+		ws=$(workspace wp-pass woodpecker.yml "$run" "")
+		log=$work/woodpecker-pass.log
+		woodpecker_exec "$ws" "$log"
+		runner_wait 300
+		diag <"$log"
+		if [ "$runner_rc" -eq 0 ] && grep -q "hook: logged in as test" "$log" &&
+			[ "$(realm_status "$realm")" = 404 ]; then
+			pass "woodpecker: the recipe pipeline passes, the realm is gone"
+		else
+			fail "woodpecker: the recipe pipeline passes, the realm is gone"
+		fi
+		if grep -q "hook: setting PLUGIN_PROBE_DASH" "$log" && grep -q "hook: setting PLUGIN_ENV_FILE" "$log"; then
+			pass "woodpecker: settings arrive renamed (- and . become _), empty values as empty"
+		else
+			fail "woodpecker: settings arrive renamed (- and . become _), empty values as empty"
+		fi
+		run=$(new_run_id)
+		realm=recipe-ci-$run
+		ws=$(workspace wp-cancel woodpecker.yml "$run" " hold")
+		log=$work/woodpecker-cancel.log
+		woodpecker_exec "$ws" "$log"
+		if wait_for "$log" "hook: holding" 300; then
+			kill -TERM "$runner_pid"
+			# Woodpecker stops the step (SIGTERM) and kills it after 20 s.
+			if realm_gone_within "$realm" $((WAIT + 20)); then
+				pass "woodpecker: run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted ($gone_ms ms)"
+			else
+				fail "woodpecker: run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted"
+			fi
+			runner_wait 60
 		else
 			fail "woodpecker: run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted"
+			runner_wait 1
 		fi
-		runner_wait 60
-	else
-		fail "woodpecker: run cancelled mid-hook (SIGTERM, then SIGKILL after 20 s): the realm is deleted"
-		runner_wait 1
+		diag <"$log"
 	fi
-	diag <"$log"
+
 fi
 
 exit "$failed"

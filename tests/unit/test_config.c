@@ -1,5 +1,6 @@
 /* Settings: PLUGIN_* variables, flags, Drone's encoding, defaults and
  * every bad input of README.md ("Settings") (plugin/config.c). */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -319,6 +320,36 @@ static void urls_must_be_http_or_https(void **state)
 	expect_error(nodomain, 0, NULL, "keycloak_url:");
 }
 
+/* The URLs are printed and passed to the hook: credentials in them are
+ * refused, and the message does not repeat them. */
+static void urls_with_user_info_are_refused_unechoed(void **state)
+{
+	static const char *const bad[] = {
+		"PLUGIN_KEYCLOAK_URL=https://admin:Url-P4ss@kc.example.org",
+		"PLUGIN_KEYCLOAK_URL=http://admin@127.0.0.1:8080/",
+		"PLUGIN_COLD_URL=https://u:Url-P4ss@keyc.example.org/x",
+	};
+	char *ok[] = { "PLUGIN_KEYCLOAK_URL=https://kc.example.org/auth?x=a@b", BASE_ENV, NULL };
+	struct config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *env[] = { (char *)bad[i], BASE_ENV, NULL };
+		const char *setting = strstr(bad[i], "COLD") ? "cold_url:" : "keycloak_url:";
+
+		expect_error(env, 0, NULL, setting);
+		assert_int_equal(load(&cfg, env, 0, NULL, err), -1);
+		assert_null(strstr(err, "P4ss"));
+		assert_null(strstr(err, "admin@"));
+		config_free(&cfg);
+	}
+	/* an '@' after the host is not user info */
+	assert_int_equal(load(&cfg, ok, 0, NULL, err), 0);
+	config_free(&cfg);
+}
+
 static void hook_comes_from_one_place(void **state)
 {
 	char *env[] = { BASE_ENV, NULL };
@@ -506,6 +537,55 @@ static void only_secret_settings_are_secret(void **state)
 	assert_false(config_env_is_secret("PLUGIN_KEYCLOAK_CLIENT_ID=drone-deps-ci"));
 }
 
+/* Drone upper-cases a setting's key and passes it as it is: a secret
+ * written `keycloak-client-secret` arrives as PLUGIN_KEYCLOAK-CLIENT-SECRET,
+ * which drone-deps would ignore and hand to the hook. */
+static void a_setting_spelled_otherwise_is_refused_and_wiped(void **state)
+{
+	static const char *const spellings[] = {
+		"PLUGIN_KEYCLOAK-CLIENT-SECRET", "PLUGIN_keycloak_client_secret",
+		"PLUGIN_Keycloak-Client-Secret", "PLUGIN_KEYCLOAK.CLIENT.SECRET",
+		"plugin_keycloak-client-secret", "PLUGIN_KEYCLOAK__CLIENT_SECRET",
+	};
+	char *plain[] = { "PLUGIN_KEYCLOAK-URL=http://127.0.0.1:1", BASE_ENV, NULL };
+	char *empty[] = { "PLUGIN_KEYCLOAK-CLIENT-SECRET=", BASE_ENV, NULL };
+	char *other[] = { "PLUGIN_PROBE-DASH=x", BASE_ENV, NULL };
+	struct config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(spellings) / sizeof(spellings[0]); i++) {
+		char entry[128];
+		char *env[] = { entry, BASE_ENV, NULL };
+
+		snprintf(entry, sizeof(entry), "%s=c-s3cret-dashed", spellings[i]);
+		assert_true(config_env_is_secret(entry));
+		assert_int_equal(load(&cfg, env, 0, NULL, err), -1);
+		if (strncmp(err, "keycloak_client_secret: given as ", 33) != 0 ||
+		    !strstr(err, "PLUGIN_KEYCLOAK_CLIENT_SECRET") || strstr(err, "s3cret")) {
+			printf("# %s: '%s'\n", spellings[i], err);
+			fail();
+		}
+		config_free(&cfg);
+		/* wiped where it lies, as /proc/<pid>/environ shows it (the
+		 * other entries are literals: not passed) */
+		env[1] = NULL;
+		config_wipe_secrets(env);
+		assert_null(strstr(entry, "s3cret"));
+		assert_memory_equal(entry, spellings[i], strlen(spellings[i]));
+	}
+	expect_error(plain, 0, NULL, "keycloak_url: given as PLUGIN_KEYCLOAK-URL");
+	/* empty counts as unset; a name that spells no setting is not ours */
+	assert_int_equal(load(&cfg, empty, 0, NULL, err), 0);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, other, 0, NULL, err), 0);
+	config_free(&cfg);
+	assert_false(config_env_is_secret("PLUGIN_PROBE-DASH=x"));
+	assert_false(config_env_is_secret("PLUGIN_KEYCLOAK-CLIENT-SECRETS=x"));
+	assert_false(config_env_is_secret("XPLUGIN_KEYCLOAK_CLIENT_SECRET=x"));
+}
+
 static void ci_client_and_pool_settings(void **state)
 {
 	char *id_alone[] = { "PLUGIN_KEYCLOAK_CLIENT_ID=ci", BASE_ENV, NULL };
@@ -534,6 +614,156 @@ static void ci_client_and_pool_settings(void **state)
 	assert_int_equal(load(&cfg, password, 0, NULL, err), 0);
 	assert_int_equal(cfg.pool_size, 0);
 	config_free(&cfg);
+}
+
+/* Parsing follows the table: a value outside a row's type, range, choices
+ * or check is refused naming that setting, whatever the action; and each
+ * setting spelled with dashes is refused naming itself (no two names meet
+ * once case and separators are ignored). */
+static void hook_user_is_a_uid_gid_or_a_user_never_root(void **state)
+{
+	static const char *const bad[] = { "0", "0:0", "1000:0", "-1", "1000:", "1000:x",
+					   "x:1",	"no-such-user-here", "root" };
+	char *pair[] = { "PLUGIN_HOOK_USER=1000:1001", BASE_ENV, NULL };
+	char *alone[] = { "PLUGIN_HOOK_USER=64123", BASE_ENV, NULL };
+	char *name[] = { "PLUGIN_HOOK_USER=nobody", BASE_ENV, NULL };
+	char *none[] = { BASE_ENV, NULL };
+	char *up[] = { "PLUGIN_HOOK_USER=1000", "PLUGIN_ACTION=up", "PLUGIN_ENV_FILE=/tmp/x.env",
+		       "PLUGIN_HOOK=",		BASE_ENV,	    NULL };
+	struct config cfg;
+	char err[512];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char entry[64];
+		char *env[] = { entry, BASE_ENV, NULL };
+
+		snprintf(entry, sizeof(entry), "PLUGIN_HOOK_USER=%s", bad[i]);
+		expect_error(env, 0, NULL, "hook_user:");
+	}
+	expect_error(up, 0, NULL, "hook_user: only action run");
+	assert_int_equal(load(&cfg, pair, 0, NULL, err), 0);
+	assert_int_equal(cfg.hook_uid, 1000);
+	assert_int_equal(cfg.hook_gid, 1001);
+	config_free(&cfg);
+	/* a uid of no account: the group of the same number, never 0 */
+	assert_int_equal(load(&cfg, alone, 0, NULL, err), 0);
+	assert_int_equal(cfg.hook_uid, 64123);
+	assert_int_equal(cfg.hook_gid, 64123);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, none, 0, NULL, err), 0);
+	assert_int_equal(cfg.hook_uid, -1);
+	config_free(&cfg);
+	if (load(&cfg, name, 0, NULL, err) == 0) {
+		assert_true(cfg.hook_uid > 0);
+		assert_true(cfg.hook_gid > 0);
+	} else {
+		printf("# no user nobody here: %s\n", err);
+	}
+	config_free(&cfg);
+}
+
+/* The *_file convention: the secret read from a file, so no environment
+ * holds a copy (pattern 3, where the step's shell keeps its own). */
+static void secret_file_settings_read_the_secret_once(void **state)
+{
+	char path[] = "/tmp/drone-deps-unit-secret-XXXXXX";
+	char empty[] = "/tmp/drone-deps-unit-empty-XXXXXX";
+	char pw_entry[96], cs_entry[96], empty_entry[96];
+	char *pw[] = { pw_entry,		"PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p",
+		       "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true",	NO_SOCKET,
+		       NULL };
+	char *cs[] = { cs_entry,		"PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p",
+		       "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true",	NO_SOCKET,
+		       NULL };
+	char *both[] = { pw_entry, BASE_ENV, NULL };
+	char *cs_both[] = { cs_entry, "PLUGIN_KEYCLOAK_CLIENT_SECRET=x", BASE_ENV, NULL };
+	char *none[] = { "PLUGIN_KEYCLOAK_ADMIN_PASSWORD_FILE=/nonexistent/pw", BASE_ENV, NULL };
+	char *blank[] = { empty_entry, "PLUGIN_DEPS=keycloak", "PLUGIN_PARENT=p",
+			  "PLUGIN_DOMAIN=d.org", "PLUGIN_HOOK=true", NO_SOCKET, NULL };
+	struct config cfg;
+	char err[512];
+	int fd = mkstemp(path), efd = mkstemp(empty);
+
+	(void)state;
+	assert_true(fd >= 0 && efd >= 0);
+	assert_int_equal(write(fd, "F1le-S3cret\n", 12), 12);
+	close(fd);
+	assert_int_equal(write(efd, "\n", 1), 1);
+	close(efd);
+	snprintf(pw_entry, sizeof(pw_entry), "PLUGIN_KEYCLOAK_ADMIN_PASSWORD_FILE=%s", path);
+	snprintf(cs_entry, sizeof(cs_entry), "PLUGIN_KEYCLOAK_CLIENT_SECRET_FILE=%s", path);
+	snprintf(empty_entry, sizeof(empty_entry), "PLUGIN_KEYCLOAK_ADMIN_PASSWORD_FILE=%s", empty);
+
+	assert_int_equal(load(&cfg, pw, 0, NULL, err), 0);
+	assert_string_equal(cfg.value[SET_KEYCLOAK_ADMIN_PASSWORD], "F1le-S3cret");
+	config_free(&cfg);
+	/* the client's secret: as if given, the pool on by default */
+	assert_int_equal(load(&cfg, cs, 0, NULL, err), 0);
+	assert_string_equal(cfg.value[SET_KEYCLOAK_CLIENT_SECRET], "F1le-S3cret");
+	assert_int_equal(cfg.pool_size, POOL_SIZE_CLIENT_DEFAULT);
+	config_free(&cfg);
+	expect_error(both, 0, NULL, "keycloak_admin_password_file: both");
+	expect_error(cs_both, 0, NULL, "keycloak_client_secret_file: both");
+	expect_error(none, 0, NULL, "keycloak_admin_password_file: cannot read");
+	expect_error(blank, 0, NULL, "keycloak_admin_password_file:");
+	assert_int_equal(load(&cfg, both, 0, NULL, err), -1);
+	assert_null(strstr(err, "F1le"));
+	config_free(&cfg);
+	assert_false(config_env_is_secret(pw_entry));
+	unlink(path);
+	unlink(empty);
+}
+
+static void every_row_of_the_table_is_enforced(void **state)
+{
+	int i;
+
+	(void)state;
+	for (i = 0; i < SETTING_COUNT; i++) {
+		const struct setting_info *s = &config_settings[i];
+		char bad[3][128], prefix[80], dashed[128];
+		int k, n = 0;
+
+		if (!strcmp(s->type, "integer")) {
+			snprintf(bad[n++], sizeof(bad[0]), "%ld", s->min - 1);
+			snprintf(bad[n++], sizeof(bad[0]), "%ld", s->max + 1);
+			snprintf(bad[n++], sizeof(bad[0]), "1x");
+		} else if (!strcmp(s->type, "boolean")) {
+			snprintf(bad[n++], sizeof(bad[0]), "maybe");
+		} else if (s->choices) {
+			snprintf(bad[n++], sizeof(bad[0]), "nonsense");
+		} else if (!strcmp(s->type, "url")) {
+			snprintf(bad[n++], sizeof(bad[0]), "ftp://kc.example.org");
+		} else if (s->check == CHECK_READABLE) {
+			snprintf(bad[n++], sizeof(bad[0]), "/nonexistent/file");
+		} else if (s->check == CHECK_WRITABLE_DIR) {
+			snprintf(bad[n++], sizeof(bad[0]), "/nonexistent/dir/file");
+		} else if (s->check == CHECK_DOMAIN) {
+			snprintf(bad[n++], sizeof(bad[0]), "a/b.org");
+		}
+		snprintf(prefix, sizeof(prefix), "%s:", s->name);
+		for (k = 0; k < n; k++) {
+			char entry[192], *up;
+			char *env[] = { entry, BASE_ENV, NULL };
+
+			snprintf(entry, sizeof(entry), "PLUGIN_%s=%s", s->name, bad[k]);
+			for (up = entry + 7; *up != '='; up++)
+				*up = (char)toupper((unsigned char)*up);
+			expect_error(env, 0, NULL, prefix);
+		}
+		{
+			char *up, *env[] = { dashed, BASE_ENV, NULL };
+
+			snprintf(dashed, sizeof(dashed), "PLUGIN_%s=x", s->name);
+			for (up = dashed + 7; *up != '='; up++)
+				*up = *up == '_' ? '-' : (char)toupper((unsigned char)*up);
+			snprintf(prefix, sizeof(prefix), "%s: given as", s->name);
+			if (strchr(s->name, '_'))
+				expect_error(env, 0, NULL, prefix);
+		}
+	}
 }
 
 static void help_and_plugin_docs_list_every_setting(void **state)
@@ -575,6 +805,7 @@ int main(void)
 		cmocka_unit_test(parent_that_cannot_form_a_realm_is_refused),
 		cmocka_unit_test(numbers_and_booleans_are_checked),
 		cmocka_unit_test(urls_must_be_http_or_https),
+		cmocka_unit_test(urls_with_user_info_are_refused_unechoed),
 		cmocka_unit_test(hook_comes_from_one_place),
 		cmocka_unit_test(files_and_folders_are_checked_before_anything),
 		cmocka_unit_test(missing_password_without_docker_socket_is_refused),
@@ -584,7 +815,11 @@ int main(void)
 		cmocka_unit_test(quoted_values_cannot_forge_log_lines),
 		cmocka_unit_test(secret_flag_is_wiped_from_argv),
 		cmocka_unit_test(only_secret_settings_are_secret),
+		cmocka_unit_test(a_setting_spelled_otherwise_is_refused_and_wiped),
 		cmocka_unit_test(ci_client_and_pool_settings),
+		cmocka_unit_test(hook_user_is_a_uid_gid_or_a_user_never_root),
+		cmocka_unit_test(secret_file_settings_read_the_secret_once),
+		cmocka_unit_test(every_row_of_the_table_is_enforced),
 		cmocka_unit_test(help_and_plugin_docs_list_every_setting),
 	};
 
