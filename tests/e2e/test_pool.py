@@ -799,6 +799,23 @@ def race_overlap(ctx):
     check(not [n for n in realm_names(ctx) if n.startswith("lasuite-drive-d")], "realms left")
 
 
+@test("SIGTERM while a create by the CI client is done but its answer held: exit 143, the realm deleted (its marks read with a new token)")
+def stop_create_client(ctx):
+    ensure_client(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("hold_after", "POST", "/admin/realms", seconds=4)
+        run = ctx.start(proxied(ctx, proxy, client_settings(ctx, run_id="e6e6e6", pool_size="0", hook="true")))
+        check(proxy.worked.wait(60), "the create never reached the server: %s" % run.stderr[-800:])
+        os.kill(run.pid, signal.SIGTERM)
+        run.wait(60)
+        proxy.released.wait(10)
+    finally:
+        proxy.close()
+    check(run.code == 143, "exit %s, want 143: %s" % (run.code, run.stderr[-800:]))
+    check("lasuite-drive-e6e6e6" not in realm_names(ctx), "the realm is left: %s" % run.stderr[-800:])
+
+
 # ---- finding: a 5xx after the server committed the create -------------------------
 
 
