@@ -158,7 +158,9 @@ def run(d):
         out = {}
         for realm in (foreign, "master"):
             st, body = call(s, tok, "GET", "/admin/realms/" + realm)
-            out["GET " + realm.split("-")[0]] = [st, shape(body)]
+            # master: which of its settings it shows
+            out["GET " + realm.split("-")[0]] = [st, shape(body) if realm != "master" else
+                                                 sorted(body) if isinstance(body, dict) else body]
             out["PUT " + realm.split("-")[0]] = call(s, tok, "PUT", "/admin/realms/" + realm,
                                                      {"attributes": {"x": "y"}})[0]
             out["import " + realm.split("-")[0]] = call(s, tok, "POST", "/admin/realms/%s/partialImport" % realm,
