@@ -1754,18 +1754,18 @@ class KC:
         rest = segs[2:]
         if not may_manage(realm):
             # RealmAdminResource.getRealm for a master token without view
-            # rights on the realm (a holder of create-realm): its public
-            # name and two login settings (measured on 26.4.7); its own
-            # realm, master, in full but for the attributes. Everything
-            # else is 403.
+            # rights on the realm (a holder of create-realm), master
+            # included: its public name, display names when set, and two
+            # login settings (measured on 26.4.7). Everything else is 403.
             if not rest and self.method == "GET" and may_create:
                 with self.st.lock:
-                    if realm["name"] == "master":
-                        body = {k: v for k, v in realm_rep(realm).items() if k != "attributes"}
-                    else:
-                        body = {"realm": realm["name"],
-                                "bruteForceProtected": realm["fields"]["bruteForceProtected"],
-                                "supportedLocales": list(realm["fields"]["supportedLocales"] or [])}
+                    f = realm["fields"]
+                    body = {"realm": realm["name"]}
+                    for key in ("displayName", "displayNameHtml"):
+                        if f.get(key) is not None:
+                            body[key] = f[key]
+                    body["bruteForceProtected"] = f["bruteForceProtected"]
+                    body["supportedLocales"] = list(f["supportedLocales"] or [])
                 return Resp(200, body, JSON, [("Cache-Control", "no-cache")])
             raise Mapped(403, http_msg(403))
         if not rest:
