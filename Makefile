@@ -125,6 +125,7 @@ check: deps
 		e2e-hardening-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(HARDENING)" \
 		e2e-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps $(E2E)" \
 		differential "python3 tests/e2e/test_differential.py" \
+		pool-differential "python3 tests/e2e/test_pool_differential.py" \
 		e2e-valgrind "DRONE_DEPS_BIN=tests/valgrind.sh DRONE_DEPS_WRAPPED=1 $(E2E)" \
 		e2e-guarantees "DRONE_DEPS_BIN=build/drone-deps $(GUARANTEES)" \
 		e2e-guarantees-asan "DRONE_DEPS_BIN=build/asan/drone-deps $(GUARANTEES)" \

@@ -698,12 +698,14 @@ def stop_mid_claim(ctx, mode, method, suffix, rid, at="worked"):
     realms = one_spare_and_foreign(ctx)
     proxy = FaultProxy(ctx.stub.url)
     try:
-        proxy.rule(mode, method, suffix, seconds=4)
+        proxy.rule(mode, method, suffix, seconds=2)
         run = ctx.start(proxied(ctx, proxy, client_settings(ctx, run_id=rid, pool_size="2", hook="sleep 30")))
         event = proxy.worked if at == "worked" else proxy.arrived
         check(event.wait(60), "the claim never reached %s %s: %s" % (method, suffix, run.stderr[-800:]))
+        t0 = time.time()
         os.kill(run.pid, signal.SIGTERM)
         run.wait(60)
+        print("# stopped %s: exit after %.1f s" % (suffix, time.time() - t0), flush=True)
         check(run.code == 143, "exit %s, want 143: %s" % (run.code, run.stderr[-800:]))
         proxy.released.wait(10)  # a held request has gone on to the server
         time.sleep(0.5)
@@ -801,6 +803,23 @@ def race_overlap(ctx):
         r = ctx.run(client_settings(ctx, action="down", run_id="%06x" % (0xd00000 + i), pool_size="2"))
         check(r.code == 0, "down %d: %s" % (i, r.stderr[-300:]))
     check(not [n for n in realm_names(ctx) if n.startswith("lasuite-drive-d")], "realms left")
+
+
+@test("SIGTERM while a create by the CI client is done but its answer held: exit 143, the realm deleted (its marks read with a new token)")
+def stop_create_client(ctx):
+    ensure_client(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("hold_after", "POST", "/admin/realms", seconds=2)
+        run = ctx.start(proxied(ctx, proxy, client_settings(ctx, run_id="e6e6e6", pool_size="0", hook="true")))
+        check(proxy.worked.wait(60), "the create never reached the server: %s" % run.stderr[-800:])
+        os.kill(run.pid, signal.SIGTERM)
+        run.wait(60)
+        proxy.released.wait(10)
+    finally:
+        proxy.close()
+    check(run.code == 143, "exit %s, want 143: %s" % (run.code, run.stderr[-800:]))
+    check("lasuite-drive-e6e6e6" not in realm_names(ctx), "the realm is left: %s" % run.stderr[-800:])
 
 
 # ---- finding: a 5xx after the server committed the create -------------------------
