@@ -55,8 +55,8 @@ struct warm_svc {
 	const char *image;
 	const char *what; /* for the progress lines: "Keycloak", "PostgreSQL" */
 	int replicas;
-	int (*spec)(struct buf *b, const struct warm *w, const struct config *cfg,
-		    const char *hash, long long force);
+	int (*spec)(struct buf *b, const struct warm *w, const struct config *cfg, const char *hash,
+		    long long force);
 };
 
 static int warm_fail_name(const char *domain, const char *what, const char *name, size_t max)
@@ -440,8 +440,8 @@ static int warm_pg_secret(struct docker *d, struct warm *w)
 	log_secret_add(password);
 	buf_printf(&labels, "\"com.docker.stack.namespace\":\"%s\",\"" WARM_LABEL "\":\"%s\"",
 		   w->stack, w->host);
-	if (docker_secret_create(d, w->db_secret_name, buf_str(&labels), password,
-				 strlen(password), w->db_secret_id, sizeof(w->db_secret_id)) < 0 ||
+	if (docker_secret_create(d, w->db_secret_name, buf_str(&labels), password, strlen(password),
+				 w->db_secret_id, sizeof(w->db_secret_id)) < 0 ||
 	    !w->db_secret_id[0]) {
 		log_error("secret %s: %s", w->db_secret_name, d->error);
 		goto out_free;
@@ -573,18 +573,21 @@ static int warm_pg_command(struct buf *b, const struct warm *w)
 	struct buf cmd = BUF_INIT;
 	int rc = 0;
 
-	rc |= buf_puts(&cmd, "p=$(cat /run/secrets/" COLD_SECRET_FILE ") && "
-			     "export KC_BOOTSTRAP_ADMIN_PASSWORD=\"$p\" KEYCLOAK_ADMIN_PASSWORD=\"$p\" && "
-			     "p=$(cat /run/secrets/" WARM_DB_SECRET_FILE ") && "
-			     "export KC_DB_PASSWORD=\"$p\" && unset p && "
-			     "for i in 1 2 3 4 5 6 7 8 9 10; do "
-			     "t=$(getent ahostsv4 tasks.");
+	rc |= buf_puts(
+		&cmd, "p=$(cat /run/secrets/" COLD_SECRET_FILE ") && "
+		      "export KC_BOOTSTRAP_ADMIN_PASSWORD=\"$p\" KEYCLOAK_ADMIN_PASSWORD=\"$p\" && "
+		      "p=$(cat /run/secrets/" WARM_DB_SECRET_FILE ") && "
+		      "export KC_DB_PASSWORD=\"$p\" && unset p && "
+		      "for i in 1 2 3 4 5 6 7 8 9 10; do "
+		      "t=$(getent ahostsv4 tasks.");
 	rc |= buf_puts(&cmd, w->service);
-	rc |= buf_puts(&cmd, " | cut -d' ' -f1 | sort -u); "
-			     "for a in $(hostname -I); do case \" \"$t\" \" in "
-			     "*\" $a \"*) export KC_CACHE_EMBEDDED_NETWORK_BIND_ADDRESS=$a;; esac; done; "
-			     "[ -n \"${KC_CACHE_EMBEDDED_NETWORK_BIND_ADDRESS:-}\" ] && break; sleep 1; done; "
-			     "exec /opt/keycloak/bin/kc.sh start --optimized");
+	rc |= buf_puts(
+		&cmd,
+		" | cut -d' ' -f1 | sort -u); "
+		"for a in $(hostname -I); do case \" \"$t\" \" in "
+		"*\" $a \"*) export KC_CACHE_EMBEDDED_NETWORK_BIND_ADDRESS=$a;; esac; done; "
+		"[ -n \"${KC_CACHE_EMBEDDED_NETWORK_BIND_ADDRESS:-}\" ] && break; sleep 1; done; "
+		"exec /opt/keycloak/bin/kc.sh start --optimized");
 	rc |= buf_puts(b, "\"Command\":[\"/bin/sh\",\"-c\",");
 	rc |= buf_json_string(b, buf_str(&cmd));
 	rc |= buf_puts(b, "]");
@@ -621,7 +624,8 @@ static int warm_pg_spec(struct buf *b, const struct warm *w, const struct config
 	rc |= buf_printf(b, ",\"Labels\":{\"com.docker.stack.namespace\":\"%s\"},", s);
 	rc |= warm_pg_command(b, w);
 	rc |= buf_puts(b, ",\"Env\":[");
-	snprintf(v, sizeof(v), "KC_BOOTSTRAP_ADMIN_USERNAME=%s", cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	snprintf(v, sizeof(v), "KC_BOOTSTRAP_ADMIN_USERNAME=%s",
+		 cfg->value[SET_KEYCLOAK_ADMIN_USER]);
 	rc |= buf_json_string(b, v);
 	snprintf(v, sizeof(v), "KEYCLOAK_ADMIN=%s", cfg->value[SET_KEYCLOAK_ADMIN_USER]);
 	rc |= buf_puts(b, ",");
@@ -908,8 +912,8 @@ static int warm_tasks_ready(struct docker *d, const struct warm_svc *svc, long l
 		if (json_get_string(&j, st, "State", one.state, sizeof(one.state)) < 0)
 			snprintf(one.state, sizeof(one.state), "unknown");
 		(void)json_get_string(&j, st, "Err", one.err, sizeof(one.err));
-		(void)json_get_string(&j, json_object_get(&j, st, "ContainerStatus"),
-				      "ContainerID", one.container, sizeof(one.container));
+		(void)json_get_string(&j, json_object_get(&j, st, "ContainerStatus"), "ContainerID",
+				      one.container, sizeof(one.container));
 		(void)json_get_long(&j, json_object_get(&j, task, "Spec"), "ForceUpdate",
 				    &one.force);
 		warm_container_health(d, one.container, health, sizeof(health));
@@ -971,8 +975,8 @@ static int warm_wait_ready(struct docker *d, const struct warm_svc *svc, const s
 				log_info("%s is ready (service %s, %d tasks healthy after %lld s)",
 					 svc->what, svc->name, ready, (now - start) / 1000);
 			else
-				log_info("%s is ready (service %s, healthy after %lld s)", svc->what,
-					 svc->name, (now - start) / 1000);
+				log_info("%s is ready (service %s, healthy after %lld s)",
+					 svc->what, svc->name, (now - start) / 1000);
 			return 0;
 		}
 		warm_container_health(d, t.container, health, sizeof(health));
@@ -984,19 +988,20 @@ static int warm_wait_ready(struct docker *d, const struct warm_svc *svc, const s
 		if (now >= deadline_ms) {
 			log_error(
 				"%s was not healthy within the timeout (%ld s): task %s, health %s%s%s; see docker service ps %s and docker service logs %s",
-				svc->what, cfg->timeout, t.state, health, t.err[0] ? ": " : "", t.err,
-				svc->name, svc->name);
+				svc->what, cfg->timeout, t.state, health, t.err[0] ? ": " : "",
+				t.err, svc->name, svc->name);
 			return EX_UNAVAILABLE;
 		}
 		if (svc->replicas > 1)
-			snprintf(now_seen, sizeof(now_seen), "%d of %d tasks ready; task %s, health %s%s%s",
-				 ready, svc->replicas,
-				 strcmp(t.state, "no task yet") ? t.state : "not scheduled yet", health,
-				 t.err[0] ? ", last error: " : "", t.err);
+			snprintf(now_seen, sizeof(now_seen),
+				 "%d of %d tasks ready; task %s, health %s%s%s", ready,
+				 svc->replicas,
+				 strcmp(t.state, "no task yet") ? t.state : "not scheduled yet",
+				 health, t.err[0] ? ", last error: " : "", t.err);
 		else
 			snprintf(now_seen, sizeof(now_seen), "task %s, health %s%s%s",
-				 strcmp(t.state, "no task yet") ? t.state : "not scheduled yet", health,
-				 t.err[0] ? ", last error: " : "", t.err);
+				 strcmp(t.state, "no task yet") ? t.state : "not scheduled yet",
+				 health, t.err[0] ? ", last error: " : "", t.err);
 		if (strcmp(now_seen, last) != 0) {
 			log_info("waiting for %s to be healthy (service %s): %s, %lld s", svc->what,
 				 svc->name, now_seen, (now - start) / 1000);
