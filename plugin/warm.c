@@ -579,12 +579,12 @@ static int warm_pg_command(struct buf *b, const struct warm *w)
 		      "p=$(cat /run/secrets/" WARM_DB_SECRET_FILE ") && "
 		      "export KC_DB_PASSWORD=\"$p\" && unset p && "
 		      "for i in 1 2 3 4 5 6 7 8 9 10; do "
-		      "t=$(getent ahostsv4 tasks.");
+		      "t=\" \"$(getent ahostsv4 tasks.");
 	rc |= buf_puts(&cmd, w->service);
 	rc |= buf_puts(
 		&cmd,
-		" | cut -d' ' -f1 | sort -u); "
-		"for a in $(hostname -I); do case \" \"$t\" \" in "
+		" | cut -d' ' -f1 | sort -u | tr '\\n' ' '); "
+		"for a in $(hostname -I); do case \"$t\" in "
 		"*\" $a \"*) export KC_CACHE_EMBEDDED_NETWORK_BIND_ADDRESS=$a;; esac; done; "
 		"[ -n \"${KC_CACHE_EMBEDDED_NETWORK_BIND_ADDRESS:-}\" ] && break; sleep 1; done; "
 		"exec /opt/keycloak/bin/kc.sh start --optimized");
