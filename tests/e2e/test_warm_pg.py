@@ -380,7 +380,7 @@ def roll_db(ctx):
     check("waiting for the database of warm-keycloak.%s to be healthy" % DOMAIN in r.stderr, r.stderr[-800:])
     check(inspect(APP)["Version"]["Index"] == before[APP], "Keycloak was updated too")
     check(inspect(DB)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == DB_IMAGE2, "db image not changed")
-    wait_until(lambda: client_token()[0], 120, "no CI client token after the database roll")
+    wait_until(lambda: client_token()[0], TIMEOUT, "no CI client token after the database roll")
     check(realm_exists("wp-keep"), "the realm is gone after the roll")
 
 
@@ -399,7 +399,7 @@ def repair_db(ctx):
     check("deploying service %s" % DB in r.stderr and "reusing the swarm secret %s" % DB_SECRET in r.stderr,
           r.stderr[-800:])
     check("warm-keycloak.%s is up to date: nothing changed" % DOMAIN in r.stderr, r.stderr[-800:])
-    wait_until(lambda: client_token()[0], 120, "no CI client token after the redeploy")
+    wait_until(lambda: client_token()[0], TIMEOUT, "no CI client token after the redeploy")
     check(realm_exists("wp-keep"), "the realm is gone after the redeploy (a new volume?)")
 
 
