@@ -90,7 +90,8 @@ class Forwarder:
             if time.time() - self.looked > 0.5:
                 self.backends, self.looked = task_addresses(APP), time.time()
             self.turn += 1
-            return self.backends[self.turn % len(self.backends):] + self.backends[:self.turn % len(self.backends)]
+            k = self.turn % len(self.backends) if self.backends else 0
+            return self.backends[k:] + self.backends[:k]
 
     def accept(self):
         while True:
@@ -217,7 +218,7 @@ def containers(service, running=True):
 def bind(ctx, what):
     """A run with the CI client through the forwarder; its hook logs in."""
     env = ctx.settings(keycloak_url=FWD.url, keycloak_admin_password=None,
-                       keycloak_client_secret=open(CI_FILE).read().strip(), mode="warm",
+                       keycloak_client_secret=open(CI_FILE).read().strip(), mode="warm", debug="true",
                        hook="%s %s %s" % (PYTHON, cs.LOGIN, ctx.path("login.out")))
     r = ctx.run(env, timeout=180)
     ok(r, what)
