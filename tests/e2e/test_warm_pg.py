@@ -215,6 +215,32 @@ def containers(service, running=True):
     return docker(*args).split()
 
 
+def settle(what):
+    """Until a realm create through the forwarder answers in under 5 s; the
+    seconds it took. After a SIGKILLed Keycloak member, the others (and a
+    restarted lone task, which finds the dead member's row in the jdbc-ping
+    table) stall cluster operations on it until JGroups drops it: a run
+    binding in that window can fail (see the closing note)."""
+    t0 = time.time()
+    n = 0
+    while True:
+        n += 1
+        name = "wp-probe-%d-%d" % (os.getpid(), n)
+        t = time.time()
+        try:
+            code = http(FWD.url + "/admin/realms", token=admin_token(), body={"realm": name, "enabled": True},
+                        timeout=60)[0]
+        except Exception:  # noqa: BLE001  (a Failure of admin_token while no task runs)
+            code = None
+        fast = code == 201 and time.time() - t < 5
+        if code == 201:
+            http(FWD.url + "/admin/realms/" + name, token=admin_token(), method="DELETE")
+        if fast:
+            return time.time() - t0
+        check(time.time() - t0 < TIMEOUT, "%s: realm creates still slow or failing after %d s" % (what, TIMEOUT))
+        time.sleep(1)
+
+
 def bind(ctx, what):
     """A run with the CI client through the forwarder; its hook logs in."""
     env = ctx.settings(keycloak_url=FWD.url, keycloak_admin_password=None,
@@ -352,8 +378,10 @@ def kill_keycloak(ctx):
     took = wait_answering("Keycloak did not answer after the kill")
     check(client_token()[0], "the CI client is gone after a killed Keycloak task")
     check(realm_exists("wp-keep"), "the realm is gone after a killed Keycloak task")
+    settled = settle("after the kill")
     bind(ctx, "run after the kill")
-    print("# Keycloak task killed to answering again: %.0f s" % took)
+    print("# Keycloak task killed to answering again: %.0f s, then realm creates fast again after %.0f s"
+          % (took, settled))
 
 
 @test("warm pg: a killed database task comes back with the CI client and the realms")
@@ -440,12 +468,16 @@ def replica_killed(ctx):
     check(len(live) == 2, "containers %s" % live)
     docker("kill", "-s", "KILL", live[0])
     t0 = time.time()
+    settled = settle("one replica killed")
+    check(len(containers(APP)) < 2 or len(task_addresses(APP)) < 2,
+          "the killed replica was back before the bind: the test shows nothing")
     r = bind(ctx, "run with a replica killed")
     check("bound keycloak (warm)" in r.stderr, r.stderr[-800:])
     took = time.time() - t0
     check(client_token()[0], "no CI client token with one replica")
     wait_until(lambda: len(task_addresses(APP)) == 2, TIMEOUT, "the killed replica did not come back healthy")
-    print("# run bound with a replica killed in %.1f s" % took)
+    print("# one of two replicas killed: realm creates fast again after %.0f s; the run bound %.1f s after the kill"
+          % (settled, took))
 
 
 def remove_when_free(kind, name):
