@@ -107,6 +107,7 @@ check: deps
 	$(MAKE) docker-up
 	$(MAKE) image
 	$(MAKE) keycloak-image
+	$(MAKE) warm-pg-images
 	-$(MAKE) runners
 	tests/run-suites.sh \
 		unit-json build/tests/test_json \
@@ -146,6 +147,7 @@ check: deps
 		e2e-down-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_down.py warm:" \
 		warm-action "DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_warm_action.py" \
 		pool-stub "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_pool.py" \
+		warm-pg "DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_warm_pg.py" \
 		pool-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_pool.py" \
 		lint tests/lint.sh \
 		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \

@@ -16,3 +16,15 @@ keycloak-image: docker-up
 
 cold-real: static image keycloak-image
 	DRONE_DEPS_BIN=$(STATIC_BIN) $(COLD_REAL)
+
+# The warm instance on PostgreSQL (warm_db: postgres): Keycloak built for
+# it (a second tag of the same version, production build) and the
+# database's image from Debian's postgresql packages. Both cached.
+KEYCLOAK_PG_IMAGE ?= $(KEYCLOAK_IMAGE)-postgres
+WARM_DB_IMAGE ?= $(shell sed -n 's/^\#define WARM_DB_IMAGE_DEFAULT "\(.*\)"/\1/p' plugin/config.h)
+
+.PHONY: warm-pg-images
+
+warm-pg-images: docker-up
+	KEYCLOAK_DB=postgres tools/keycloak-image.sh $(KEYCLOAK_PG_IMAGE)
+	tools/postgres-image.sh $(WARM_DB_IMAGE)

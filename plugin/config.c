@@ -113,6 +113,15 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 			    false,
 			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones.",
 			    .min = 0, .max = POOL_SIZE_MAX },
+	[SET_WARM_DB] = { "warm_db", "string", "dev-file", false, false,
+			  "action warm: Keycloak's database: dev-file (H2 on a volume, start-dev: a small site) or postgres (a PostgreSQL service <stack>_db next to it, Keycloak in production mode, start --optimized; keycloak_image then defaults to " KEYCLOAK_IMAGE_POSTGRES_DEFAULT
+			  ").",
+			  .choices = (const char *const[]){ "dev-file", "postgres", NULL } },
+	[SET_WARM_DB_IMAGE] = { "warm_db_image", "string", WARM_DB_IMAGE_DEFAULT, false, false,
+				"action warm, warm_db postgres: the PostgreSQL image (built on the node by tools/postgres-image.sh; never pulled)." },
+	[SET_WARM_REPLICAS] = { "warm_replicas", "integer", "1", false, false,
+				"action warm: Keycloak tasks (1 to 9); more than 1 needs warm_db postgres and Traefik (not warm_publish): they cluster over the database.",
+				.min = 1, .max = WARM_REPLICAS_MAX },
 };
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -312,6 +321,41 @@ static int parse_bool(const char *v, bool *out)
 		return 0;
 	}
 	return -1;
+}
+
+static int parse_long(const char *v, long lo, long hi, long *out);
+
+/* action warm's database and Keycloak tasks. 0, or -1 with err set. */
+static int parse_warm_db(struct config *cfg, char *err, size_t errsz)
+{
+	char *const *v = cfg->value;
+	long n = 1;
+
+	if (!v[SET_WARM_DB] || !strcmp(v[SET_WARM_DB], "dev-file"))
+		cfg->warm_postgres = false;
+	else if (!strcmp(v[SET_WARM_DB], "postgres"))
+		cfg->warm_postgres = true;
+	else
+		return fail(err, errsz, "warm_db: must be dev-file or postgres (got '%s')",
+			    v[SET_WARM_DB]);
+	if (v[SET_WARM_REPLICAS] && parse_long(v[SET_WARM_REPLICAS], 1, WARM_REPLICAS_MAX, &n) < 0)
+		return fail(err, errsz,
+			    "warm_replicas: must be a whole number from 1 to %d (got '%s')",
+			    WARM_REPLICAS_MAX, v[SET_WARM_REPLICAS]);
+	cfg->warm_replicas = (int)n;
+	/* H2 is a file one Keycloak holds; a host-mode port, one task per
+	 * node, and the tasks are pinned to this node */
+	if (n > 1 && !cfg->warm_postgres)
+		return fail(
+			err, errsz,
+			"warm_replicas: %ld Keycloak tasks need a database outside Keycloak: set warm_db: postgres",
+			n);
+	if (n > 1 && v[SET_WARM_PUBLISH])
+		return fail(
+			err, errsz,
+			"warm_replicas: %ld Keycloak tasks cannot share warm_publish's host-mode port (one task per node): route them through Traefik on network instead",
+			n);
+	return 0;
 }
 
 static int parse_long(const char *v, long lo, long hi, long *out)
@@ -841,6 +885,8 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 		if (!v[SET_DEPS] && (set_value(cfg, SET_DEPS, "keycloak") < 0 ||
 				     check_setting(cfg, SET_DEPS, err, errsz) < 0))
 			return fail(err, errsz, "out of memory");
+		if (parse_warm_db(cfg, err, errsz) < 0)
+			return -1;
 	}
 	for (i = 0; i < SETTING_COUNT; i++)
 		if (config_settings[i].required && !v[i])

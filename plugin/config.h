@@ -53,6 +53,9 @@ enum setting_id {
 	SET_KEYCLOAK_CLIENT_SECRET,
 	SET_KEYCLOAK_CLIENT_SECRET_FILE,
 	SET_POOL_SIZE,
+	SET_WARM_DB,
+	SET_WARM_DB_IMAGE,
+	SET_WARM_REPLICAS,
 	SETTING_COUNT
 };
 
@@ -100,11 +103,17 @@ enum action {
 enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 
 #define KEYCLOAK_IMAGE_DEFAULT "quay.io/keycloak/keycloak:26.4.7"
+/* action warm with warm_db postgres: Keycloak built for PostgreSQL
+ * (tools/keycloak-image.sh with KEYCLOAK_DB=postgres) and the database's
+ * image (tools/postgres-image.sh), both made on the node */
+#define KEYCLOAK_IMAGE_POSTGRES_DEFAULT KEYCLOAK_IMAGE_DEFAULT "-postgres"
+#define WARM_DB_IMAGE_DEFAULT "drone-deps/postgresql:15"
 #define KEYCLOAK_CLIENT_ID_DEFAULT "drone-deps-ci"
 /* Spares kept by a run that uses the CI client; 0 with the admin password
  * (its runs keep their two requests before the hook unless asked). */
 #define POOL_SIZE_CLIENT_DEFAULT 2
 #define POOL_SIZE_MAX 32
+#define WARM_REPLICAS_MAX 9
 
 struct config {
 	char *value[SETTING_COUNT]; /* owned copies; NULL: unset */
@@ -135,6 +144,8 @@ struct config {
 	long hook_gid;
 	int warm_publish;    /* action warm: host port, 0: Traefik on network */
 	bool warm_ci_client; /* action warm: create the CI client */
+	bool warm_postgres;  /* action warm: warm_db postgres, else dev-file */
+	int warm_replicas;   /* action warm: Keycloak tasks, 1 to WARM_REPLICAS_MAX */
 	bool show_help, show_version, show_plugin_docs;
 	/* action run and up: the run key (secret; see lease.h), made before
 	 * the bind, and its hash, which the lease holds */

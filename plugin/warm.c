@@ -44,6 +44,24 @@ struct warm {
 	char password[256]; /* the admin password, when this run knows it */
 	const char *image;
 	const char *network;
+	/* warm_db postgres: the database service next to Keycloak */
+	char db_service[256];	  /* <stack>_db */
+	char db_volume[256];	  /* <stack>_db: PostgreSQL's data */
+	char db_secret_name[256]; /* <stack>_db_password */
+	char db_secret_id[96];
+	char internal[256]; /* <stack>_internal: Keycloak and its database */
+	const char *db_image;
+};
+
+/* One swarm service of the instance, as the reconcile handles it: Keycloak
+ * (<stack>_app) or, with warm_db postgres, its database (<stack>_db). */
+struct warm_svc {
+	const char *name;
+	const char *image;
+	const char *what; /* for the progress lines: "Keycloak", "PostgreSQL" */
+	int replicas;
+	int (*spec)(struct buf *b, const struct warm *w, const struct config *cfg, const char *hash,
+		    long long force);
 };
 
 static int warm_fail_name(const char *domain, const char *what, const char *name, size_t max)
@@ -192,7 +210,7 @@ static int warm_check_node(struct docker *d, struct warm *w, const struct config
 /* A service of the warm name that drone-deps did not make (an instance
  * deployed by hand or by abra) is left alone: warm manages only its own.
  * 0, or EX_UNAVAILABLE (logged). Checked before anything is made. */
-static int warm_check_owner(struct docker *d, const struct warm *w)
+static int warm_check_owner(struct docker *d, const char *service)
 {
 	struct buf resp = BUF_INIT;
 	struct json j = { 0 };
@@ -200,10 +218,10 @@ static int warm_check_owner(struct docker *d, const struct warm *w)
 	long status;
 	int rc = EX_UNAVAILABLE;
 
-	snprintf(path, sizeof(path), "/services/%s", w->service);
+	snprintf(path, sizeof(path), "/services/%s", service);
 	status = docker_call(d, "GET", path, NULL, 0, &resp);
 	if (status != 404 && (status != 200 || json_parse(&j, buf_str(&resp), resp.len) < 0))
-		log_error("service %s: %s", w->service, d->error);
+		log_error("service %s: %s", service, d->error);
 	else if (status == 404 ||
 		 json_get_string(&j, json_object_get(&j, json_object_get(&j, 0, "Spec"), "Labels"),
 				 WARM_LABEL, host, sizeof(host)) > 0)
@@ -212,7 +230,7 @@ static int warm_check_owner(struct docker *d, const struct warm *w)
 		log_error(
 			"service %s exists and was not made by action warm (no " WARM_LABEL
 			" label): leaving it alone; runs can use it as it is, or remove it (docker service rm %s) to let warm manage it",
-			w->service, w->service);
+			service, service);
 	json_free(&j);
 	buf_free(&resp);
 	return rc;
@@ -360,6 +378,333 @@ static int warm_spec(struct buf *b, const struct warm *w, const struct config *c
 	return rc ? -1 : 0;
 }
 
+/* ---- warm_db postgres: Keycloak in production mode on PostgreSQL ---- */
+
+#define WARM_DB_NAME "keycloak" /* PostgreSQL's user and database */
+#define WARM_DB_SECRET_FILE "db_password"
+#define WARM_DB_DATA_DIR "/var/lib/postgresql/data"
+/* Keycloak's data/ holds nothing of value with an external database: no
+ * volume, so the tasks are free to move */
+
+/* The names of the database's objects, beside warm_names'. 0 or
+ * EX_USAGE (logged). */
+static int warm_pg_names(struct warm *w, const struct config *cfg)
+{
+	snprintf(w->db_service, sizeof(w->db_service), "%s_db", w->stack);
+	snprintf(w->db_volume, sizeof(w->db_volume), "%s_db", w->stack);
+	snprintf(w->db_secret_name, sizeof(w->db_secret_name), "%s_db_password", w->stack);
+	snprintf(w->internal, sizeof(w->internal), "%s_internal", w->stack);
+	if (strlen(w->db_secret_name) > SECRET_NAME_MAX)
+		return warm_fail_name(cfg->value[SET_DOMAIN], "secret name", w->db_secret_name,
+				      SECRET_NAME_MAX);
+	if (strlen(w->internal) > SERVICE_NAME_MAX)
+		return warm_fail_name(cfg->value[SET_DOMAIN], "network name", w->internal,
+				      SERVICE_NAME_MAX);
+	/* the default Keycloak image is the start-dev one: PostgreSQL needs
+	 * the production build of the same version */
+	if (!cfg->value[SET_KEYCLOAK_IMAGE])
+		w->image = KEYCLOAK_IMAGE_POSTGRES_DEFAULT;
+	w->db_image = cfg->value[SET_WARM_DB_IMAGE] ? cfg->value[SET_WARM_DB_IMAGE]
+						    : WARM_DB_IMAGE_DEFAULT;
+	return 0;
+}
+
+/* The database's image is on the node (nothing is pulled). 0 or
+ * EX_UNAVAILABLE (logged). */
+static int warm_pg_check_image(struct docker *d, const struct warm *w)
+{
+	char path[640];
+	long status;
+
+	snprintf(path, sizeof(path), "/images/%s/json", w->db_image);
+	status = docker_call(d, "GET", path, NULL, 0, NULL);
+	if (status == 200)
+		return 0;
+	if (status == 404)
+		log_error(
+			"warm_db_image: %s is not on this Docker engine, and drone-deps never pulls from a registry: build it on the node first (tools/postgres-image.sh %s), or set warm_db_image to an image that is there",
+			w->db_image, w->db_image);
+	else
+		log_error("warm_db_image: cannot look up %s: %s", w->db_image, d->error);
+	return EX_UNAVAILABLE;
+}
+
+/* The database's password: a swarm secret made once with a random value
+ * that nobody reads but PostgreSQL's first start and Keycloak, reused ever
+ * after (the cluster on the volume keeps the password it was made with).
+ * 0 or EX_UNAVAILABLE (logged). */
+static int warm_pg_secret(struct docker *d, struct warm *w)
+{
+	struct buf resp = BUF_INIT, labels = BUF_INIT;
+	struct json j = { 0 };
+	char path[320], password[PASSWORD_LEN + 1] = "";
+	long status;
+	int rc = EX_UNAVAILABLE;
+
+	snprintf(path, sizeof(path), "/secrets/%s", w->db_secret_name);
+	status = docker_call(d, "GET", path, NULL, 0, &resp);
+	if (status == 200) {
+		if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
+		    json_get_string(&j, 0, "ID", w->db_secret_id, sizeof(w->db_secret_id)) <= 0) {
+			log_error("secret %s: no ID in the engine's answer", w->db_secret_name);
+			goto out_free;
+		}
+		log_info("database password: reusing the swarm secret %s", w->db_secret_name);
+		rc = 0;
+		goto out_free;
+	}
+	if (status != 404) {
+		log_error("secret %s: %s", w->db_secret_name, d->error);
+		goto out_free;
+	}
+	if (random_alnum(password, PASSWORD_LEN) < 0) {
+		log_error("no randomness for the database password");
+		goto out_free;
+	}
+	log_secret_add(password);
+	buf_printf(&labels, "\"com.docker.stack.namespace\":\"%s\",\"" WARM_LABEL "\":\"%s\"",
+		   w->stack, w->host);
+	if (docker_secret_create(d, w->db_secret_name, buf_str(&labels), password, strlen(password),
+				 w->db_secret_id, sizeof(w->db_secret_id)) < 0 ||
+	    !w->db_secret_id[0]) {
+		log_error("secret %s: %s", w->db_secret_name, d->error);
+		goto out_free;
+	}
+	log_info("database password: generated into the swarm secret %s (never printed)",
+		 w->db_secret_name);
+	rc = 0;
+out_free:
+	explicit_bzero(password, sizeof(password));
+	json_free(&j);
+	buf_free(&resp);
+	buf_free(&labels);
+	return rc;
+}
+
+/* The stack's internal overlay network, on which Keycloak reaches its
+ * database and its peers: made once, labelled as the stack's. 0 or
+ * EX_UNAVAILABLE (logged). */
+static int warm_pg_network(struct docker *d, const struct warm *w)
+{
+	struct buf body = BUF_INIT;
+	char path[320];
+	long status;
+	int rc = EX_UNAVAILABLE;
+
+	snprintf(path, sizeof(path), "/networks/%s", w->internal);
+	status = docker_call(d, "GET", path, NULL, 0, NULL);
+	if (status == 200)
+		return 0;
+	if (status != 404) {
+		log_error("network %s: %s", w->internal, d->error);
+		return EX_UNAVAILABLE;
+	}
+	buf_puts(&body, "{\"Name\":");
+	buf_json_string(&body, w->internal);
+	buf_printf(&body,
+		   ",\"Driver\":\"overlay\",\"CheckDuplicate\":true,\"Labels\":{"
+		   "\"com.docker.stack.namespace\":\"%s\",\"" WARM_LABEL "\":\"%s\"}}",
+		   w->stack, w->host);
+	if (docker_call(d, "POST", "/networks/create", body.data, body.len, NULL) != 201) {
+		log_error("network %s: %s", w->internal, d->error);
+		goto out_free;
+	}
+	log_info("network %s created (Keycloak and its database)", w->internal);
+	rc = 0;
+out_free:
+	buf_free(&body);
+	return rc;
+}
+
+/* The database service: PostgreSQL's official image interface
+ * (POSTGRES_USER, POSTGRES_DB, POSTGRES_PASSWORD_FILE, data in
+ * /var/lib/postgresql/data), which tools/postgres-image.sh's image keeps.
+ * Pinned to this node, as its volume is; reached by name on the internal
+ * network (DNS round robin: the machine may have no IPVS for a VIP). */
+static int warm_pg_db_spec(struct buf *b, const struct warm *w, const struct config *cfg,
+			   const char *hash, long long force)
+{
+	const char *s = w->stack;
+	int rc = 0;
+
+	(void)cfg;
+	rc |= buf_puts(b, "{\"Name\":");
+	rc |= buf_json_string(b, w->db_service);
+	rc |= buf_printf(b, ",\"Labels\":{\"com.docker.stack.namespace\":\"%s\"", s);
+	rc |= buf_puts(b, ",\"com.docker.stack.image\":");
+	rc |= buf_json_string(b, w->db_image);
+	rc |= buf_printf(b, ",\"" WARM_LABEL "\":\"%s\"", w->host);
+	if (hash)
+		rc |= buf_printf(b, ",\"" WARM_SPEC_LABEL "\":\"%s\"", hash);
+	rc |= buf_puts(b, "},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":");
+	rc |= buf_json_string(b, w->db_image);
+	rc |= buf_printf(b, ",\"Labels\":{\"com.docker.stack.namespace\":\"%s\"},", s);
+	rc |= buf_puts(b, "\"Env\":[\"POSTGRES_USER=" WARM_DB_NAME "\",\"POSTGRES_DB=" WARM_DB_NAME
+			  "\",\"POSTGRES_PASSWORD_FILE=/run/secrets/" WARM_DB_SECRET_FILE "\","
+			  "\"PGDATA=" WARM_DB_DATA_DIR "\"],"
+			  /* PostgreSQL's fast shutdown, and the time to finish it */
+			  "\"StopSignal\":\"SIGINT\",\"StopGracePeriod\":30000000000,"
+			  "\"Healthcheck\":{\"Test\":[\"CMD\",\"pg_isready\",\"-q\",\"-h\","
+			  "\"127.0.0.1\",\"-U\",\"" WARM_DB_NAME "\",\"-d\",\"" WARM_DB_NAME "\"],"
+			  "\"Interval\":5000000000,\"Timeout\":3000000000,\"Retries\":3,"
+			  "\"StartPeriod\":120000000000},"
+			  "\"Secrets\":[{\"File\":{\"Name\":\"" WARM_DB_SECRET_FILE "\","
+			  "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":");
+	rc |= buf_json_string(b, w->db_secret_id);
+	rc |= buf_puts(b, ",\"SecretName\":");
+	rc |= buf_json_string(b, w->db_secret_name);
+	rc |= buf_puts(b, "}],\"Mounts\":[{\"Type\":\"volume\",\"Source\":");
+	rc |= buf_json_string(b, w->db_volume);
+	rc |= buf_printf(b,
+			 ",\"Target\":\"" WARM_DB_DATA_DIR "\",\"VolumeOptions\":{\"Labels\":"
+			 "{\"com.docker.stack.namespace\":\"%s\"}}}]},"
+			 "\"Placement\":{\"Constraints\":[\"node.id==%s\"]}",
+			 s, w->node_id);
+	rc |= buf_puts(b, ",\"RestartPolicy\":{\"Condition\":\"any\",\"Delay\":5000000000}");
+	if (force)
+		rc |= buf_printf(b, ",\"ForceUpdate\":%lld", force);
+	rc |= buf_puts(b, ",\"Networks\":[{\"Target\":");
+	rc |= buf_json_string(b, w->internal);
+	rc |= buf_puts(b, "}]},\"Mode\":{\"Replicated\":{\"Replicas\":1}},"
+			  "\"UpdateConfig\":{\"Parallelism\":1,\"Order\":\"stop-first\"},"
+			  "\"EndpointSpec\":{\"Mode\":\"dnsrr\"}}");
+	return rc ? -1 : 0;
+}
+
+/* Keycloak's settings for serving behind Traefik, in one place: TLS ends
+ * at the proxy, which talks plain HTTP to port 8080 and says the client's
+ * scheme and host in X-Forwarded-*; the public URL is keycloak_url
+ * (https://warm-keycloak.<domain> unless set). As JSON strings of Env. */
+static int warm_pg_proxy_env(struct buf *b, const struct config *cfg)
+{
+	char v[600];
+	int rc = 0;
+
+	rc |= buf_puts(b, "\"KC_HTTP_ENABLED=true\",\"KC_PROXY_HEADERS=xforwarded\",");
+	snprintf(v, sizeof(v), "KC_HOSTNAME=%s", cfg->keycloak_url);
+	rc |= buf_json_string(b, v);
+	return rc;
+}
+
+/* Keycloak's command with PostgreSQL: both passwords from the secret
+ * files into the variables Keycloak reads, so neither sits in the spec;
+ * the cluster's transport bound to the address of this task that its
+ * peers share (one of those the swarm's DNS gives for tasks.<service>,
+ * not the gateway bridge's), then the production server, already built
+ * for postgres. */
+static int warm_pg_command(struct buf *b, const struct warm *w)
+{
+	struct buf cmd = BUF_INIT;
+	int rc = 0;
+
+	rc |= buf_puts(
+		&cmd, "p=$(cat /run/secrets/" COLD_SECRET_FILE ") && "
+		      "export KC_BOOTSTRAP_ADMIN_PASSWORD=\"$p\" KEYCLOAK_ADMIN_PASSWORD=\"$p\" && "
+		      "p=$(cat /run/secrets/" WARM_DB_SECRET_FILE ") && "
+		      "export KC_DB_PASSWORD=\"$p\" && unset p && "
+		      "for i in 1 2 3 4 5 6 7 8 9 10; do "
+		      "t=\" \"$(getent ahostsv4 tasks.");
+	rc |= buf_puts(&cmd, w->service);
+	rc |= buf_puts(
+		&cmd,
+		" | cut -d' ' -f1 | sort -u | tr '\\n' ' '); "
+		"for a in $(hostname -I); do case \"$t\" in "
+		"*\" $a \"*) export KC_CACHE_EMBEDDED_NETWORK_BIND_ADDRESS=$a;; esac; done; "
+		"[ -n \"${KC_CACHE_EMBEDDED_NETWORK_BIND_ADDRESS:-}\" ] && break; sleep 1; done; "
+		"exec /opt/keycloak/bin/kc.sh start --optimized");
+	rc |= buf_puts(b, "\"Command\":[\"/bin/sh\",\"-c\",");
+	rc |= buf_json_string(b, buf_str(&cmd));
+	rc |= buf_puts(b, "]");
+	buf_free(&cmd);
+	return rc ? -1 : 0;
+}
+
+/* Keycloak's service with PostgreSQL: warm_spec's shape without the H2
+ * volume, on the internal network (and Traefik's), warm_replicas tasks
+ * clustered by Keycloak 26's default cache stack (jdbc-ping: the members
+ * find each other through a table of the database). */
+static int warm_pg_spec(struct buf *b, const struct warm *w, const struct config *cfg,
+			const char *hash, long long force)
+{
+	const char *s = w->stack;
+	char v[512];
+	int rc = 0;
+
+	rc |= buf_puts(b, "{\"Name\":");
+	rc |= buf_json_string(b, w->service);
+	rc |= buf_printf(b, ",\"Labels\":{\"com.docker.stack.namespace\":\"%s\"", s);
+	rc |= buf_puts(b, ",\"com.docker.stack.image\":");
+	rc |= buf_json_string(b, w->image);
+	rc |= buf_printf(b, ",\"" WARM_LABEL "\":\"%s\"", w->host);
+	if (!cfg->warm_publish)
+		rc |= docker_spec_traefik_labels(b, s, w->host, w->network,
+						 cfg->value[SET_CERT_RESOLVER]
+							 ? cfg->value[SET_CERT_RESOLVER]
+							 : "production");
+	if (hash)
+		rc |= buf_printf(b, ",\"" WARM_SPEC_LABEL "\":\"%s\"", hash);
+	rc |= buf_puts(b, "},\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":");
+	rc |= buf_json_string(b, w->image);
+	rc |= buf_printf(b, ",\"Labels\":{\"com.docker.stack.namespace\":\"%s\"},", s);
+	rc |= warm_pg_command(b, w);
+	rc |= buf_puts(b, ",\"Env\":[");
+	snprintf(v, sizeof(v), "KC_BOOTSTRAP_ADMIN_USERNAME=%s",
+		 cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	rc |= buf_json_string(b, v);
+	snprintf(v, sizeof(v), "KEYCLOAK_ADMIN=%s", cfg->value[SET_KEYCLOAK_ADMIN_USER]);
+	rc |= buf_puts(b, ",");
+	rc |= buf_json_string(b, v);
+	rc |= buf_puts(b, ",\"KC_DB=postgres\",\"KC_DB_URL_DATABASE=" WARM_DB_NAME
+			  "\",\"KC_DB_USERNAME=" WARM_DB_NAME "\",");
+	snprintf(v, sizeof(v), "KC_DB_URL_HOST=%s", w->db_service);
+	rc |= buf_json_string(b, v);
+	rc |= buf_puts(b, ",\"KC_HEALTH_ENABLED=true\",\"KC_CACHE=ispn\","
+			  "\"KC_CACHE_STACK=jdbc-ping\",");
+	rc |= warm_pg_proxy_env(b, cfg);
+	rc |= buf_puts(b, "],\"Healthcheck\":{\"Test\":[\"CMD\",\"bash\",\"-c\",");
+	rc |= buf_json_string(b, health_script);
+	rc |= buf_puts(b, "],\"Interval\":5000000000,\"Timeout\":3000000000,\"Retries\":3,"
+			  "\"StartPeriod\":300000000000},"
+			  "\"Secrets\":[{\"File\":{\"Name\":\"" COLD_SECRET_FILE "\","
+			  "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":");
+	rc |= buf_json_string(b, w->secret_id);
+	rc |= buf_puts(b, ",\"SecretName\":");
+	rc |= buf_json_string(b, w->secret_name);
+	rc |= buf_puts(b, "},{\"File\":{\"Name\":\"" WARM_DB_SECRET_FILE "\","
+			  "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":");
+	rc |= buf_json_string(b, w->db_secret_id);
+	rc |= buf_puts(b, ",\"SecretName\":");
+	rc |= buf_json_string(b, w->db_secret_name);
+	/* on this node, as runs read the admin password from a container of
+	 * the service through this engine */
+	rc |= buf_printf(b, "}]},\"Placement\":{\"Constraints\":[\"node.id==%s\"]}", w->node_id);
+	rc |= buf_printf(b,
+			 ",\"Resources\":{\"Limits\":{\"MemoryBytes\":%lld},"
+			 "\"Reservations\":{\"MemoryBytes\":%lld}}",
+			 WARM_MEMORY_LIMIT, WARM_MEMORY_RESERVATION);
+	rc |= buf_puts(b, ",\"RestartPolicy\":{\"Condition\":\"any\",\"Delay\":5000000000}");
+	if (force)
+		rc |= buf_printf(b, ",\"ForceUpdate\":%lld", force);
+	rc |= buf_puts(b, ",\"Networks\":[{\"Target\":");
+	rc |= buf_json_string(b, w->internal);
+	rc |= buf_puts(b, "}");
+	if (!cfg->warm_publish) {
+		rc |= buf_puts(b, ",{\"Target\":");
+		rc |= buf_json_string(b, w->network);
+		rc |= buf_puts(b, "}");
+	}
+	/* stop-first, one at a time: with several tasks the others serve
+	 * meanwhile; a host-mode port cannot be held by two tasks */
+	rc |= buf_printf(b,
+			 "]},\"Mode\":{\"Replicated\":{\"Replicas\":%d}},"
+			 "\"UpdateConfig\":{\"Parallelism\":1,\"Order\":\"stop-first\"}",
+			 cfg->warm_replicas > 0 ? cfg->warm_replicas : 1);
+	if (cfg->warm_publish)
+		rc |= docker_spec_host_port(b, cfg->warm_publish);
+	rc |= buf_puts(b, "}");
+	return rc ? -1 : 0;
+}
+
 /* 64-bit FNV-1a of the desired spec, as 16 hex digits: what the hash
  * label compares, so any change of image, settings or secret shows. */
 static void warm_hash(const struct buf *spec, char out[17])
@@ -383,7 +728,7 @@ struct warm_current {
 };
 
 /* GET /services/{name}: 0 and cur filled, 1 when there is none, or -1. */
-static int warm_service_get(struct docker *d, const struct warm *w, struct warm_current *cur)
+static int warm_service_get(struct docker *d, const char *service, struct warm_current *cur)
 {
 	struct buf resp = BUF_INIT;
 	struct json j = { 0 };
@@ -392,7 +737,7 @@ static int warm_service_get(struct docker *d, const struct warm *w, struct warm_
 	int spec, tt, rc = -1;
 
 	memset(cur, 0, sizeof(*cur));
-	snprintf(path, sizeof(path), "/services/%s", w->service);
+	snprintf(path, sizeof(path), "/services/%s", service);
 	status = docker_call(d, "GET", path, NULL, 0, &resp);
 	if (status == 404) {
 		rc = 1;
@@ -403,7 +748,7 @@ static int warm_service_get(struct docker *d, const struct warm *w, struct warm_
 	spec = json_object_get(&j, 0, "Spec");
 	tt = json_object_get(&j, spec, "TaskTemplate");
 	if (json_get_long(&j, json_object_get(&j, 0, "Version"), "Index", &cur->version) < 0) {
-		snprintf(d->error, sizeof(d->error), "service %s: no version index", w->service);
+		snprintf(d->error, sizeof(d->error), "service %s: no version index", service);
 		goto out_free;
 	}
 	(void)json_get_long(&j, tt, "ForceUpdate", &cur->force);
@@ -431,13 +776,29 @@ static bool task_is_dead(const char *state)
 	return false;
 }
 
+/* The line a first deploy of svc logs: where its data goes. */
+static void warm_log_deploy(const struct warm *w, const struct config *cfg,
+			    const struct warm_svc *svc)
+{
+	if (!strcmp(svc->name, w->db_service))
+		log_info("deploying service %s (%s) for %s; its data on volume %s, node %s",
+			 svc->name, svc->image, w->host, w->db_volume, w->node_id);
+	else if (cfg->warm_postgres)
+		log_info("deploying service %s (%s) for %s: %d task%s; its database is service %s",
+			 svc->name, svc->image, w->host, svc->replicas,
+			 svc->replicas == 1 ? "" : "s", w->db_service);
+	else
+		log_info("deploying service %s (%s) for %s; its database on volume %s, node %s",
+			 svc->name, svc->image, w->host, w->volume, w->node_id);
+}
+
 /* Creates, updates (rolls) or repairs the service, or says that nothing
  * changed. Every update raises ForceUpdate, so the tasks it makes are
  * known by it (*force): the old task runs on for a moment after the
  * update call, and must not pass for the new one. 0 or EX_UNAVAILABLE
  * (logged). */
 static int warm_service_apply(struct docker *d, struct warm *w, const struct config *cfg,
-			      long long *force)
+			      const struct warm_svc *svc, long long *force)
 {
 	struct buf spec = BUF_INIT, path = BUF_INIT;
 	struct warm_current cur;
@@ -447,31 +808,30 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 	int got, rc = EX_UNAVAILABLE;
 
 	*force = 0;
-	if (warm_spec(&spec, w, cfg, NULL, 0) < 0) {
+	if (svc->spec(&spec, w, cfg, NULL, 0) < 0) {
 		log_error("service spec: out of memory");
 		rc = EX_SOFTWARE;
 		goto out_free;
 	}
 	warm_hash(&spec, hash);
-	got = warm_service_get(d, w, &cur);
+	got = warm_service_get(d, svc->name, &cur);
 	if (got < 0) {
-		log_error("service %s: %s", w->service, d->error);
+		log_error("service %s: %s", svc->name, d->error);
 		goto out_free;
 	}
 	if (got == 1) {
-		log_info("deploying service %s (%s) for %s; its database on volume %s, node %s",
-			 w->service, w->image, w->host, w->volume, w->node_id);
+		warm_log_deploy(w, cfg, svc);
 	} else if (strcmp(cur.hash, hash) != 0) {
-		if (strcmp(cur.image, w->image) != 0)
-			log_info("updating service %s: image %s -> %s", w->service, cur.image,
-				 w->image);
+		if (strcmp(cur.image, svc->image) != 0)
+			log_info("updating service %s: image %s -> %s", svc->name, cur.image,
+				 svc->image);
 		else
 			log_info("updating service %s: its spec differs from the settings",
-				 w->service);
+				 svc->name);
 		*force = cur.force + 1;
 	} else {
-		if (docker_task_newest(d, w->service, true, &t) < 0) {
-			log_error("service %s: %s", w->service, d->error);
+		if (docker_task_newest(d, svc->name, true, &t) < 0) {
+			log_error("service %s: %s", svc->name, d->error);
 			goto out_free;
 		}
 		*force = cur.force;
@@ -479,16 +839,16 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 		 * that will not come back by itself: redeploy */
 		if (!strcmp(t.desired, "running") && !task_is_dead(t.state)) {
 			log_info("%s is up to date: nothing changed (service %s, image %s)",
-				 w->host, w->service, w->image);
+				 svc->what, svc->name, svc->image);
 			rc = 0;
 			goto out_free;
 		}
 		log_info("service %s has no live task (newest task %s%s%s): redeploying it",
-			 w->service, t.state, t.err[0] ? ": " : "", t.err);
+			 svc->name, t.state, t.err[0] ? ": " : "", t.err);
 		*force = cur.force + 1;
 	}
 	buf_reset(&spec);
-	if (warm_spec(&spec, w, cfg, hash, *force) < 0) {
+	if (svc->spec(&spec, w, cfg, hash, *force) < 0) {
 		log_error("service spec: out of memory");
 		rc = EX_SOFTWARE;
 		goto out_free;
@@ -496,15 +856,15 @@ static int warm_service_apply(struct docker *d, struct warm *w, const struct con
 	if (got == 1) {
 		status = docker_call(d, "POST", "/services/create", spec.data, spec.len, NULL);
 		if (status != 201) {
-			log_error("service %s: %s", w->service, d->error);
+			log_error("service %s: %s", svc->name, d->error);
 			goto out_free;
 		}
 	} else {
 		/* the version index makes a concurrent change fail, not vanish */
-		buf_printf(&path, "/services/%s/update?version=%lld", w->service, cur.version);
+		buf_printf(&path, "/services/%s/update?version=%lld", svc->name, cur.version);
 		status = docker_call(d, "POST", path.data, spec.data, spec.len, NULL);
 		if (status != 200) {
-			log_error("service %s: %s", w->service, d->error);
+			log_error("service %s: %s", svc->name, d->error);
 			goto out_free;
 		}
 	}
@@ -539,15 +899,87 @@ static void warm_container_health(struct docker *d, const char *id, char *out, s
 	buf_free(&resp);
 }
 
-/* Waits until the service's live task of update force runs and its
- * container is healthy, one line per change of either. 0, EX_UNAVAILABLE,
- * or 128+N on a stop. */
-static int warm_wait_ready(struct docker *d, const struct warm *w, const struct config *cfg,
+/* The tasks of svc the swarm wants running: how many there are and how
+ * many of update force run with a healthy container; in t, one that is not
+ * ready (the newest task when all are). 0 or -1 (d->error). */
+static int warm_tasks_ready(struct docker *d, const struct warm_svc *svc, long long force,
+			    int *ready, struct docker_task *t)
+{
+	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
+	struct json j = { 0 };
+	int i, n, rc = -1;
+
+	*ready = 0;
+	if (svc->replicas == 1) {
+		/* one task: the newest live one says it all */
+		if (docker_task_newest(d, svc->name, true, t) < 0)
+			return -1;
+		goto out_one;
+	}
+	buf_puts(&filter, "{\"service\":[");
+	buf_json_string(&filter, svc->name);
+	buf_puts(&filter, "],\"desired-state\":[\"running\"]}");
+	buf_puts(&path, "/tasks?filters=");
+	if (docker_query_escape(&path, buf_str(&filter)) < 0 ||
+	    docker_call(d, "GET", path.data, NULL, 0, &resp) != 200 ||
+	    json_parse(&j, buf_str(&resp), resp.len) < 0)
+		goto out_free;
+	memset(t, 0, sizeof(*t));
+	snprintf(t->state, sizeof(t->state), "no task yet");
+	n = json_array_len(&j, 0);
+	for (i = 0; i < n; i++) {
+		int task = json_array_get(&j, 0, i), st = json_object_get(&j, task, "Status");
+		struct docker_task one = { .force = 0 };
+		char health[64];
+
+		snprintf(one.desired, sizeof(one.desired), "running");
+		if (json_get_string(&j, st, "State", one.state, sizeof(one.state)) < 0)
+			snprintf(one.state, sizeof(one.state), "unknown");
+		(void)json_get_string(&j, st, "Err", one.err, sizeof(one.err));
+		(void)json_get_string(&j, json_object_get(&j, st, "ContainerStatus"), "ContainerID",
+				      one.container, sizeof(one.container));
+		(void)json_get_long(&j, json_object_get(&j, task, "Spec"), "ForceUpdate",
+				    &one.force);
+		warm_container_health(d, one.container, health, sizeof(health));
+		if (one.force == force && !strcmp(one.state, "running") &&
+		    (!strcmp(health, "healthy") || !strncmp(health, "unknown", 7)))
+			(*ready)++;
+		else if (!t->container[0] || strcmp(t->state, "no task yet") == 0)
+			*t = one;
+	}
+	rc = 0;
+	goto out_free;
+out_one:
+	rc = 0;
+	if (t->force != force && strcmp(t->state, "no task yet") != 0) {
+		/* the task the update replaces: not the one awaited */
+		snprintf(t->state, sizeof(t->state), "%s", "being replaced");
+		t->container[0] = '\0';
+	} else if (!strcmp(t->state, "running")) {
+		char health[64];
+
+		warm_container_health(d, t->container, health, sizeof(health));
+		if (!strcmp(health, "healthy") || !strncmp(health, "unknown", 7))
+			*ready = 1;
+	}
+out_free:
+	json_free(&j);
+	buf_free(&path);
+	buf_free(&resp);
+	buf_free(&filter);
+	return rc;
+}
+
+/* Waits until svc's replicas tasks of update force run and their
+ * containers are healthy, one line per change. 0, EX_UNAVAILABLE, or
+ * 128+N on a stop. */
+static int warm_wait_ready(struct docker *d, const struct warm_svc *svc, const struct config *cfg,
 			   long long force, long long deadline_ms)
 {
 	long long start = http_now_ms();
 	char health[64] = "", last[512] = "", now_seen[512];
 	struct docker_task t;
+	int ready;
 
 	/* The engine's answers may end a little past the deadline: the wait
 	 * itself, not a cut call, should say what it waited for. */
@@ -558,40 +990,45 @@ static int warm_wait_ready(struct docker *d, const struct warm *w, const struct 
 
 		if (stop)
 			return 128 + stop;
-		if (docker_task_newest(d, w->service, true, &t) < 0) {
-			log_error("service %s: %s", w->service, d->error);
+		if (warm_tasks_ready(d, svc, force, &ready, &t) < 0) {
+			log_error("service %s: %s", svc->name, d->error);
 			return EX_UNAVAILABLE;
 		}
-		if (t.force != force && strcmp(t.state, "no task yet") != 0) {
-			/* the task the update replaces: not the one awaited */
-			snprintf(t.state, sizeof(t.state), "%s", "being replaced");
-			t.container[0] = '\0';
-		}
-		warm_container_health(d, t.container, health, sizeof(health));
-		if (!strcmp(t.state, "running") &&
-		    (!strcmp(health, "healthy") || !strncmp(health, "unknown", 7))) {
-			log_info("%s is ready (service %s, healthy after %lld s)", w->host,
-				 w->service, (now - start) / 1000);
+		if (ready >= svc->replicas) {
+			if (svc->replicas > 1)
+				log_info("%s is ready (service %s, %d tasks healthy after %lld s)",
+					 svc->what, svc->name, ready, (now - start) / 1000);
+			else
+				log_info("%s is ready (service %s, healthy after %lld s)",
+					 svc->what, svc->name, (now - start) / 1000);
 			return 0;
 		}
+		warm_container_health(d, t.container, health, sizeof(health));
 		if (!strcmp(t.state, "rejected")) {
-			log_error("the task of service %s was rejected: %s", w->service,
+			log_error("the task of service %s was rejected: %s", svc->name,
 				  t.err[0] ? t.err : "no reason given");
 			return EX_UNAVAILABLE;
 		}
 		if (now >= deadline_ms) {
 			log_error(
 				"%s was not healthy within the timeout (%ld s): task %s, health %s%s%s; see docker service ps %s and docker service logs %s",
-				w->host, cfg->timeout, t.state, health, t.err[0] ? ": " : "", t.err,
-				w->service, w->service);
+				svc->what, cfg->timeout, t.state, health, t.err[0] ? ": " : "",
+				t.err, svc->name, svc->name);
 			return EX_UNAVAILABLE;
 		}
-		snprintf(now_seen, sizeof(now_seen), "task %s, health %s%s%s",
-			 strcmp(t.state, "no task yet") ? t.state : "not scheduled yet", health,
-			 t.err[0] ? ", last error: " : "", t.err);
+		if (svc->replicas > 1)
+			snprintf(now_seen, sizeof(now_seen),
+				 "%d of %d tasks ready; task %s, health %s%s%s", ready,
+				 svc->replicas,
+				 strcmp(t.state, "no task yet") ? t.state : "not scheduled yet",
+				 health, t.err[0] ? ", last error: " : "", t.err);
+		else
+			snprintf(now_seen, sizeof(now_seen), "task %s, health %s%s%s",
+				 strcmp(t.state, "no task yet") ? t.state : "not scheduled yet",
+				 health, t.err[0] ? ", last error: " : "", t.err);
 		if (strcmp(now_seen, last) != 0) {
-			log_info("waiting for %s to be healthy (service %s): %s, %lld s", w->host,
-				 w->service, now_seen, (now - start) / 1000);
+			log_info("waiting for %s to be healthy (service %s): %s, %lld s", svc->what,
+				 svc->name, now_seen, (now - start) / 1000);
 			snprintf(last, sizeof(last), "%s", now_seen);
 		}
 		http_sleep_ms(POLL_MS);
@@ -962,18 +1399,53 @@ out_cleanup:
 	return rc;
 }
 
+/* With warm_db postgres, what the database needs (its image checked
+ * and its name found free or ours, with Keycloak's, before anything is
+ * made), then the database itself, reconciled as Keycloak is and
+ * healthy before Keycloak starts on it. 0 or an exit code (logged). */
+static int warm_pg_apply(struct docker *d, struct warm *w, const struct config *cfg,
+			 long long deadline_ms)
+{
+	char what[300];
+	struct warm_svc db = { .name = w->db_service,
+			       .image = w->db_image,
+			       .what = what,
+			       .replicas = 1,
+			       .spec = warm_pg_db_spec };
+	long long force = 0;
+	int rc;
+
+	snprintf(what, sizeof(what), "the database of %s", w->host);
+	rc = warm_pg_secret(d, w);
+	if (rc == 0)
+		rc = warm_pg_network(d, w);
+	if (rc == 0)
+		rc = warm_service_apply(d, w, cfg, &db, &force);
+	if (rc == 0)
+		rc = warm_wait_ready(d, &db, cfg, force, deadline_ms);
+	return rc;
+}
+
 int warm_reconcile(struct deps *d)
 {
 	const struct config *cfg = d->cfg;
 	long long deadline_ms = http_now_ms() + cfg->timeout * 1000;
 	struct warm w;
+	struct warm_svc app;
 	long long force = 0;
 	int rc;
 
 	memset(&w, 0, sizeof(w));
 	rc = warm_names(&w, cfg);
+	if (rc == 0 && cfg->warm_postgres)
+		rc = warm_pg_names(&w, cfg);
 	if (rc)
 		return rc;
+	app = (struct warm_svc){ .name = w.service,
+				 .image = w.image,
+				 .what = w.host,
+				 .replicas = cfg->warm_replicas > 0 ? cfg->warm_replicas : 1,
+				 .spec = cfg->warm_postgres ? warm_pg_spec : warm_spec };
 	if (!deps_docker_available(d)) {
 		log_error(
 			"docker_host: no Docker socket at %s: action warm deploys on the swarm through it; mount it (-v /var/run/docker.sock:/var/run/docker.sock) or set docker_host",
@@ -985,13 +1457,19 @@ int warm_reconcile(struct deps *d)
 		return rc;
 	rc = warm_check_node(&d->docker, &w, cfg);
 	if (rc == 0)
-		rc = warm_check_owner(&d->docker, &w);
+		rc = warm_check_owner(&d->docker, w.service);
+	if (rc == 0 && cfg->warm_postgres)
+		rc = warm_pg_check_image(&d->docker, &w);
+	if (rc == 0 && cfg->warm_postgres)
+		rc = warm_check_owner(&d->docker, w.db_service);
 	if (rc == 0)
 		rc = warm_secret(&d->docker, &w);
+	if (rc == 0 && cfg->warm_postgres)
+		rc = warm_pg_apply(&d->docker, &w, cfg, deadline_ms);
 	if (rc == 0)
-		rc = warm_service_apply(&d->docker, &w, cfg, &force);
+		rc = warm_service_apply(&d->docker, &w, cfg, &app, &force);
 	if (rc == 0)
-		rc = warm_wait_ready(&d->docker, &w, cfg, force, deadline_ms);
+		rc = warm_wait_ready(&d->docker, &app, cfg, force, deadline_ms);
 	/* the client's few calls get a budget of their own, however long
 	 * the start took */
 	if (rc == 0 && cfg->warm_ci_client)

@@ -31,7 +31,15 @@
 # the cache too (CACHE/keycloak/keycloak-VERSION-start-dev-SUM.tar), so with
 # a warm cache a new daemon gets the image back without augmenting.
 #
-# Environment: KEYCLOAK_VERSION (default: the one tools/keycloak.sh pins),
+# With KEYCLOAK_DB=postgres the image is a production build instead, for
+# the warm instance on PostgreSQL: `kc.sh build` with db=postgres and
+# health-enabled=true in conf/keycloak.conf, so `kc.sh start --optimized`
+# starts it without augmenting (cache=ispn, Keycloak 26's clustering, is
+# the production default). Its tag names the version with a suffix, e.g.
+# quay.io/keycloak/keycloak:26.4.7-postgres.
+#
+# Environment: KEYCLOAK_DB (dev-file, the default, or postgres),
+# KEYCLOAK_VERSION (default: the one tools/keycloak.sh pins),
 # DRONE_DEPS_CACHE (default /var/cache/drone-deps), DEBIAN_MIRROR,
 # DEBIAN_SECURITY_MIRROR, DOCKER (default docker).
 set -eu
@@ -50,8 +58,28 @@ JAVA_RECIPE="debootstrap $SUITE minbase $JAVA_PACKAGES"
 # Build options: the same in the build and at every start, or start-dev
 # re-augments. dev-file is start-dev's own default (the official image's):
 # an H2 file under data/h2, which the warm instance keeps on a volume.
-KC_CONF='db=dev-file
+KEYCLOAK_DB=${KEYCLOAK_DB:-dev-file}
+case $KEYCLOAK_DB in
+dev-file)
+	KC_CONF='db=dev-file
 health-enabled=true'
+	PROFILE=dev
+	AUGMENTED_AS=start-dev
+	PERSISTED_CHECK=kc.profile=dev
+	;;
+postgres)
+	# a production build: start --optimized takes these as they are
+	KC_CONF='db=postgres
+health-enabled=true'
+	PROFILE=prod
+	AUGMENTED_AS=postgres
+	PERSISTED_CHECK=kc.db=postgres
+	;;
+*)
+	echo "keycloak-image: KEYCLOAK_DB must be dev-file or postgres (got '$KEYCLOAK_DB')" >&2
+	exit 2
+	;;
+esac
 # start-dev's first phase augments and exits 10; kc.sh then relaunches the
 # same java with -Dkc.config.built=true to start the server: this stand-in
 # for java stops there.
@@ -129,7 +157,10 @@ dist_sum=$(sha256sum "$dist" | cut -d' ' -f1)
 
 # A tag that names a version must name this one.
 case $TAG in
-*:[0-9]*) [ "${TAG##*:}" = "$version" ] || die "$TAG names another version than the distribution's ($version)" ;;
+*:[0-9]*)
+	v=${TAG##*:}
+	[ "${v%%-*}" = "$version" ] || die "$TAG names another version than the distribution's ($version)"
+	;;
 esac
 
 # Everything the image is made of; a change makes a new image.
@@ -155,7 +186,7 @@ ctx=$work/ctx
 mkdir -p "$ctx/keycloak"
 # The augmented tree is kept in the cache by what makes it, so a pruned or
 # new daemon gets the image back without augmenting again.
-augmented=$CACHE/keycloak/keycloak-$version-start-dev-$(printf '%s\n' "$JAVA_RECIPE" \
+augmented=$CACHE/keycloak/keycloak-$version-$AUGMENTED_AS-$(printf '%s\n' "$JAVA_RECIPE" \
 	"$dist_sum" "$KC_CONF" "$AUGMENT_JAVA" | cksum | cut -d' ' -f1).tar
 if [ -f "$augmented" ]; then
 	log "augmented Keycloak $version from $augmented"
@@ -166,14 +197,19 @@ else
 		"$KC_CONF" >>"$ctx/keycloak/conf/keycloak.conf"
 	printf '%s\n' "$AUGMENT_JAVA" >"$ctx/augment-java"
 	chmod 755 "$ctx/augment-java"
-	log "augmenting Keycloak $version for start-dev ($(echo "$KC_CONF" | tr '\n' ' ' | sed 's/ *$//'))"
+	if [ "$PROFILE" = dev ]; then
+		run='exec bin/kc.sh start-dev'
+	else
+		run='exec bin/kc.sh build'
+	fi
+	log "augmenting Keycloak $version for ${run#exec bin/kc.sh } ($(echo "$KC_CONF" | tr '\n' ' ' | sed 's/ *$//'))"
 	name=drone-deps-keycloak-augment-$$
 	# As root in a throw-away container on the Java base, on the
 	# bind-mounted tree: one layer in the image, no build stage left.
 	if ! "$DOCKER" run --rm --name "$name" --network none \
 		-v "$ctx:/ctx" -e JAVA=/ctx/augment-java "$JAVA_TAG" \
-		sh -c 'cd /ctx/keycloak && exec bin/kc.sh start-dev >/ctx/augment.log 2>&1' ||
-		! persisted "$ctx/keycloak" | grep -qx 'kc.profile=dev'; then
+		sh -c "cd /ctx/keycloak && $run >/ctx/augment.log 2>&1" ||
+		! persisted "$ctx/keycloak" | grep -qx "$PERSISTED_CHECK"; then
 		"$DOCKER" rm -f "$name" >/dev/null 2>&1 || true
 		tail -n 20 "$ctx/augment.log" >&2 || true
 		die "augmentation failed"
@@ -196,7 +232,7 @@ DOCKER_BUILDKIT=0 "$DOCKER" build -q --force-rm \
 	--label drone-deps.keycloak-image="$recipe" \
 	--label org.opencontainers.image.title=keycloak \
 	--label org.opencontainers.image.version="$version" \
-	--label org.opencontainers.image.description="Keycloak $version (keycloak-quarkus-dist) on Debian $SUITE with $JAVA_PACKAGES, augmented for start-dev" \
+	--label org.opencontainers.image.description="Keycloak $version (keycloak-quarkus-dist) on Debian $SUITE with $JAVA_PACKAGES, built for $KEYCLOAK_DB" \
 	-t "$TAG" "$ctx" >"$work/build.log" 2>&1 || {
 	tail -n 30 "$work/build.log" >&2
 	die "docker build failed"

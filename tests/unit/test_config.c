@@ -766,6 +766,37 @@ static void every_row_of_the_table_is_enforced(void **state)
 	}
 }
 
+static void warm_db_and_replicas_settings(void **state)
+{
+#define WARM_ENV "PLUGIN_ACTION=warm", "PLUGIN_DOMAIN=ci.example.org", NO_SOCKET
+	char *plain[] = { WARM_ENV, NULL };
+	char *pg2[] = { "PLUGIN_WARM_DB=postgres", "PLUGIN_WARM_REPLICAS=2", WARM_ENV, NULL };
+	char *bad_db[] = { "PLUGIN_WARM_DB=mysql", WARM_ENV, NULL };
+	char *h2_two[] = { "PLUGIN_WARM_REPLICAS=2", WARM_ENV, NULL };
+	char *published_two[] = { "PLUGIN_WARM_DB=postgres", "PLUGIN_WARM_REPLICAS=2",
+				  "PLUGIN_WARM_PUBLISH=8080", WARM_ENV, NULL };
+	char *ten[] = { "PLUGIN_WARM_DB=postgres", "PLUGIN_WARM_REPLICAS=10", WARM_ENV, NULL };
+	struct config cfg;
+	char err[512];
+
+	(void)state;
+	/* H2 and one task unless asked: an instance deployed before keeps
+	 * its database */
+	assert_int_equal(load(&cfg, plain, 0, NULL, err), 0);
+	assert_false(cfg.warm_postgres);
+	assert_int_equal(cfg.warm_replicas, 1);
+	config_free(&cfg);
+	assert_int_equal(load(&cfg, pg2, 0, NULL, err), 0);
+	assert_true(cfg.warm_postgres);
+	assert_int_equal(cfg.warm_replicas, 2);
+	config_free(&cfg);
+	expect_error(bad_db, 0, NULL, "warm_db: must be dev-file or postgres");
+	expect_error(h2_two, 0, NULL, "warm_replicas: 2 Keycloak tasks need a database outside");
+	expect_error(published_two, 0, NULL, "warm_replicas: 2 Keycloak tasks cannot share");
+	expect_error(ten, 0, NULL, "warm_replicas: must be a whole number from 1 to 9");
+#undef WARM_ENV
+}
+
 static void help_and_plugin_docs_list_every_setting(void **state)
 {
 	char *help = NULL, *docs = NULL;
@@ -820,6 +851,7 @@ int main(void)
 		cmocka_unit_test(hook_user_is_a_uid_gid_or_a_user_never_root),
 		cmocka_unit_test(secret_file_settings_read_the_secret_once),
 		cmocka_unit_test(every_row_of_the_table_is_enforced),
+		cmocka_unit_test(warm_db_and_replicas_settings),
 		cmocka_unit_test(help_and_plugin_docs_list_every_setting),
 	};
 
