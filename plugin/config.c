@@ -113,9 +113,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 			    false,
 			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones.",
 			    .min = 0, .max = POOL_SIZE_MAX },
-	[SET_WARM_DB] = { "warm_db", "string", "dev-file", false, false,
-			  "action warm: Keycloak's database: dev-file (H2 on a volume, start-dev: a small site) or postgres (a PostgreSQL service <stack>_db next to it, Keycloak in production mode, start --optimized; keycloak_image then defaults to " KEYCLOAK_IMAGE_POSTGRES_DEFAULT
-			  ").",
+	[SET_WARM_DB] = { "warm_db", "string", "dev-file", false, false, "action warm: Keycloak's database: dev-file (H2 on a volume, start-dev: a small site) or postgres (a PostgreSQL service <stack>_db next to it, Keycloak in production mode, start --optimized; keycloak_image then defaults to " KEYCLOAK_IMAGE_POSTGRES_DEFAULT ").",
 			  .choices = (const char *const[]){ "dev-file", "postgres", NULL } },
 	[SET_WARM_DB_IMAGE] = { "warm_db_image", "string", WARM_DB_IMAGE_DEFAULT, false, false,
 				"action warm, warm_db postgres: the PostgreSQL image (built on the node by tools/postgres-image.sh; never pulled)." },
