@@ -195,6 +195,8 @@ def exit_codes(ctx):
     wrong = {c: got for c, got in results.items() if got != c}
     check(len(results) == len(codes) and not wrong, "wrong codes: %s" % dict(list(wrong.items())[:10]))
     only_master(ctx)
+    if not ctx.stub.has_log:
+        ctx.dropped("the other 242 codes", "on a real server the edges only (256 realms cost minutes there)")
 
 
 @test("hook killed by SIGKILL exits 137 and deletes the realm")
@@ -350,8 +352,14 @@ def lease_renewal(ctx):
     r = ctx.start(ctx.settings(hook="echo go > %s; sleep 8" % started, ttl=10, run_id="aa0001"))
     ctx.wait_for_file(started, run=r)
     first = int(ctx.stub.realms()["lasuite-drive-aa0001"]["attributes"]["drone-deps.expires"])
-    time.sleep(4.5)
-    later = int(ctx.stub.realms()["lasuite-drive-aa0001"]["attributes"]["drone-deps.expires"])
+    # renewals at about 3.3 and 6.7 s into the 8 s hook: poll until one
+    # moved the expiry, while the hook still runs
+    later = first
+    while later < first + 3 and r.proc.poll() is None:
+        time.sleep(0.2)
+        realm = ctx.stub.realms().get("lasuite-drive-aa0001")
+        if realm:
+            later = int(realm["attributes"]["drone-deps.expires"])
     r.wait(30)
     check(r.code == 0, "exit %s" % r.code)
     check(later >= first + 3, "expiry went from %d to %d" % (first, later))
@@ -372,9 +380,19 @@ def sigkill_then_reap(ctx):
     check(reap.code == 0, "early reap exit %s" % reap.code)
     check("lasuite-drive-bb0002" in ctx.stub.realms() or
           time.time() > int(realm["attributes"]["drone-deps.expires"]), "a live lease was reaped")
-    time.sleep(max(0, int(realm["attributes"]["drone-deps.expires"]) + 1 - time.time()))
-    reap = ctx.run(ctx.settings(action="reap", parent=None, hook=None))
-    check(reap.code == 0, "reap exit %s: %s" % (reap.code, reap.stderr[-300:]))
+    # Reap until the realm is gone, from the lease's end on: drone-deps
+    # reads a coarse clock and an expiry is strictly in the past, so the
+    # second after it is not a sure moment; the deadline is.
+    expires = int(realm["attributes"]["drone-deps.expires"])
+    deadline = expires + 15
+    while True:
+        reap = ctx.run(ctx.settings(action="reap", parent=None, hook=None))
+        check(reap.code == 0, "reap exit %s: %s" % (reap.code, reap.stderr[-300:]))
+        if "lasuite-drive-bb0002" not in ctx.stub.realms():
+            check(time.time() >= expires, "a live lease was reaped")
+            break
+        check(time.time() < deadline, "the realm outlived its lease (ended at %d) by 15 s" % expires)
+        time.sleep(max(0.2, min(5.0, expires - time.time())))
     only_master(ctx)
 
 
@@ -511,11 +529,16 @@ def server_frozen(ctx):
     if not ctx.stub.owned:
         raise NotRun("needs a server this suite started, KEYCLOAK_URL names another")
     started = ctx.path("started")
-    r = ctx.start(ctx.settings(hook="echo go > %s; sleep 1" % started, run_id="ff0011", timeout=120))
+    done = ctx.path("done")
+    r = ctx.start(ctx.settings(hook="echo go > %s; sleep 1; echo done > %s" % (started, done),
+                               run_id="ff0011", timeout=120))
     ctx.wait_for_file(started, timeout=120, run=r)
     ctx.stub.pause()
     try:
-        time.sleep(6)  # the hook is over; teardown's DELETE gets no answer
+        # the hook is over; teardown's DELETE gets no answer: drone-deps
+        # still waits 5 s after the hook's end
+        ctx.wait_for_file(done, timeout=60)
+        time.sleep(5)
         check(r.proc.poll() is None, "drone-deps exited %s while the server was frozen" % r.proc.poll())
     finally:
         ctx.stub.resume()
