@@ -440,13 +440,59 @@ def collision_unmarked(ctx):
 
 @test("a leftover realm of this same job, or an expired one, is replaced")
 def collision_replace(ctx):
-    for job, expires in (("local#0.0.0", time.time() + 600), ("other#1.1", time.time() - 5)):
+    # The leftover is a bare realm with the marks: replaced, the hook logs
+    # in through a client and user made anew; adopted, it would find none.
+    for i, (job, expires) in enumerate((("local#0.0.0", time.time() + 600), ("other#1.1", time.time() - 5))):
         ctx.stub.seed({"realm": "lasuite-drive-cc0005", "enabled": True,
                        "attributes": {"drone-deps.owner": "drone-deps", "drone-deps.run": "cc0005",
                                       "drone-deps.job": job, "drone-deps.expires": str(int(expires))}})
-        r = ctx.run(ctx.settings(hook="true", run_id="cc0005"))
+        login = ctx.path("login.%d" % i)
+        r = ctx.run(ctx.settings(hook="%s %s %s" % (PYTHON, LOGIN, login), run_id="cc0005"))
         check(r.code == 0, "job %s: exit %s: %s" % (job, r.code, r.stderr[-300:]))
+        check("left over from %s" % job in r.stderr and "replacing it" in r.stderr,
+              "job %s: not replaced: %s" % (job, r.stderr[-300:]))
+        check(os.path.exists(login) and open(login).read().startswith("login ok"),
+              "job %s: the hook could not log in to the realm" % job)
         only_master(ctx)
+
+
+@test("the realm as the server holds it: a confidential client with the binding's secret, a verified, complete user")
+def realm_read_back(ctx):
+    # Read back through the admin API, the same on the stand-in and a real
+    # server: what a login alone cannot tell (a public client takes any
+    # secret, an unverified user logs in while the realm does not ask).
+    from realkc import Admin
+    started, release, env_path = ctx.path("started"), ctx.path("release"), ctx.path("hook.env")
+    hook = "env > %s; echo go > %s; i=0; while [ ! -e %s ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done" % (
+        env_path, started, release)
+    r = ctx.start(ctx.settings(hook=hook, run_id="ee0011"))
+    try:
+        ctx.wait_for_file(started, timeout=120, run=r)
+        env = read_env_file(env_path)
+        admin = getattr(ctx.stub, "admin", None) or Admin(ctx.stub.control, ctx.stub.password)
+        base = "/admin/realms/" + env["DEPS_KEYCLOAK_REALM"]
+        clients = admin.call("GET", base + "/clients?clientId=" + env["DEPS_KEYCLOAK_CLIENT_ID"])
+        users = admin.call("GET", base + "/users?exact=true&username=" + env["DEPS_KEYCLOAK_USERNAME"])
+        check(len(clients) == 1 and len(users) == 1, "clients %s, users %s" % (clients, users))
+        c, u = clients[0], users[0]
+        secret = admin.call("GET", base + "/clients/%s/client-secret" % c["id"])
+    finally:
+        open(release, "w").close()
+    want = {"enabled": True, "publicClient": False, "bearerOnly": False, "protocol": "openid-connect",
+            "clientAuthenticatorType": "client-secret", "standardFlowEnabled": True,
+            "directAccessGrantsEnabled": True}
+    got = {k: c.get(k) for k in want}
+    check(got == want, "the client as the server holds it: %s, want %s" % (got, want))
+    check(c.get("redirectUris") and c.get("webOrigins"), "no redirect URIs or web origins: %s" % c)
+    check(secret.get("value") == env["DEPS_KEYCLOAK_CLIENT_SECRET"], "the client's secret is not the binding's")
+    want = {"enabled": True, "emailVerified": True, "email": env["DEPS_KEYCLOAK_EMAIL"]}
+    got = {k: u.get(k) for k in want}
+    check(got == want, "the user as the server holds it: %s, want %s" % (got, want))
+    check(u.get("firstName") and u.get("lastName"), "the user is not complete: %s" % u)
+    check(not u.get("requiredActions"), "the user has actions to do first: %s" % u.get("requiredActions"))
+    r.wait()
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    only_master(ctx)
 
 
 @test("action up leaves the realm bound with an env_file; action down removes it")
