@@ -435,6 +435,7 @@ def collision_unmarked(ctx):
     ctx.stub.seed({"realm": "lasuite-drive-cc0004", "enabled": True})
     r = ctx.run(ctx.settings(hook="true", run_id="cc0004"))
     check(r.code == 69, "exit %s" % r.code)
+    check("not marked as made by drone-deps" in r.stderr, "message: %s" % r.stderr[-300:])
     check("lasuite-drive-cc0004" in ctx.stub.realms(), "the unmarked realm was deleted")
 
 
