@@ -144,6 +144,7 @@ check: deps
 		e2e-edges "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_edges.py" \
 		warm-action "DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_warm_action.py" \
 		pool-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_pool.py" \
+		run-suites "sh tests/run-suites-test.sh" \
 		lint tests/lint.sh \
 		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \
 	rc=$$?; $(MAKE) -s docker-down; exit $$rc
