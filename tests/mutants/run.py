@@ -83,7 +83,28 @@ class Suite:
     def env(self, tree):
         env = dict(os.environ, DRONE_DEPS_BIN=os.path.join(tree, "build", "drone-deps"))
         env["KEYCLOAK_BACKEND"] = "real" if self.real else "stub"
+        if self.real and SHARED_REAL:
+            env["KEYCLOAK_URL"], env["KEYCLOAK_ADMIN_PASSWORD"] = SHARED_REAL
         return env
+
+
+# (url, admin password) of the one real Keycloak every real suite of this
+# run uses: started once, not once per mutant (a start costs a minute).
+SHARED_REAL = None
+
+
+def start_shared_real(tree):
+    """Starts one real Keycloak under the heavy lock; returns it (stop() it)."""
+    import fcntl
+    global SHARED_REAL
+    sys.path.insert(0, os.path.join(tree, "tests", "e2e"))
+    from realkc import RealKeycloak
+    with open(HEAVY_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        kc = RealKeycloak(quiet=True)
+    SHARED_REAL = (kc.url, kc.password)
+    print("# real Keycloak for the real suites at %s" % kc.url, flush=True)
+    return kc
 
 
 class Mutant:
@@ -254,7 +275,10 @@ def main(argv):
         return check_only(mutants)
     start = time.time()
     tree = copy_tree()
+    real_kc = None
     try:
+        if any(s.real for m in mutants for s in runnable(m)):
+            real_kc = start_shared_real(tree)
         ok, log = build(tree, {s.target for m in mutants for s in runnable(m)} | {"build/drone-deps"})
         if not ok:
             print("the unbroken copy does not build:\n" + log)
@@ -291,6 +315,8 @@ def main(argv):
             m.seconds = time.time() - t0
             print("%-10s %-30s %5.0f s  %s" % (m.status, m.id, m.seconds, m.detail[:110]), flush=True)
     finally:
+        if real_kc is not None:
+            real_kc.stop()
         shutil.rmtree(tree, ignore_errors=True)
     report(mutants, time.time() - start)
     counted = [m for m in mutants if m.status in ("killed", "survived", "no build")]
