@@ -204,6 +204,34 @@ def sig_during_bind(ctx):
 
 # ---- the admin token -------------------------------------------------------------
 
+@test("SIGTERM while the realm POST is unanswered and the realm's marks name another job: left alone, exit 143",
+      stub_only="needs the stand-in to hold the realm POST's answer after making the realm (hold knob)")
+def sig_during_bind_foreign(ctx):
+    # A create cut by the stop is deleted only if its marks say it is this
+    # job's: here another step of the stage (same run id, another job)
+    # holds the name by the time drone-deps looks.
+    from realkc import Admin
+    ctx.stub.config(hold={"seconds": 5, "method": "POST", "path_prefix": "/admin/realms"})
+    r = ctx.start(ctx.settings(hook="echo ran > %s" % ctx.path("ran"), run_id="5e0002"))
+    deadline = time.time() + 30
+    while "lasuite-drive-5e0002" not in ctx.stub.realms():
+        if time.time() > deadline or r.proc.poll() is not None:
+            raise Failure("the realm never appeared (exit %s)" % r.proc.poll())
+        time.sleep(0.02)
+    other = {"drone-deps.owner": "drone-deps", "drone-deps.run": "5e0002",
+             "drone-deps.job": "other/repo#9.1.2", "drone-deps.expires": str(int(time.time()) + 600)}
+    Admin(ctx.stub.control, ctx.stub.password).call("PUT", "/admin/realms/lasuite-drive-5e0002",
+                                                    {"attributes": other})
+    os.kill(r.pid, signal.SIGTERM)
+    r.wait(30)
+    check(r.code == 143, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(not os.path.exists(ctx.path("ran")), "the hook ran after SIGTERM")
+    realm = ctx.stub.realms().get("lasuite-drive-5e0002")
+    check(realm and realm["attributes"].get("drone-deps.job") == other["drone-deps.job"],
+          "another job's realm was deleted or changed: %s" % realm)
+    check("not this job's: leaving it alone" in r.stderr, "message: %s" % r.stderr[-300:])
+
+
 @test("a token refused with 401 mid-run is renewed once and the call repeated",
       stub_only="needs the stand-in to refuse a token it issued before its expiry (expire knob)")
 def renew_on_401(ctx):

@@ -294,6 +294,22 @@ def sig_quit(ctx):
     signal_mid_hook(ctx, signal.SIGQUIT)
 
 
+@test("a stop the hook survives (it traps it and exits 0) still ends the run with 128+N: TERM, INT, HUP, QUIT")
+def stop_decides_exit(ctx):
+    # The exit says the run was stopped, whatever the hook made of it:
+    # the hook's own 0 would tell Drone the step passed.
+    for signo in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT):
+        started = ctx.path("started.%d" % signo)
+        hook = "trap 'exit 0' TERM INT HUP QUIT; echo go > %s; while :; do sleep 0.1; done" % started
+        r = ctx.start(ctx.settings(hook=hook))
+        ctx.wait_for_file(started, run=r)
+        os.kill(r.pid, signo)
+        r.wait(30)
+        check(r.code == 128 + signo, "signal %d: exit %s, want %d: %s" % (signo, r.code, 128 + signo,
+                                                                          r.stderr[-300:]))
+        only_master(ctx)
+
+
 @test("started with INT and QUIT ignored (a background job), forwarded SIGINT still stops the hook")
 def sig_int_ignored_at_start(ctx):
     signal_mid_hook(ctx, signal.SIGINT, ignore_signals=(signal.SIGINT, signal.SIGQUIT))
@@ -747,9 +763,11 @@ def tls(ctx):
     env = ctx.settings(hook="true", keycloak_url=s.url)
     r = ctx.run(env)
     check(r.code == 69, "untrusted: exit %s" % r.code)
+    check("retrying" not in r.stderr, "untrusted: a certificate failure was retried: %s" % r.stderr[-300:])
     check(set(s.realms()) == {"master"}, "a realm was created over an untrusted connection")
     r = ctx.run(dict(env, PLUGIN_CA_CERT=os.path.join(certs, "other-ca.pem")))
     check(r.code == 69, "wrong CA: exit %s" % r.code)
+    check("retrying" not in r.stderr, "wrong CA: a certificate failure was retried: %s" % r.stderr[-300:])
     r = ctx.run(dict(env, PLUGIN_CA_CERT=os.path.join(certs, "ca.pem")))
     check(r.code == 0, "trusted: exit %s: %s" % (r.code, r.stderr[-300:]))
     check(set(s.realms()) == {"master"}, "realm left over TLS")
