@@ -231,6 +231,20 @@ def stop_mid_retry(ctx):
     only_master(ctx)
 
 
+@test("a server that echoes the admin password in its error: the log line shows *** in its place",
+      stub_only="needs an error answer of the test's choosing (fail knob)")
+def echoed_password_masked(ctx):
+    ctx.stub.config(fail={"status": 401, "count": -1, "method": "POST",
+                          "path_prefix": "/realms/master/protocol/openid-connect/token",
+                          "body": {"error": "invalid_grant",
+                                   "error_description": "password %s refused" % ADMIN_PASSWORD}})
+    r = ctx.run(ctx.settings(hook="true", debug="true"))
+    ctx.stub.config(fail=None)
+    check(r.code == 69, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(ADMIN_PASSWORD not in r.output, "the admin password is in the output: %s" % r.stderr[-300:])
+    check("password *** refused" in r.stderr, "the server's message is not shown masked: %s" % r.stderr[-300:])
+
+
 @test("SIGTERM during a Retry-After: 5 wait on a 429: exit 143 within 1.5 s, not after the wait",
       stub_only="needs a stream of 429s with Retry-After (fail knob)")
 def stop_mid_retry_after(ctx):
