@@ -167,8 +167,13 @@ def copy_tree():
     plus its build folder (times kept, so make rebuilds only what a mutant
     changes)."""
     tree = tempfile.mkdtemp(prefix="drone-deps-mutants-")
-    files = subprocess.run(["git", "-C", ROOT, "ls-files", "-co", "--exclude-standard", "-z"],
-                           capture_output=True, check=True).stdout.decode().split("\0")
+    p = subprocess.run(["git", "-C", ROOT, "ls-files", "-co", "--exclude-standard", "-z"],
+                       capture_output=True)
+    if p.returncode == 0:
+        files = p.stdout.decode().split("\0")
+    else:  # an unpacked archive: every file but the build's
+        files = [os.path.relpath(os.path.join(d, f), ROOT) for d, dirs, fs in os.walk(ROOT)
+                 for f in fs if not os.path.relpath(d, ROOT).split(os.sep)[0] in ("build", ".git")]
     for f in files:
         if not f or not os.path.isfile(os.path.join(ROOT, f)):
             continue
