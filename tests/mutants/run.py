@@ -14,8 +14,9 @@ Usage: tests/mutants/run.py [--check] [WORD ...]
               (also MUTANTS="word word" in the environment)
   --check     no build, no test: report the stale mutants (original line
               gone or not unique) and suite words that select no test
-Environment: MUTANTS_REAL=1 adds the real-server suites (run under the
-heavy lock, one at a time); MUTANTS_TIMEOUT per suite run (default 300 s);
+Environment: MUTANTS_REAL=1 adds the real-server suites (one real Keycloak
+for the whole run; with MUTANTS_LOCK=file, each of them and its start hold
+that lock, as flock(1) does); MUTANTS_TIMEOUT per suite run (default 300 s);
 MUTANTS_BASELINE=0 skips the run of every named suite on the unbroken tree
 (on by default: a suite that fails unbroken would "kill" every mutant);
 MUTANTS_LIST another list file.
@@ -36,7 +37,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 LIST = os.environ.get("MUTANTS_LIST") or os.path.join(HERE, "mutants.tsv")
-HEAVY_LOCK = "/tmp/drone-deps-heavy.lock"
+# A lock file the real-server suites (and the start of their server) hold,
+# where several heavy runs share a machine; none by default.
+HEAVY_LOCK = os.environ.get("MUTANTS_LOCK")
 TIMEOUT = int(os.environ.get("MUTANTS_TIMEOUT", "300"))
 REAL = os.environ.get("MUTANTS_REAL") == "1"
 
@@ -76,7 +79,7 @@ class Suite:
         if self.kind == "unit":
             return [self.target]
         cmd = [sys.executable, self.script] + self.words
-        if self.real:
+        if self.real and HEAVY_LOCK:
             cmd = ["flock", HEAVY_LOCK] + cmd
         return cmd
 
@@ -94,13 +97,16 @@ SHARED_REAL = None
 
 
 def start_shared_real(tree):
-    """Starts one real Keycloak under the heavy lock; returns it (stop() it)."""
+    """Starts one real Keycloak (under MUTANTS_LOCK if set); returns it (stop() it)."""
     import fcntl
     global SHARED_REAL
     sys.path.insert(0, os.path.join(tree, "tests", "e2e"))
     from realkc import RealKeycloak
-    with open(HEAVY_LOCK, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    if HEAVY_LOCK:
+        with open(HEAVY_LOCK, "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            kc = RealKeycloak(quiet=True)
+    else:
         kc = RealKeycloak(quiet=True)
     SHARED_REAL = (kc.url, kc.password)
     print("# real Keycloak for the real suites at %s" % kc.url, flush=True)
