@@ -17,6 +17,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 all: build/drone-deps
 
 include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk mk/keycloak-image.mk mk/runners.mk
+include mk/mutants.mk
 
 # Debian packages the build and the tests need; installed only when missing.
 PACKAGES := gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libcmocka-dev \
@@ -60,6 +61,7 @@ help:
 	@echo "make keycloak-image  a real Keycloak image for cold deploys, built locally"
 	@echo "make runners      real Drone (and Woodpecker) runners for the runners suite"
 	@echo "make lint / fmt   cppcheck + clang-tidy / clang-format"
+	@echo "make mutants      mutation testing of the tests (MUTANTS=word: a subset; MUTANTS_REAL=1)"
 
 # ---- unit tests (cmocka, TAP output), built with ASan+UBSan ----
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -149,6 +151,7 @@ check: deps
 		pool-stub "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_pool.py" \
 		warm-pg "DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_warm_pg.py" \
 		pool-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_pool.py" \
+		run-suites "sh tests/run-suites-test.sh" \
 		lint tests/lint.sh \
 		fuzz-smoke "$(MAKE) -s fuzz-smoke"; \
 	rc=$$?; $(MAKE) -s docker-down; exit $$rc

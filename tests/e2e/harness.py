@@ -39,9 +39,9 @@ BACKEND = os.environ.get("KEYCLOAK_BACKEND", "stub")
 
 def test(name, unwrapped_only=None, stub_only=None):
     """Registers a test. unwrapped_only: the reason it cannot run through a
-    wrapper, reported as skipped (TAP "# SKIP"), not passed; stub_only: the
-    reason it needs the stand-in (a fault knob, the request log), reported as
-    not run on the real server, not counted."""
+    wrapper; stub_only: the reason it needs the stand-in (a fault knob, the
+    request log). Either is reported as skipped (TAP "ok ... # SKIP why")
+    where it applies, never as passed, and counted as a skip."""
     def register(fn):
         _tests.append((name, fn, unwrapped_only, stub_only))
         return fn
@@ -53,8 +53,8 @@ class Failure(Exception):
 
 
 class NotRun(Exception):
-    """Raised by a test that cannot run on this server; reported as a
-    comment, neither passed nor failed."""
+    """Raised by a test that cannot run here (this server, no swarm);
+    reported as skipped, "ok - name # SKIP why", neither passed nor failed."""
 
 
 DOCKER = os.environ.get("DOCKER", "docker")
@@ -265,6 +265,13 @@ class Context:
         self.procs = []
         self.pgids = []
         self.extra_stubs = []
+        self.dropped_parts = []
+
+    def dropped(self, part, why):
+        """A part of the test this backend cannot check (the request log on
+        a real server): reported as a test of its own, skipped, after the
+        test's own line, so what was not checked is counted as a skip."""
+        self.dropped_parts.append((part, why))
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -378,24 +385,52 @@ def on_stop_signal(signo, frame):
     raise SystemExit(128 + signo)
 
 
+def selected(only):
+    """The registered tests a selection picks (all for none), and the words
+    that pick no test: a mistyped word must not pass for a green run, even
+    beside words that match."""
+    if not only:
+        return list(_tests), []
+    picked = [t for t in _tests if any(o in t[0] for o in only)]
+    unmatched = [o for o in only if not any(o in t[0] for t in _tests)]
+    return picked, unmatched
+
+
+def skip(name, why):
+    print("ok - %s # SKIP %s" % (name, why), flush=True)
+
+
 def main():
     only = sys.argv[1:]
+    if only[:1] == ["--list"]:
+        # the names a selection picks, and no test run (tests/mutants checks its words)
+        picked, unmatched = selected(only[1:])
+        for t in picked:
+            print(t[0])
+        for o in unmatched:
+            print("no test's name contains %r" % o)
+        return 1 if unmatched else 0
+    picked, unmatched = selected(only)
     for signo in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signo, on_stop_signal)
     stub = None
     passed = failed = skipped = 0
+    for o in unmatched:
+        print("not ok - selection word %r: no test's name contains it" % o, flush=True)
+        failed += 1
     try:
+        if not picked:
+            return 1
         stub = start_backend()
         print("# backend: %s at %s" % (BACKEND, stub.url), flush=True)
-        for name, fn, unwrapped_only, stub_only in _tests:
-            if only and not any(o in name for o in only):
-                continue
+        for name, fn, unwrapped_only, stub_only in picked:
             if WRAPPED and unwrapped_only:
-                print("ok - %s # SKIP under a wrapper: %s" % (name, unwrapped_only), flush=True)
+                skip(name, "under a wrapper: %s" % unwrapped_only)
                 skipped += 1
                 continue
             if stub_only and not stub.has_log:
-                print("# not run on the real server: %s (%s)" % (name, stub_only), flush=True)
+                skip(name, "not run on the real server: %s" % stub_only)
+                skipped += 1
                 continue
             stub.reset()
             ctx = Context(stub)
@@ -404,7 +439,8 @@ def main():
                 try:
                     fn(ctx)
                 except NotRun as e:
-                    print("# not run on this server: %s (%s)" % (name, e), flush=True)
+                    skip(name, "not run here: %s" % e)
+                    skipped += 1
                     continue
                 bad = None
                 for run in ctx.procs:
@@ -413,6 +449,9 @@ def main():
                     raise Failure("sanitizer report:\n" + bad)
                 print("ok - %s (%.1f s)" % (name, time.time() - start), flush=True)
                 passed += 1
+                for part, why in ctx.dropped_parts:
+                    skip("%s: %s" % (name, part), why)
+                    skipped += 1
             except Exception as e:  # every failure is reported, none stops the run
                 print("not ok - %s" % name, flush=True)
                 text = str(e) if isinstance(e, Failure) else traceback.format_exc()
@@ -428,9 +467,6 @@ def main():
     finally:
         if stub is not None:
             stub.stop()
-    print("# e2e: %d passed, %d failed, %d skipped (binary %s, %s backend)" % (passed, failed, skipped, BIN, BACKEND))
-    if only and not any(any(o in name for o in only) for name, _, _, _ in _tests):
-        # a mistyped selection must not pass for a green run
-        print("not ok - no test's name contains any of %s" % only, flush=True)
-        return 1
+        print("# e2e: %d passed, %d failed, %d skipped (binary %s, %s backend)" %
+              (passed, failed, skipped, BIN, BACKEND), flush=True)
     return 1 if failed else 0

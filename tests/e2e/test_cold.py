@@ -195,7 +195,9 @@ def cold_sigterm_readiness(ctx, cold):
     r = ctx.start(dict(env, PLUGIN_HOOK="echo ran > %s" % ctx.path("ran")))
     wait_until(lambda: docker("service", "ls", "-q", "--filter", "name=keyc-" + rid).strip(), 60,
                "the cold service was not created")
-    time.sleep(3)  # polling for readiness now
+    # polling for readiness now: drone-deps says what it waits for
+    wait_until(lambda: "waiting for" in r.stderr or r.proc.poll() is not None, 60,
+               "no word of the readiness wait")
     check(r.proc.poll() is None, "drone-deps exited early: %s" % r.stderr[-400:])
     t0 = time.time()
     os.kill(r.pid, signal.SIGTERM)
@@ -249,16 +251,30 @@ def cold_sigterm(ctx, cold):
 def cold_reap(ctx, cold):
     rid, env = cold.settings(ttl=10)
     started = ctx.path("started")
-    # The lease made at deploy covers timeout + ttl; the first renewal
-    # (ttl/3 into the hook) brings it to now + ttl: kill after it.
-    r = ctx.start(dict(env, PLUGIN_HOOK="echo $$ > %s; sleep 4.5; echo go > %s; sleep 60" % (ctx.hook_pgid_file(), started)))
+    r = ctx.start(dict(env, PLUGIN_HOOK="echo $$ > %s; echo go > %s; sleep 60" % (ctx.hook_pgid_file(), started)))
     ctx.wait_for_file(started, timeout=120, run=r)
+    service = docker("service", "ls", "-q", "--filter", "name=keyc-" + rid).strip()
+    check(service, "service missing")
+
+    def expires():
+        return int(docker("service", "inspect", "--format", '{{index .Spec.Labels "drone-deps.expires"}}',
+                          service).strip() or 0)
+    # The lease made at deploy covers timeout + ttl; the first renewal
+    # (ttl/3 into the hook) brings it to now + ttl: kill once it did.
+    wait_until(lambda: expires() <= time.time() + 10 + 2, 30, "the lease renewed to now + ttl")
     os.kill(r.pid, signal.SIGKILL)
     r.wait(10)
-    check(docker("service", "ls", "-q", "--filter", "name=keyc-" + rid).strip(), "service missing")
-    time.sleep(11)
-    reap = ctx.run(dict(env, PLUGIN_ACTION="reap", PLUGIN_HOOK=""), timeout=60)
-    check(reap.code == 0, "reap exit %s: %s" % (reap.code, reap.stderr[-400:]))
+    # Reap until it is gone, from the lease's end on, bound by a deadline
+    # (drone-deps' clock is coarse and an expiry strictly in the past).
+    end = expires()
+    while True:
+        reap = ctx.run(dict(env, PLUGIN_ACTION="reap", PLUGIN_HOOK=""), timeout=60)
+        check(reap.code == 0, "reap exit %s: %s" % (reap.code, reap.stderr[-400:]))
+        if not docker("service", "ls", "-q", "--filter", "name=keyc-" + rid).strip():
+            check(time.time() >= end, "a live lease was reaped")
+            break
+        check(time.time() < end + 20, "the service outlived its lease (ended at %d) by 20 s" % end)
+        time.sleep(max(0.5, min(5.0, end - time.time())))
     check(not wait_gone(rid), "left behind after reap")
 
 

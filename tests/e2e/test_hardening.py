@@ -245,6 +245,37 @@ def stop_mid_retry(ctx):
     only_master(ctx)
 
 
+@test("a server that echoes the admin password in its error: the log line shows *** in its place",
+      stub_only="needs an error answer of the test's choosing (fail knob)")
+def echoed_password_masked(ctx):
+    ctx.stub.config(fail={"status": 401, "count": -1, "method": "POST",
+                          "path_prefix": "/realms/master/protocol/openid-connect/token",
+                          "body": {"error": "invalid_grant",
+                                   "error_description": "password %s refused" % ADMIN_PASSWORD}})
+    r = ctx.run(ctx.settings(hook="true", debug="true"))
+    ctx.stub.config(fail=None)
+    check(r.code == 69, "exit %s: %s" % (r.code, r.stderr[-300:]))
+    check(ADMIN_PASSWORD not in r.output, "the admin password is in the output: %s" % r.stderr[-300:])
+    check("password *** refused" in r.stderr, "the server's message is not shown masked: %s" % r.stderr[-300:])
+
+
+@test("SIGTERM during a Retry-After: 5 wait on a 429: exit 143 within 1.5 s, not after the wait",
+      stub_only="needs a stream of 429s with Retry-After (fail knob)")
+def stop_mid_retry_after(ctx):
+    ctx.stub.config(fail={"status": 429, "retry_after": 5, "count": -1, "method": "POST",
+                          "path_prefix": "/admin/realms"})
+    r = ctx.start(ctx.settings(hook="echo ran > %s" % ctx.path("ran")))
+    wait_requests(ctx, lambda q: q["path"] == "/admin/realms" and q["status"] == 429, 1)
+    deadline = time.time() + 20  # drone-deps has begun its 5 s wait once it says so
+    while "retrying in 5000 ms" not in r.stderr and time.time() < deadline and r.proc.poll() is None:
+        time.sleep(0.02)
+    check("retrying in 5000 ms" in r.stderr, "no 5 s wait: %s" % r.stderr[-400:])
+    stop_and_time(ctx, r, "Retry-After: 5")
+    check(not os.path.exists(ctx.path("ran")), "the hook ran")
+    ctx.stub.config(fail=None)
+    only_master(ctx)
+
+
 @test("SIGINT while the token request is retried on 503s: exit 130 within 1.5 s",
       stub_only="needs a stream of 503s (fail knob)")
 def stop_mid_login_retry(ctx):
@@ -263,8 +294,8 @@ def stop_mid_transfer(ctx):
     ctx.stub.config(hostile={"mode": "trickle", "method": "POST", "path_prefix": "/admin/realms",
                              "duration": 60})
     r = ctx.start(ctx.settings(hook="echo ran > %s" % ctx.path("ran"), debug="true"))
-    wait_requests(ctx, lambda q: q["path"].endswith("/token"), 1)
-    time.sleep(2.0)  # the realm POST is in flight: its answer trickles for 60 s
+    # the realm POST is in flight once the stand-in logged it: its answer trickles for 60 s
+    wait_requests(ctx, lambda q: q["method"] == "POST" and q["path"] == "/admin/realms", 1)
     stop_and_time(ctx, r, "trickling answer")
     check("POST /admin/realms failed" in r.stderr and "stopped by a signal" in r.stderr,
           "the POST was not in flight: %s" % r.stderr[-600:])
@@ -282,7 +313,8 @@ def stop_mid_renewal(ctx):
     hook = "echo $$ > %s; echo go > %s; sleep 30" % (ctx.hook_pgid_file(), started)
     r = ctx.start(ctx.settings(hook=hook, ttl=10, debug="true"))
     ctx.wait_for_file(started, run=r)
-    time.sleep(4.5)  # the renewal (every ttl/3 s) is in flight
+    # the renewal (every ttl/3 s) is in flight once the stand-in logged it
+    wait_requests(ctx, lambda q: q["method"] == "PUT" and q["path"].startswith("/admin/realms/"), 1, 20)
     stop_and_time(ctx, r, "renewal in flight")
     check("PUT /admin/realms/lasuite-drive-" in r.stderr and "stopped by a signal" in r.stderr,
           "the renewal was not in flight: %s" % r.stderr[-600:])
@@ -569,7 +601,12 @@ def hook_user_not_taken(ctx):
 @test("as PID 1 (a container), the hook finds no password in /proc/1 and cannot read its memory")
 def pid1_no_secret(ctx):
     env = dict(os.environ, **ctx.settings(hook=probe_hook(ctx, drop_ptrace=True)))
-    p = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", BIN], env=env,
+    # drone-deps too runs as a container's root does, without CAP_SYS_PTRACE:
+    # were it dumpable, the hook (root, the same capabilities) could read it.
+    # With the capability, drone-deps' capabilities alone would refuse the
+    # hook, whether it were dumpable or not.
+    p = subprocess.run(["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace", "--",
+                        "unshare", "--pid", "--fork", "--mount-proc", BIN], env=env,
                        cwd=ctx.dir, capture_output=True, timeout=60)
     check(p.returncode == 0, "exit %s: %s" % (p.returncode, p.stderr[-300:]))
     report = probe_report(ctx)
@@ -642,6 +679,7 @@ class FakeDocker:
         self.gone = False
         self.stopped = threading.Event()
         self.wait_fails = 3
+        self.inspect_fails = False  # inspect answers 500: the engine cannot tell
         self.log = []
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -666,6 +704,8 @@ class FakeDocker:
                 fake.log.append(("GET", self.path))
                 if self.path == "/_ping":
                     return self.send(200, "OK")
+                if self.path.endswith("/json") and fake.inspect_fails:
+                    return self.send(500, {"message": "dockerd: cannot inspect the container now"})
                 if self.path.endswith("/json") and fake.gone:
                     return self.send(404, {"message": "No such container: c0ffee"})
                 if self.path.endswith("/json"):
@@ -719,10 +759,12 @@ def watchdog_confirmed_stop(ctx):
         env = ctx.settings(action="watch", run_id="3a3a3a", hook=None, env_file=watch_key_file(ctx),
                            docker_host="unix://" + ctx.path("docker.sock"))
         r = ctx.start(env, base_env={"DRONE_DEPS_WATCH_CONTAINER": target})
+        # Four failed waits, each followed by an inspect that says "running"
+        # and the watchdog's word that it waits again: it has decided.
         deadline = time.time() + 20
-        while fake.waits() < 4 and time.time() < deadline and r.proc.poll() is None:
+        while (fake.waits() < 4 or r.stderr.count("still runs; waiting again") < 3) and \
+                time.time() < deadline and r.proc.poll() is None:
             time.sleep(0.05)
-        time.sleep(0.5)
         check(r.proc.poll() is None, "the watchdog exited (%s) after failed waits: %s" %
               (r.proc.returncode, r.stderr[-400:]))
         check("lasuite-drive-3a3a3a" in ctx.stub.realms(),
@@ -732,6 +774,35 @@ def watchdog_confirmed_stop(ctx):
         fake.running = False
         fake.stopped.set()
         r.wait(30)
+        check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
+        only_master(ctx)
+    finally:
+        fake.stop()
+
+
+@test("the watchdog never takes 'cannot inspect the container' for a stop: failed waits and inspects keep the run")
+def watchdog_inspect_fails(ctx):
+    fake = FakeDocker(ctx.path("docker.sock"))
+    fake.wait_fails = 1000
+    fake.inspect_fails = True
+    try:
+        r = start_watchdog(ctx, fake, "3a3a3d")
+        # three failed waits, each followed by a failed inspect and the
+        # watchdog's word that it waits again: it has decided three times
+        deadline = time.time() + 30
+        while r.stderr.count("cannot be inspected; waiting again") < 3 and \
+                time.time() < deadline and r.proc.poll() is None:
+            time.sleep(0.05)
+        check(r.proc.poll() is None, "the watchdog exited (%s) on a failed inspect: %s" %
+              (r.proc.returncode, r.stderr[-400:]))
+        check("lasuite-drive-3a3a3d" in ctx.stub.realms(),
+              "the realm of a container that could not be inspected was deleted")
+        check(r.stderr.count("cannot be inspected; waiting again") >= 3, "no failed inspect seen: %s" %
+              r.stderr[-400:])
+        # now the engine answers again: the container is gone, the run torn down
+        fake.inspect_fails = False
+        fake.gone = True
+        r.wait(60)
         check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-400:]))
         only_master(ctx)
     finally:
@@ -789,9 +860,9 @@ def watchdog_stopped(ctx):
     try:
         r = start_watchdog(ctx, fake, "3a3a3c")
         deadline = time.time() + 20
-        while fake.waits() < 1 and time.time() < deadline:
+        while fake.waits() < 1 and time.time() < deadline:  # the wait is in flight
             time.sleep(0.05)
-        time.sleep(0.3)
+        check(fake.waits() == 1, "the watchdog did not wait: %s" % r.stderr[-400:])
         os.kill(r.pid, signal.SIGTERM)
         r.wait(30)
         check(r.code == 143, "exit %s: %s" % (r.code, r.stderr[-400:]))

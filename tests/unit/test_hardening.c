@@ -2,6 +2,7 @@
  * data (plugin/sat.h, keycloak_token_expiry) and leases at the ends of
  * the 64-bit range. Built with UBSan: an overflow aborts the test. */
 #include <limits.h>
+#include <malloc.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,28 @@ void *__wrap_realloc(void *p, size_t n);
 
 static const char *watched;
 static int copies_left;
+/* Set: the whole block is searched, not only its start. */
+static bool look_everywhere;
 
 static void look(const void *p)
 {
-	if (p && watched && memcmp(p, watched, strlen(watched)) == 0)
+	size_t n, i, len;
+
+	if (!p || !watched)
+		return;
+	len = strlen(watched);
+	if (memcmp(p, watched, len) == 0) {
 		copies_left++;
+		return;
+	}
+	if (!look_everywhere)
+		return;
+	n = malloc_usable_size((void *)p);
+	for (i = 1; i + len <= n; i++)
+		if (memcmp((const char *)p + i, watched, len) == 0) {
+			copies_left++;
+			return;
+		}
 }
 
 void __wrap_free(void *p)
@@ -65,6 +83,31 @@ static void growing_a_secret_buffer_leaves_no_copy(void **state)
 		assert_int_equal(buf_append(&b, filler, sizeof(filler)), 0);
 	assert_true(b.cap >= 20000);
 	buf_free_secret(&b);
+	watched = NULL;
+	assert_int_equal(copies_left, 0);
+}
+
+/* A secret deep in a buffer (a password after a JSON prefix, a token in
+ * a header) is wiped from every old block too, not only its first bytes. */
+static void growing_buffer_wipes_the_whole_old_block(void **state)
+{
+	static const char secret[] = "S3cret-deep-in-the-buffer-plugh";
+	struct buf b = BUF_INIT;
+	char filler[100];
+	int i;
+
+	(void)state;
+	memset(filler, 'f', sizeof(filler));
+	watched = secret;
+	look_everywhere = true;
+	copies_left = 0;
+	assert_int_equal(buf_append(&b, filler, sizeof(filler)), 0);
+	assert_int_equal(buf_puts(&b, secret), 0); /* at offset 100 */
+	for (i = 0; i < 200; i++)
+		assert_int_equal(buf_append(&b, filler, sizeof(filler)), 0);
+	assert_true(b.cap >= 20000);
+	buf_free_secret(&b);
+	look_everywhere = false;
 	watched = NULL;
 	assert_int_equal(copies_left, 0);
 }
@@ -195,6 +238,7 @@ int main(void)
 		cmocka_unit_test(watchdog_leftovers_are_ours_and_not_running),
 #ifdef UNIT_WRAP_ALLOC /* the ASan build; valgrind's allocator is its own */
 		cmocka_unit_test(growing_a_secret_buffer_leaves_no_copy),
+		cmocka_unit_test(growing_buffer_wipes_the_whole_old_block),
 		cmocka_unit_test(exec_output_leaves_no_copy),
 #endif
 	};
