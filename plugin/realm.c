@@ -132,6 +132,16 @@ int realm_lease(struct keycloak *kc, const char *realm, struct lease *l)
 	return rc;
 }
 
+/* Whether a realm's marks are exactly the ones this create attempt sent:
+ * run, job and the attempt's own expiry, which a leftover of the same job
+ * cannot carry. */
+static bool realm_is_this_attempt(const struct lease *l, const struct config *cfg,
+				  long long sent_expires)
+{
+	return l->owned && strcmp(l->run, cfg->run_id) == 0 && strcmp(l->job, cfg->job) == 0 &&
+	       l->expires == sent_expires;
+}
+
 /* The realm exists. When its marks are exactly the ones just sent (run,
  * job and this attempt's expiry, which a leftover of the same job cannot
  * carry), our own POST made it and its answer was lost: the retry met our
@@ -156,8 +166,7 @@ static int realm_resolve_conflict(struct keycloak *kc, const struct config *cfg,
 		return KC_OK; /* gone meanwhile: create again */
 	if (rc != KC_OK)
 		return rc;
-	if (l.owned && strcmp(l.run, cfg->run_id) == 0 && strcmp(l.job, cfg->job) == 0 &&
-	    l.expires == sent_expires) {
+	if (realm_is_this_attempt(&l, cfg, sent_expires)) {
 		log_info("realm %s was made by this run (its answer was lost): using it",
 			 cfg->realm);
 		*ours = true;
@@ -229,9 +238,8 @@ static void realm_drop_failed_create(struct keycloak *kc, const struct config *c
 	memcpy(error, kc->error, sizeof(error));
 	/* the CI client's token from before the create may only name it */
 	keycloak_token_predates(kc);
-	if (realm_lease(kc, cfg->realm, &l) == KC_OK && l.owned &&
-	    strcmp(l.run, cfg->run_id) == 0 && strcmp(l.job, cfg->job) == 0 &&
-	    l.expires == sent_expires) {
+	if (realm_lease(kc, cfg->realm, &l) == KC_OK &&
+	    realm_is_this_attempt(&l, cfg, sent_expires)) {
 		if (keycloak_realm_delete(kc, cfg->realm) == KC_OK)
 			log_info("realm %s was made although its create failed: deleted it",
 				 cfg->realm);

@@ -50,8 +50,9 @@ E2E = {
     "status": "tests/e2e/test_status.py",
     "edges": "tests/e2e/test_edges.py",
     "pool": "tests/e2e/test_pool.py",
+    "down": "tests/e2e/test_down.py",
 }
-UNIT = ("json", "naming", "config", "binding", "hardening")
+UNIT = ("json", "naming", "config", "binding", "hardening", "pool", "sha256")
 
 
 class Suite:
