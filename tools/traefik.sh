@@ -82,7 +82,10 @@ LABEL drone-deps.traefik="$(basename "$bin")"
 EXPOSE 80 443
 ENTRYPOINT ["/usr/local/bin/traefik"]
 DOCKERFILE
-	DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null
+	if ! DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >"$ctx/build.log" 2>&1; then
+		cat "$ctx/build.log" >&2
+		exit 1
+	fi
 	rm -rf "$ctx"
 	trap - EXIT
 	log "image $tag"
