@@ -227,7 +227,9 @@ class DroneRun:
         shutil.copy(CA, os.path.join(self.ws, "ca.pem"))
         shutil.copy(WRONG_CA, os.path.join(self.ws, "wrong-ca.pem"))
         self.repo, self.build, self.domain = repo, build, domain
-        self.id = run_id(repo, build, "1", "deps")
+        # drone exec's runner sets the build, stage and step variables from
+        # its own state (build 0, stage 0), over the step's environment
+        self.id = run_id(repo, "0", "0", "deps")
         state["run_ids"].add(self.id)
         hosts = ["warm-keycloak." + domain, "keyc-%s.%s" % (self.id, domain)] + list(names)
         text = open(os.path.join(PIPELINES, ".drone.yml")).read()
