@@ -488,7 +488,9 @@ def warm_action():
 def unknown_resolver():
     logs = sh(DOCKER, "service", "logs", "--raw", TRAEFIK_SERVICE, check=False)
     logs = logs.stdout + logs.stderr
-    m = [ln for ln in logs.splitlines() if "nonexistent certificate resolver" in ln]
+    # the router of this suite's warm instance (Traefik sees every
+    # service on the swarm)
+    m = [ln for ln in logs.splitlines() if "nonexistent certificate resolver" in ln and STACK in ln]
     check(m, "no word of the unknown resolver in Traefik's log:\n" + logs[-2000:])
     log("traefik says: " + m[0][:300])
     cert = served_cert(WARM_HOST)
@@ -643,24 +645,6 @@ def two_repos():
     log("%s: %s, %s: %s" % (runs[0].repo, realms[0], runs[1].repo, realms[1]))
     check(runs[0].id != runs[1].id and realms[0] != realms[1], "they met: %s" % realms)
     check(all("the three issuers agree" in r.text() for r in runs), "a login failed")
-
-
-@test("run ids: under drone exec (build 0 always) two runs of one repository at once: the second leaves the first's realm alone")
-def drone_exec_same_id():
-    repo = "ci/same-" + TAG
-    first = DroneRun("recipe-socket", repo=repo, build="0", hook_args="hold")
-    first.wait_for("hook: holding")
-    second = DroneRun("recipe", repo=repo, build="0")
-    rc = second.wait()
-    code = second.step_exit()
-    os.killpg(first.proc.pid, signal.SIGTERM)
-    first.wait(120)
-    state["warm_runs"] += 2
-    for ln in second.text().splitlines():
-        if "drone-deps:" in ln:
-            log("second run: " + ln[:300])
-    check(rc != 0 and code == "69", "the second run: drone exec %d, step %s" % (rc, code))
-    check("hook: logged in" not in second.text(), "the second run used the first's realm")
 
 
 @test("run ids: up and down in one build (steps 1 and 3) find one realm")
