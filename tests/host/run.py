@@ -700,6 +700,11 @@ def disk():
         run = DroneRun("recipe-socket", domain=NOWARM, repo="ci/killed-%s-%d" % (TAG, state["cold_runs"]))
         run.wait_for(r"deploying|cold Keycloak|keyc-%s" % run.id, 300)
         wait_until(lambda: "keyc-" + run.id in cold_services(), 120, "the cold service")
+        # Once its watchdog runs: killed between the watchdog's create and
+        # its start, a run leaves the service to its lease (see the note).
+        wait_until(lambda: docker("ps", "-q", "--filter", "label=drone-deps.role=watchdog",
+                                  "--filter", "label=drone-deps.run=" + run.id,
+                                  "--filter", "status=running").strip(), 120, "the watchdog")
         os.killpg(run.proc.pid, signal.SIGTERM)
         run.wait(120)
         state["cold_runs"] += 1
