@@ -12,7 +12,7 @@
 # The version is pinned in the wrapper module tools/traefik (go.mod, hashes
 # in go.sum, Traefik's own replace and exclude directives repeated). It is
 # the 3.6 line: every 3.7 release on the proxy imports lego v5's DNS
-# providers, some of whose SDKs the proxy here does not serve (403), and
+# providers, some of whose SDKs the module proxy answers 403 for, and
 # replaces a module of its own repository by a local directory that no
 # proxy can serve, so 3.7 does not build from a module proxy alone.
 #

@@ -22,10 +22,14 @@ made here with openssl.
     DEPS_KEYCLOAK_ISSUER and the discovery document's issuer agree; the
     same for a cold deploy (mode cold, and auto with no warm instance); a
     wrong CA exits 69 naming ca_cert; insecure binds and says so.
-  - run ids as a Drone server derives them (DRONE_REPO, DRONE_REPO_NAME,
-    DRONE_BUILD_NUMBER, DRONE_STAGE_NUMBER, DRONE_STEP_NUMBER in the
-    steps' environment): two builds of one repository and two repositories
-    with the same build number never meet; up and down find one realm.
+  - run ids as a Drone server derives them: a runner sets the build, stage
+    and step variables from its own state after the step's environment
+    (drone exec: always build 0, stage 0), so these tests start the plugin
+    image as a server's runner does, with DRONE_REPO, DRONE_REPO_NAME,
+    DRONE_BUILD_NUMBER, DRONE_STAGE_NUMBER, DRONE_STEP_NAME and
+    DRONE_STEP_NUMBER set as the server sets them: two builds of one
+    repository and two repositories with the same build number never meet;
+    up and down (under drone exec) find one realm through env_file.
   - disk stays flat: after 20 warm and 5 cold runs (killed ones included)
     the volume, container, network and secret counts and the sizes of
     `docker system df` are back where they started, warm instance aside.
@@ -219,14 +223,14 @@ def realm_status(base, realm):
 # ---- drone exec ------------------------------------------------------------
 
 class DroneRun:
-    def __init__(self, pipeline, domain=DOMAIN, repo="ci/app", build="1", tls=None,
+    def __init__(self, pipeline, domain=DOMAIN, repo="ci/app", tls=None,
                  hook_args="", names=(), secret=True):
         self.ws = tempfile.mkdtemp(prefix="ws-", dir=WORK)
         state["workspaces"].append(self.ws)
         shutil.copytree(os.path.join(PIPELINES, "tests"), os.path.join(self.ws, "tests"))
         shutil.copy(CA, os.path.join(self.ws, "ca.pem"))
         shutil.copy(WRONG_CA, os.path.join(self.ws, "wrong-ca.pem"))
-        self.repo, self.build, self.domain = repo, build, domain
+        self.repo, self.domain = repo, domain
         # drone exec's runner sets the build, stage and step variables from
         # its own state (build 0, stage 0), over the step's environment
         self.id = run_id(repo, "0", "0", "deps")
@@ -236,7 +240,7 @@ class DroneRun:
         for k, v in {"@IMAGE@": IMAGE, "@BUSYBOX@": BUSYBOX, "@DOMAIN@": domain,
                      "@EXTRA_HOSTS@": json.dumps(["%s:127.0.0.1" % h for h in hosts]),
                      "@TLS@": tls or "ca_cert: ca.pem", "@REPO@": repo,
-                     "@REPO_NAME@": repo.split("/")[-1], "@BUILD@": build,
+                     "@REPO_NAME@": repo.split("/")[-1],
                      "@HOOK_ARGS@": hook_args}.items():
             text = text.replace(k, v)
         with open(os.path.join(self.ws, "pipeline.yml"), "w") as f:
@@ -516,7 +520,7 @@ def baseline():
 def recipe_warm():
     check(state["ci_secret"], "no CI secret (action warm failed)")
     state["baseline"] = state["baseline"] or baseline()
-    run = DroneRun("recipe", repo="ci/first", build="1")
+    run = DroneRun("recipe", repo="ci/first")
     passed_run(run, "the recipe's pipeline")
     state["warm_runs"] += 1
     mode, realm, url = run.realm()
@@ -535,7 +539,7 @@ def recipe_warm():
 
 @test("TLS: a wrong CA exits 69 and names ca_cert; nothing is made")
 def wrong_ca():
-    run = DroneRun("recipe", repo="ci/wrongca", build="1", tls="ca_cert: wrong-ca.pem")
+    run = DroneRun("recipe", repo="ci/wrongca", tls="ca_cert: wrong-ca.pem")
     rc = run.wait()
     state["warm_runs"] += 1
     text = run.text()
@@ -553,7 +557,7 @@ def wrong_ca():
 
 @test("TLS: insecure binds with certificate checks off and says so loudly")
 def insecure():
-    run = DroneRun("recipe", repo="ci/insecure", build="1", tls="insecure: true")
+    run = DroneRun("recipe", repo="ci/insecure", tls="insecure: true")
     passed_run(run, "insecure")
     state["warm_runs"] += 1
     text = run.text()
@@ -649,7 +653,7 @@ def two_repos():
 
 @test("run ids: up and down in one build (steps 1 and 3) find one realm")
 def up_down():
-    run = DroneRun("up-down", repo="ci/updown-" + TAG, build="3")
+    run = DroneRun("up-down", repo="ci/updown-" + TAG)
     passed_run(run, "up-down")
     state["warm_runs"] += 1
     env = dict(ln.split("=", 1) for ln in open(os.path.join(run.ws, "deps.env")).read().splitlines()
@@ -662,7 +666,7 @@ def up_down():
 
 
 def cold_run(pipeline, domain, repo, what, tls=None):
-    run = DroneRun(pipeline, domain=domain, repo=repo, build="1", tls=tls)
+    run = DroneRun(pipeline, domain=domain, repo=repo, tls=tls)
     host = "keyc-%s.%s" % (run.id, domain)
     hosts_add(host)
     t0 = time.time()
@@ -711,7 +715,7 @@ def disk():
         wait_until(lambda: "keyc-" + run.id not in cold_services() and not cold_secrets(), 300,
                    "the killed run's cold service and secret to go")
     while state["warm_runs"] < 20:
-        run = DroneRun("recipe", repo="ci/many-" + TAG, build=str(100 + state["warm_runs"]))
+        run = DroneRun("recipe", repo="ci/many-" + TAG)
         passed_run(run, "warm run %d" % state["warm_runs"])
         state["warm_runs"] += 1
     log("%d warm and %d cold runs (the suite's, these %d s included)" %
