@@ -16,7 +16,7 @@ SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recove
 
 all: build/drone-deps
 
-include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk mk/keycloak-image.mk mk/runners.mk
+include mk/static.mk mk/image.mk mk/fuzz.mk mk/bench.mk mk/keycloak-image.mk mk/runners.mk mk/traefik.mk
 include mk/mutants.mk
 
 # Debian packages the build and the tests need; installed only when missing.
@@ -111,6 +111,7 @@ check: deps
 	$(MAKE) keycloak-image
 	$(MAKE) warm-pg-images
 	-$(MAKE) runners
+	-$(MAKE) traefik
 	tests/run-suites.sh \
 		unit-json build/tests/test_json \
 		unit-naming build/tests/test_naming \
@@ -142,6 +143,7 @@ check: deps
 		static-openssl "tests/static/run.sh build/static-openssl/drone-deps" \
 		image "tests/image/run.sh $(IMAGE) build/static/drone-deps" \
 		runners "tests/runners/run.sh $(IMAGE)" \
+		host "python3 tests/host/run.py $(IMAGE)" \
 		e2e-status "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_status.py" \
 		e2e-status-real "KEYCLOAK_BACKEND=real DRONE_DEPS_BIN=build/static/drone-deps python3 tests/e2e/test_status.py" \
 		e2e-edges "DRONE_DEPS_BIN=build/asan/drone-deps python3 tests/e2e/test_edges.py" \

@@ -226,6 +226,17 @@ static int deps_probe_warm(struct deps *d)
 	return EX_UNAVAILABLE;
 }
 
+/* What to check when the warm probe failed: a failed TLS check is the
+ * probe's "no instance" too (a proxy with no route for the name serves its
+ * default certificate), but a wrong or missing ca_cert fails the same way,
+ * so the message names it. */
+static const char *deps_tls_hint(const struct deps *d)
+{
+	return d->kc.tls_failed
+		       ? " (its certificate failed the TLS check: set ca_cert to the PEM of the CA that signed it, or check that Traefik serves a certificate for the name)"
+		       : "";
+}
+
 /* Deploys a cold instance and logs in to it. */
 static int deps_bind_cold(struct deps *d)
 {
@@ -243,8 +254,8 @@ static int deps_bind_cold(struct deps *d)
 		/* mode auto: the warm probe failed first, and that is what a
 		 * maintainer usually has to fix (a wrong domain) */
 		log_error(
-			"no warm Keycloak answers at %s and no Docker socket at %s for a cold deploy: check domain (the warm instance is warm-keycloak.<domain>) or keycloak_url; or mount /var/run/docker.sock for a cold fallback",
-			cfg->keycloak_url, cfg->docker_socket);
+			"no warm Keycloak answers at %s%s and no Docker socket at %s for a cold deploy: check domain (the warm instance is warm-keycloak.<domain>) or keycloak_url; or mount /var/run/docker.sock for a cold fallback",
+			cfg->keycloak_url, deps_tls_hint(d), cfg->docker_socket);
 		return EX_UNAVAILABLE;
 	}
 	rc = deps_docker_ready(d, deadline);
@@ -288,8 +299,8 @@ int deps_bind(struct deps *d)
 	rc = cfg->mode == MODE_COLD ? 1 : deps_probe_warm(d);
 	if (rc == 1 && cfg->mode == MODE_WARM) {
 		log_error(
-			"mode is warm and no warm Keycloak answers at %s: check domain (the warm instance is warm-keycloak.<domain>) or keycloak_url, or set mode auto to fall back to a cold deploy",
-			cfg->keycloak_url);
+			"mode is warm and no warm Keycloak answers at %s%s: check domain (the warm instance is warm-keycloak.<domain>) or keycloak_url, or set mode auto to fall back to a cold deploy",
+			cfg->keycloak_url, deps_tls_hint(d));
 		return EX_UNAVAILABLE;
 	}
 	if (rc == 1)

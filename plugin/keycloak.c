@@ -278,8 +278,10 @@ static int keycloak_grant(struct keycloak *kc, bool probe, bool refresh)
 	req.body = form.data;
 	req.body_len = form.len;
 
+	kc->tls_failed = false;
 	if (keycloak_send_grant(kc, &req, probe, &resp) < 0) {
 		describe(kc, "admin token", &resp);
+		kc->tls_failed = http_error_is_tls(resp.transport_error);
 		rc = (probe && (http_error_is_unreachable(resp.transport_error) ||
 				http_error_is_tls(resp.transport_error)))
 			     ? KC_UNREACHABLE

@@ -42,6 +42,7 @@ struct keycloak {
 	char *refresh;		   /* owned; secret: the admin session's refresh token */
 	long long token_expires_ms;
 	long long deadline_ms; /* http_now_ms() clock; bounds every call */
+	bool tls_failed;       /* the last login failed the TLS check */
 	char error[320];
 };
 
