@@ -119,17 +119,19 @@ def no_key(ctx):
     check(r.code == 0 and realm not in ctx.stub.realms(), "the right key: exit %s" % r.code)
 
 
-@test("warm: a lease without a key hash, or of another parent, is refused by down (77), whatever the key")
+@test("warm: a lease without a key hash, or of another parent or run, is refused by down (77), whatever the key")
 def lease_marks(ctx):
     key = "K" * 40
     path = ctx.path("k.env")
     write_env(path, {"DEPS_RUN_ID": "dd0a01", "DEPS_RUN_KEY": key})
     h = hashlib.sha256(key.encode()).hexdigest()
-    cases = (("no key mark", dict(parent="recipe")),
-             ("another parent", dict(parent="other", key=h)),
-             ("no parent mark", dict(key=h)))
-    for what, marks in cases:
-        seed_marked(ctx, "recipe-dd0a01", "dd0a01", **marks)
+    cases = (("no key mark", "dd0a01", dict(parent="recipe")),
+             ("another parent", "dd0a01", dict(parent="other", key=h)),
+             ("no parent mark", "dd0a01", dict(key=h)),
+             # the key's hash alone is not enough: the run mark is a lock of its own
+             ("another run mark", "ffffff", dict(parent="recipe", key=h)))
+    for what, run, marks in cases:
+        seed_marked(ctx, "recipe-dd0a01", run, **marks)
         r = down(ctx, 45, path)
         check(r.code == 77, "%s: exit %s: %s" % (what, r.code, r.stderr[-300:]))
         check("recipe-dd0a01" in ctx.stub.realms(), "%s: the realm was deleted" % what)
