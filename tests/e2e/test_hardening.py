@@ -5,6 +5,7 @@ the code before its fix; driven against the Keycloak stand-in."""
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ADMIN_PASSWORD, BIN, PYTHON, ROOT, Failure, check,  # noqa: E402
+from harness import (ADMIN_PASSWORD, BIN, PYTHON, ROOT, Failure, NotRun, check,  # noqa: E402
                      main, test)
 
 
@@ -548,6 +549,54 @@ def hook_user_unprivileged(ctx):
         only_master(ctx)
     finally:
         server.close()
+
+
+@test("hook_user: env_file is given to the hook's uid before it has its name: a symlink put in its place then changes the owner of nothing",
+      unwrapped_only="strace traces drone-deps itself, not a wrapper")
+def env_file_owner_race(ctx):
+    if os.getuid() != 0:
+        raise Failure("needs root, to run the hook as another uid")
+    if not shutil.which("strace"):
+        raise NotRun("no strace to hold the change of owner")
+    # The workspace is shared (pattern 2): a step running beside this one
+    # can swap env_file for a symlink the moment it appears. strace holds
+    # every change of owner by name 1.5 s, so the swap always lands in
+    # between; a change of owner through the file's descriptor, before the
+    # rename, is never held and never follows a link.
+    os.chmod(ctx.dir, 0o777)
+    victim = ctx.path("victim")
+    with open(victim, "w") as f:
+        f.write("root's\n")
+    os.chmod(victim, 0o600)
+    env_file = ctx.path("deps.env")
+    swapped = []
+
+    def swap():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if os.path.isfile(env_file) and not os.path.islink(env_file):
+                link = ctx.path("deps.env.link")
+                os.symlink(victim, link)
+                os.rename(link, env_file)
+                swapped.append(True)
+                return
+            time.sleep(0.001)
+
+    t = threading.Thread(target=swap)
+    t.start()
+    env = dict(os.environ, **ctx.settings(hook="true", env_file=env_file,
+                                          hook_user="%d:%d" % (TEST_UID, TEST_UID)))
+    r = subprocess.run(["strace", "-f", "-qq", "-o", os.devnull,
+                        "-e", "trace=chown,fchownat,lchown",
+                        "-e", "inject=chown,fchownat,lchown:delay_enter=1500000", BIN],
+                       env=env, cwd=ctx.dir, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    t.join()
+    st = os.stat(victim)
+    check(swapped, "env_file never appeared: exit %s: %s" % (r.returncode, r.stderr[-300:]))
+    check((st.st_uid, st.st_gid) == (0, 0),
+          "drone-deps gave %s to the hook's uid through a symlink: now %d:%d" % (victim, st.st_uid, st.st_gid))
+    only_master(ctx)
 
 
 @test("hook_user that drone-deps cannot take (it is not root): the hook never runs, exit 126, the realm deleted")

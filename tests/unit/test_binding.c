@@ -83,7 +83,7 @@ static void env_file_is_0600_and_complete(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	chmod(path, 0644); /* an existing, wider file is replaced */
-	assert_int_equal(binding_write_env_file(&b, path), 0);
+	assert_int_equal(binding_write_env_file(&b, path, -1, -1), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	f = fopen(path, "r");
@@ -220,7 +220,7 @@ static void run_key_in_env_file_only(void **state)
 	binding_env_free(env);
 	assert_non_null(mkdtemp(path));
 	snprintf(file, sizeof(file), "%s/deps.env", path);
-	assert_int_equal(binding_write_env_file(&b, file), 0);
+	assert_int_equal(binding_write_env_file(&b, file, -1, -1), 0);
 	assert_int_equal(binding_read_run_key(file, key), 0);
 	assert_string_equal(key, b.run_key);
 	unlink(file);
