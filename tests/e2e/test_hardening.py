@@ -551,6 +551,35 @@ def hook_user_unprivileged(ctx):
         server.close()
 
 
+@test("hook_user that could still open the Docker socket (its group, or a socket writable by all): exit 64 naming hook_user, nothing created, no hook")
+def hook_user_reaches_socket(ctx):
+    if os.getuid() != 0:
+        raise Failure("needs root, to run the hook as another uid")
+    os.chmod(ctx.dir, 0o777)
+    sock_path = ctx.path("docker.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(sock_path)
+    server.close()  # the file stays: connect() then says refused (111), or 13 without the right
+    probe = ctx.path("probe.out")
+    hook = ("/usr/bin/python3 -c 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry: s.connect(sys.argv[1]); r=\"OPEN\"\n"
+            "except OSError as e: r=str(e.errno)\nopen(sys.argv[2],\"w\").write(r)' %s %s" % (sock_path, probe))
+    group = TEST_UID + 7
+    for label, mode, gid, user in (("the socket's group", 0o660, group, "%d:%d" % (TEST_UID, group)),
+                                   ("a socket writable by all", 0o666, 0, "%d:%d" % (TEST_UID, TEST_UID))):
+        os.chown(sock_path, 0, gid)
+        os.chmod(sock_path, mode)
+        r = ctx.run(ctx.settings(hook=hook, hook_user=user, docker_host="unix://" + sock_path))
+        reached = open(probe).read() if os.path.exists(probe) else "no hook"
+        if os.path.exists(probe):
+            os.unlink(probe)
+        check(r.code == 64, "%s: exit %s, the hook's connect: %s (13 would be refused): %s"
+              % (label, r.code, reached, r.stderr[-300:]))
+        check("hook_user" in r.stderr and "Docker socket" in r.stderr,
+              "%s: the error does not name hook_user and the socket: %s" % (label, r.stderr[-300:]))
+        check(reached == "no hook", "%s: the hook ran" % label)
+        only_master(ctx)
+
+
 @test("hook_user: env_file is given to the hook's uid before it has its name: a symlink put in its place then changes the owner of nothing",
       unwrapped_only="strace traces drone-deps itself, not a wrapper")
 def env_file_owner_race(ctx):
