@@ -194,6 +194,12 @@ static void only_the_run_key_takes_a_lease_down(void **state)
 	assert_false(lease_may_down(&l, "0a6fb3", "recipe", hash, &why));
 	assert_false(lease_may_down(&l, "0a6fb2", "recipe2", hash, &why));
 	assert_false(lease_may_down(&l, "0a6fb2", "recipe", "", &why));
+	/* one hex digit off, wherever it is, is another key */
+	for (size_t at = 0; at < SHA256_HEX_LEN; at++) {
+		memcpy(other, hash, sizeof(other));
+		other[at] = other[at] == '0' ? '1' : '0';
+		assert_false(lease_may_down(&l, "0a6fb2", "recipe", other, &why));
+	}
 	l.key_hash[0] = '\0'; /* a lease from before the key */
 	assert_false(lease_may_down(&l, "0a6fb2", "recipe", hash, &why));
 	assert_false(lease_may_down(&l, "0a6fb2", "recipe", "", &why));
@@ -223,6 +229,15 @@ static void run_key_in_env_file_only(void **state)
 	assert_int_equal(binding_write_env_file(&b, file, -1, -1), 0);
 	assert_int_equal(binding_read_run_key(file, key), 0);
 	assert_string_equal(key, b.run_key);
+	/* an empty key, or one longer than any drone-deps gives, is none */
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(file, "w");
+
+		assert_non_null(f);
+		fprintf(f, "DEPS_RUN_KEY=%s\n", i ? "K01234567890123456789012345678901234567890" : "");
+		fclose(f);
+		assert_int_equal(binding_read_run_key(file, key), -1);
+	}
 	unlink(file);
 	assert_int_equal(binding_read_run_key(file, key), -1);
 	rmdir(path);
