@@ -101,6 +101,21 @@ def extreme_expiry_marks(ctx):
     check(r.code == 69 and "live run" in r.stderr, "collision: exit %s: %s" % (r.code, r.stderr[-300:]))
 
 
+@test("marks with terminal controls (C0 and C1, as anyone who can create a realm may write them) reach no log line as controls")
+def controls_in_marks(ctx):
+    # ESC [ 2 J, and CSI (U+009B, C1) 2 J: either clears a terminal that
+    # shows the CI log; a line break would forge a log line of its own.
+    job = "x\u001b[2J\u009b2J\u0085forged\nline#1.1.1"
+    ctx.stub.seed({"realm": "lasuite-drive-c1c1c1", "enabled": True,
+                   "attributes": marks("c1c1c1", job, 1000)})
+    r = ctx.run(ctx.settings(action="reap", parent=None))
+    check(r.code == 0, "reap exit %s: %s" % (r.code, r.stderr[-400:]))
+    check("reaped realm lasuite-drive-c1c1c1" in r.stderr, "not reaped: %s" % r.stderr[-400:])
+    bad = sorted({"U+%04X" % ord(c) for c in r.stderr + r.stdout
+                  if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f})
+    check(not bad, "controls reached the log: %s in %r" % (bad, r.stderr[-300:]))
+
+
 # ---- 8: the job mark names the step --------------------------------------------
 
 CI_DRONE = {"DRONE_REPO": "coop/lasuite-drive", "DRONE_REPO_NAME": "lasuite-drive",
