@@ -134,7 +134,7 @@ void binding_env_free(char **env)
 	free(env);
 }
 
-int binding_write_env_file(const struct binding *b, const char *path)
+int binding_write_env_file(const struct binding *b, const char *path, long uid, long gid)
 {
 	const char *names[BINDING_VARS], *values[BINDING_VARS];
 	bool secret[BINDING_VARS];
@@ -151,6 +151,14 @@ int binding_write_env_file(const struct binding *b, const char *path)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
+	/* The owner through the descriptor, before the file has its name: a
+	 * chown by name after the rename follows whatever a step sharing the
+	 * workspace has put there meanwhile (a symlink to the Docker socket). */
+	if (uid >= 0 && fchown(fd, (uid_t)uid, (gid_t)gid) != 0) {
+		saved = errno;
+		close(fd);
+		goto out_unlink;
+	}
 	f = fdopen(fd, "w");
 	if (!f) {
 		saved = errno;

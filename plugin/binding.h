@@ -50,8 +50,9 @@ void binding_env_free(char **env);
  * file cannot be read or has no such line. */
 int binding_read_run_key(const char *path, char key[RUN_KEY_LEN + 1]);
 /* Writes the binding as a dotenv file, created with mode 0600 (an existing
- * file is replaced). Returns 0, or -1 with errno set. */
-int binding_write_env_file(const struct binding *b, const char *path);
+ * file is replaced), owned by uid:gid unless uid is -1. Returns 0, or -1
+ * with errno set. */
+int binding_write_env_file(const struct binding *b, const char *path, long uid, long gid);
 /* Prints the binding, one VAR=value a line, secrets as "***". */
 void binding_print_masked(const struct binding *b, FILE *out);
 

@@ -41,7 +41,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_HOOK] = { "hook", "string", NULL, false, false,
 		       "Command run with /bin/sh -c once bound (or the arguments after --)." },
 	[SET_HOOK_USER] = { "hook_user", "string", NULL, false, false,
-			    "Run the hook as this uid[:gid] (numbers, or a user of /etc/passwd; gid: the user's group, else the uid), with no supplementary groups: it then cannot open a mounted Docker socket or read drone-deps' /proc. env_file is then owned by that user (still mode 0600). Not 0 (root).",
+			    "Run the hook as this uid[:gid] (numbers, or a user of /etc/passwd; gid: the user's group, else the uid), with no supplementary groups: it then cannot open a mounted Docker socket or read drone-deps' /proc. env_file is then owned by that user (still mode 0600). Not 0 (root), nor one that may open the Docker socket.",
 			    .check = CHECK_USER },
 	[SET_ENV_FILE] = { "env_file", "path", NULL, false, false,
 			   "Also write the binding to this dotenv file, mode 0600, with the run key DEPS_RUN_KEY (only this file holds it). action down reads the run id and the run key back from it, and needs it.",
@@ -413,6 +413,22 @@ static int parse_user(const char *v, long *uid, long *gid)
 	if (*gid < 0)
 		*gid = pw ? (long)pw->pw_gid : *uid;
 	return *uid == 0 || *gid == 0 ? -1 : 0;
+}
+
+/* Whether uid:gid, with no other group, may connect to the socket at
+ * path (connect needs write permission on it): then hook_user would keep
+ * nothing from the hook. A path that is not there is not reachable. */
+static bool user_may_connect(const char *path, long uid, long gid)
+{
+	struct stat st;
+
+	if (stat(path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		return false;
+	if ((long)st.st_uid == uid)
+		return (st.st_mode & S_IWUSR) != 0;
+	if ((long)st.st_gid == gid)
+		return (st.st_mode & S_IWGRP) != 0;
+	return (st.st_mode & S_IWOTH) != 0;
 }
 
 /* user:password@ before the host: the URL is printed and passed to the
@@ -1006,6 +1022,17 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 				    "hook_user: only action run runs a hook (action is %s)",
 				    config_action_name(cfg->action));
 		(void)parse_user(v[SET_HOOK_USER], &cfg->hook_uid, &cfg->hook_gid); /* checked */
+		/* the socket drone-deps uses, and the usual mount point */
+		p = user_may_connect(cfg->docker_socket, cfg->hook_uid, cfg->hook_gid)
+			    ? cfg->docker_socket
+		    : user_may_connect("/var/run/docker.sock", cfg->hook_uid, cfg->hook_gid)
+			    ? "/var/run/docker.sock"
+			    : NULL;
+		if (p)
+			return fail(
+				err, errsz,
+				"hook_user: %ld:%ld may still open the Docker socket %s (its owner, its group, or a socket writable by all): choose a uid and gid that cannot",
+				cfg->hook_uid, cfg->hook_gid, p);
 	}
 	if (v[SET_HOOK]) {
 		cfg->hook_argv = calloc(4, sizeof(char *));

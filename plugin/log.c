@@ -78,10 +78,18 @@ static void log_line(const char *level, const char *fmt, va_list ap)
 	vsnprintf(line, sizeof(line), fmt, ap);
 	log_mask(line);
 	/* One message, one line: control characters from values (an engine's
-	 * error text, a setting) could forge lines of their own. */
-	for (char *p = line; *p; p++)
-		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+	 * error text, a realm's marks) could forge lines of their own or drive
+	 * the terminal: C0, DEL, and C1 as UTF-8 (U+0085 ends a line for some
+	 * readers, U+009B starts a terminal command), as status prints them. */
+	for (unsigned char *p = (unsigned char *)line; *p; p++) {
+		if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = '?';
+			p[1] = '?';
+			p++;
+		} else if (*p < 0x20 || *p == 0x7f) {
 			*p = '?';
+		}
+	}
 	fprintf(stderr, "drone-deps: %s%s\n", level, line);
 }
 

@@ -96,10 +96,9 @@ static int run_bound(const struct config *cfg, struct deps *d, struct watchdog *
 
 		binding_print_masked(&d->binding, cfg->action == ACTION_UP ? stdout : stderr);
 		fflush(stdout);
-		if (env_file && (binding_write_env_file(&d->binding, env_file) < 0 ||
-				 (cfg->hook_uid >= 0 && chown(env_file, (uid_t)cfg->hook_uid,
-							      (gid_t)cfg->hook_gid) < 0))) {
-			/* hook_user: the hook reads env_file, mode 0600, as its owner */
+		/* hook_user: the hook reads env_file, mode 0600, as its owner */
+		if (env_file && binding_write_env_file(&d->binding, env_file, cfg->hook_uid,
+						       cfg->hook_gid) < 0) {
 			log_error("env_file: cannot write '%s': %s", env_file, strerror(errno));
 			code = EX_CANTCREAT;
 		} else if (cfg->action == ACTION_UP) {

@@ -5,6 +5,7 @@ the code before its fix; driven against the Keycloak stand-in."""
 import hashlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -15,7 +16,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (ADMIN_PASSWORD, BIN, PYTHON, ROOT, Failure, check,  # noqa: E402
+from harness import (ADMIN_PASSWORD, BIN, PYTHON, ROOT, Failure, NotRun, check,  # noqa: E402
                      main, test)
 
 
@@ -98,6 +99,21 @@ def extreme_expiry_marks(ctx):
     # a collision with it reports how long its lease still runs
     r = ctx.run(ctx.settings(hook="true", run_id="0e0e02"))
     check(r.code == 69 and "live run" in r.stderr, "collision: exit %s: %s" % (r.code, r.stderr[-300:]))
+
+
+@test("marks with terminal controls (C0 and C1, as anyone who can create a realm may write them) reach no log line as controls")
+def controls_in_marks(ctx):
+    # ESC [ 2 J, and CSI (U+009B, C1) 2 J: either clears a terminal that
+    # shows the CI log; a line break would forge a log line of its own.
+    job = "x\u001b[2J\u009b2J\u0085forged\nline#1.1.1"
+    ctx.stub.seed({"realm": "lasuite-drive-c1c1c1", "enabled": True,
+                   "attributes": marks("c1c1c1", job, 1000)})
+    r = ctx.run(ctx.settings(action="reap", parent=None))
+    check(r.code == 0, "reap exit %s: %s" % (r.code, r.stderr[-400:]))
+    check("reaped realm lasuite-drive-c1c1c1" in r.stderr, "not reaped: %s" % r.stderr[-400:])
+    bad = sorted({"U+%04X" % ord(c) for c in r.stderr + r.stdout
+                  if (ord(c) < 0x20 and c != "\n") or 0x7f <= ord(c) <= 0x9f})
+    check(not bad, "controls reached the log: %s in %r" % (bad, r.stderr[-300:]))
 
 
 # ---- 8: the job mark names the step --------------------------------------------
@@ -580,6 +596,83 @@ def hook_user_unprivileged(ctx):
         only_master(ctx)
     finally:
         server.close()
+
+
+@test("hook_user that could still open the Docker socket (its group, or a socket writable by all): exit 64 naming hook_user, nothing created, no hook")
+def hook_user_reaches_socket(ctx):
+    if os.getuid() != 0:
+        raise Failure("needs root, to run the hook as another uid")
+    os.chmod(ctx.dir, 0o777)
+    sock_path = ctx.path("docker.sock")
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(sock_path)
+    server.close()  # the file stays: connect() then says refused (111), or 13 without the right
+    probe = ctx.path("probe.out")
+    hook = ("/usr/bin/python3 -c 'import socket,sys\ns=socket.socket(socket.AF_UNIX)\ntry: s.connect(sys.argv[1]); r=\"OPEN\"\n"
+            "except OSError as e: r=str(e.errno)\nopen(sys.argv[2],\"w\").write(r)' %s %s" % (sock_path, probe))
+    group = TEST_UID + 7
+    for label, mode, gid, user in (("the socket's group", 0o660, group, "%d:%d" % (TEST_UID, group)),
+                                   ("a socket writable by all", 0o666, 0, "%d:%d" % (TEST_UID, TEST_UID))):
+        os.chown(sock_path, 0, gid)
+        os.chmod(sock_path, mode)
+        r = ctx.run(ctx.settings(hook=hook, hook_user=user, docker_host="unix://" + sock_path))
+        reached = open(probe).read() if os.path.exists(probe) else "no hook"
+        if os.path.exists(probe):
+            os.unlink(probe)
+        check(r.code == 64, "%s: exit %s, the hook's connect: %s (13 would be refused): %s"
+              % (label, r.code, reached, r.stderr[-300:]))
+        check("hook_user" in r.stderr and "Docker socket" in r.stderr,
+              "%s: the error does not name hook_user and the socket: %s" % (label, r.stderr[-300:]))
+        check(reached == "no hook", "%s: the hook ran" % label)
+        only_master(ctx)
+
+
+@test("hook_user: env_file is given to the hook's uid before it has its name: a symlink put in its place then changes the owner of nothing",
+      unwrapped_only="strace traces drone-deps itself, not a wrapper")
+def env_file_owner_race(ctx):
+    if os.getuid() != 0:
+        raise Failure("needs root, to run the hook as another uid")
+    if not shutil.which("strace"):
+        raise NotRun("no strace to hold the change of owner")
+    # The workspace is shared (pattern 2): a step running beside this one
+    # can swap env_file for a symlink the moment it appears. strace holds
+    # every change of owner by name 1.5 s, so the swap always lands in
+    # between; a change of owner through the file's descriptor, before the
+    # rename, is never held and never follows a link.
+    os.chmod(ctx.dir, 0o777)
+    victim = ctx.path("victim")
+    with open(victim, "w") as f:
+        f.write("root's\n")
+    os.chmod(victim, 0o600)
+    env_file = ctx.path("deps.env")
+    swapped = []
+
+    def swap():
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if os.path.isfile(env_file) and not os.path.islink(env_file):
+                link = ctx.path("deps.env.link")
+                os.symlink(victim, link)
+                os.rename(link, env_file)
+                swapped.append(True)
+                return
+            time.sleep(0.001)
+
+    t = threading.Thread(target=swap)
+    t.start()
+    env = dict(os.environ, **ctx.settings(hook="true", env_file=env_file,
+                                          hook_user="%d:%d" % (TEST_UID, TEST_UID)))
+    r = subprocess.run(["strace", "-f", "-qq", "-o", os.devnull,
+                        "-e", "trace=chown,fchownat,lchown",
+                        "-e", "inject=chown,fchownat,lchown:delay_enter=1500000", BIN],
+                       env=env, cwd=ctx.dir, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    t.join()
+    st = os.stat(victim)
+    check(swapped, "env_file never appeared: exit %s: %s" % (r.returncode, r.stderr[-300:]))
+    check((st.st_uid, st.st_gid) == (0, 0),
+          "drone-deps gave %s to the hook's uid through a symlink: now %d:%d" % (victim, st.st_uid, st.st_gid))
+    only_master(ctx)
 
 
 @test("hook_user that drone-deps cannot take (it is not root): the hook never runs, exit 126, the realm deleted")

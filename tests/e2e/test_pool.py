@@ -637,6 +637,20 @@ def foreign_not_claimed(ctx):
     check("lasuite-drive-f1f1f1" not in realm_names(ctx), "the run's realm is left")
 
 
+@test("an expired spare of this parent is not claimed (a reap may be deleting it right now): the run creates its own realm")
+def expired_spare_not_claimed(ctx):
+    past = int(time.time()) - 60
+    ctx.stub.seed({"realm": "lasuite-drive-spare-0", "enabled": True, "attributes": spare_marks(expires=past)})
+    r = ctx.run(ctx.settings(run_id="f3f3f3", pool_size="1", debug="true", hook=login_hook(ctx, "own")))
+    check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-800:]))
+    check("claimed spare" not in r.stderr, "the expired spare was claimed: %s" % r.stderr[-800:])
+    calls = before_hook(r)
+    check(not [c for c in calls if c[1].startswith("/admin/realms/lasuite-drive-spare-0") and c[0] != "GET"],
+          "the expired spare was written to before the hook: %s" % calls)
+    check(("POST", "/admin/realms", 201) in calls, "no fresh realm: %s" % calls)
+    check(os.path.exists(ctx.path("login.own")), "the hook could not log in to its own realm")
+
+
 @test("a failed rename (the run's name held by another job's live realm) deletes nothing but this run's verified spare")
 def failed_rename(ctx):
     realms = foreign_realms(ctx)
@@ -800,7 +814,8 @@ def race_overlap(ctx):
     finally:
         proxy.close()
     for i in range(8):
-        r = ctx.run(client_settings(ctx, action="down", run_id="%06x" % (0xd00000 + i), pool_size="2"))
+        r = ctx.run(client_settings(ctx, action="down", run_id="%06x" % (0xd00000 + i), pool_size="2",
+                                    env_file=ctx.path("race.%d.env" % i)))
         check(r.code == 0, "down %d: %s" % (i, r.stderr[-300:]))
     check(not [n for n in realm_names(ctx) if n.startswith("lasuite-drive-d")], "realms left")
 
@@ -866,6 +881,27 @@ def create_5xx_foreign(ctx):
         proxy.close()
     check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
     check_untouched(ctx, {"lasuite-drive-c7c7c7": live})
+
+
+@test("a create answered 500 while a realm of this very job but another attempt's expiry exists: that realm is left alone (only exactly this attempt's marks are deleted)")
+def create_5xx_same_job(ctx):
+    # Run and job marks are this run's; only the expiry tells the realm
+    # from the one this attempt sent.
+    job_env = {"DRONE_REPO": "attack/x", "DRONE_BUILD_NUMBER": "8", "DRONE_STAGE_NUMBER": "1",
+               "DRONE_STEP_NUMBER": "1"}
+    other = {"drone-deps.owner": "drone-deps", "drone-deps.run": "c8c8c8", "drone-deps.job": "attack/x#8.1.1",
+             "drone-deps.expires": str(int(time.time()) + 3600)}
+    ctx.stub.seed({"realm": "lasuite-drive-c8c8c8", "enabled": True, "attributes": other, "users": [ALICE]})
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("fail_after", "POST", "/admin/realms")
+        r = ctx.run(proxied(ctx, proxy, ctx.settings(run_id="c8c8c8", pool_size="0", ttl="900", hook="true")),
+                    base_env=job_env)
+    finally:
+        proxy.close()
+    check("job attack/x#8.1.1" in r.stderr, "the run's job is not the seeded one: %s" % r.stderr[-400:])
+    check(r.code == 69, "exit %s, want 69: %s" % (r.code, r.stderr[-800:]))
+    check_untouched(ctx, {"lasuite-drive-c8c8c8": other})
 
 
 # ---- the watchdog with the CI client, on the local swarm ------------------------

@@ -83,7 +83,7 @@ static void env_file_is_0600_and_complete(void **state)
 	assert_true(fd >= 0);
 	close(fd);
 	chmod(path, 0644); /* an existing, wider file is replaced */
-	assert_int_equal(binding_write_env_file(&b, path), 0);
+	assert_int_equal(binding_write_env_file(&b, path, -1, -1), 0);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	f = fopen(path, "r");
@@ -194,6 +194,12 @@ static void only_the_run_key_takes_a_lease_down(void **state)
 	assert_false(lease_may_down(&l, "0a6fb3", "recipe", hash, &why));
 	assert_false(lease_may_down(&l, "0a6fb2", "recipe2", hash, &why));
 	assert_false(lease_may_down(&l, "0a6fb2", "recipe", "", &why));
+	/* one hex digit off, wherever it is, is another key */
+	for (size_t at = 0; at < SHA256_HEX_LEN; at++) {
+		memcpy(other, hash, sizeof(other));
+		other[at] = other[at] == '0' ? '1' : '0';
+		assert_false(lease_may_down(&l, "0a6fb2", "recipe", other, &why));
+	}
 	l.key_hash[0] = '\0'; /* a lease from before the key */
 	assert_false(lease_may_down(&l, "0a6fb2", "recipe", hash, &why));
 	assert_false(lease_may_down(&l, "0a6fb2", "recipe", "", &why));
@@ -220,9 +226,18 @@ static void run_key_in_env_file_only(void **state)
 	binding_env_free(env);
 	assert_non_null(mkdtemp(path));
 	snprintf(file, sizeof(file), "%s/deps.env", path);
-	assert_int_equal(binding_write_env_file(&b, file), 0);
+	assert_int_equal(binding_write_env_file(&b, file, -1, -1), 0);
 	assert_int_equal(binding_read_run_key(file, key), 0);
 	assert_string_equal(key, b.run_key);
+	/* an empty key, or one longer than any drone-deps gives, is none */
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(file, "w");
+
+		assert_non_null(f);
+		fprintf(f, "DEPS_RUN_KEY=%s\n", i ? "K01234567890123456789012345678901234567890" : "");
+		fclose(f);
+		assert_int_equal(binding_read_run_key(file, key), -1);
+	}
 	unlink(file);
 	assert_int_equal(binding_read_run_key(file, key), -1);
 	rmdir(path);

@@ -51,6 +51,10 @@ static void marks_short_of_a_spare_are_not_one(void **state)
 				     "\"drone-deps.job\":\"pool\",\"drone-deps.spare\":\"acme\"}}");
 	struct lease legacy = marks("{\"attributes\":{\"drone-deps.owner\":\"drone-deps\","
 				    "\"drone-deps.run\":\"spare\",\"drone-deps.job\":\"pool\"}}");
+	/* a run mark of "spare" alone is no spare: the job mark is one too */
+	struct lease job = marks("{\"attributes\":{\"drone-deps.owner\":\"drone-deps\","
+				 "\"drone-deps.run\":\"spare\",\"drone-deps.job\":\"a#1.1.1\","
+				 "\"drone-deps.spare\":\"acme\"}}");
 
 	(void)state;
 	assert_false(pool_is_spare(&none, "acme-spare-0", "acme"));
@@ -59,6 +63,8 @@ static void marks_short_of_a_spare_are_not_one(void **state)
 	assert_false(pool_is_spare(&other, "acme-spare-0", NULL));
 	assert_false(pool_is_spare(&run, "acme-spare-0", "acme"));
 	assert_false(pool_is_spare(&unowned, "acme-spare-0", "acme"));
+	assert_false(pool_is_spare(&job, "acme-spare-0", "acme"));
+	assert_false(pool_is_spare(&job, "acme-spare-0", NULL));
 	/* a spare from before the spare mark: reaped, never claimed */
 	assert_true(pool_is_spare(&legacy, "acme-spare-0", NULL));
 	assert_false(pool_is_spare(&legacy, "acme-spare-0", "acme"));
