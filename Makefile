@@ -22,7 +22,7 @@ include mk/mutants.mk
 # Debian packages the build and the tests need; installed only when missing.
 PACKAGES := gcc make libc6-dev libcurl4-openssl-dev libjsmn-dev libcmocka-dev \
 	python3 openssl util-linux procps ca-certificates file musl-tools valgrind curl \
-	dpkg-dev cppcheck clang-format clang-tidy
+	dpkg-dev cppcheck clang-format clang-tidy strace
 deps:
 	@missing=$$(for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
