@@ -47,6 +47,7 @@ kc=$work/keycloak
 runner_pid=
 
 cleanup() {
+	[ -z "${events_pid:-}" ] || kill "$events_pid" 2>/dev/null
 	if [ -n "$runner_pid" ]; then
 		kill -TERM "$runner_pid" 2>/dev/null
 		wait "$runner_pid" 2>/dev/null
@@ -82,8 +83,8 @@ trap 'exit 143' TERM
 
 # admin CALL ARGS: python3 (stdlib) talks to the admin API of the test
 # Keycloak; `status REALM` prints the HTTP status of GET on the realm,
-# `expires REALM` its lease's end (unix seconds), `delete REALM` deletes
-# it (cleanup only).
+# `expires REALM` its lease's end (unix seconds), `key REALM` the hash of
+# its run key, `delete REALM` deletes it (cleanup only).
 admin() {
 	python3 - "$(cat "$kc/url")" "$(cat "$kc/admin_password")" "$@" <<'EOF'
 import json, sys, urllib.error, urllib.parse, urllib.request
@@ -98,13 +99,42 @@ req = urllib.request.Request(url + "/admin/realms/" + urllib.parse.quote(realm),
                                       "Accept": "application/json"})
 try:
     with urllib.request.urlopen(req, timeout=30) as r:
-        print(json.load(r)["attributes"]["drone-deps.expires"] if call == "expires" else r.status)
+        print(json.load(r)["attributes"]["drone-deps." + call] if call in ("expires", "key") else r.status)
 except urllib.error.HTTPError as e:
     print(e.code)
 EOF
 }
 realm_status() { admin status "$1" 2>/dev/null || echo error; }
 realm_delete() { admin delete "$1" >/dev/null 2>&1; }
+
+# ci_client ID SECRET: makes the CI client of README.md's "Recommended" on
+# the test Keycloak (a confidential master client whose service account
+# holds create-realm alone); gone with the test Keycloak.
+ci_client() {
+	python3 - "$(cat "$kc/url")" "$(cat "$kc/admin_password")" "$@" <<'EOF'
+import json, sys, urllib.parse, urllib.request
+url, password, client_id, secret = sys.argv[1:5]
+form = urllib.parse.urlencode({"grant_type": "password", "client_id": "admin-cli",
+                               "username": "admin", "password": password}).encode()
+with urllib.request.urlopen(url + "/realms/master/protocol/openid-connect/token", form, 30) as r:
+    token = json.load(r)["access_token"]
+def call(method, path, body=None):
+    req = urllib.request.Request(url + "/admin/realms/master" + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Authorization": "Bearer " + token,
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        data = r.read()
+        return json.loads(data) if data else None
+call("POST", "/clients", {"clientId": client_id, "enabled": True, "publicClient": False,
+                          "serviceAccountsEnabled": True, "standardFlowEnabled": False,
+                          "directAccessGrantsEnabled": False, "secret": secret})
+cid = call("GET", "/clients?clientId=" + client_id)[0]["id"]
+user = call("GET", "/clients/%s/service-account-user" % cid)
+role = call("GET", "/roles/create-realm")
+call("POST", "/users/%s/role-mappings/realm" % user["id"], [role])
+EOF
+}
 
 # realm_gone_within REALM SECONDS: polls until the realm answers 404; sets
 # gone_ms to the time it took.
@@ -134,6 +164,7 @@ workspace() {
 		-e "s|@TEST_IMAGE@|${TEST_IMAGE:-}|" -e "s|@TEST_DEPS_IMAGE@|${TEST_DEPS_IMAGE:-}|" \
 		-e "s|@HOOK_USER@|${HOOK_USER:-}|" -e "s|@SECRET_FILE@|${SECRET_FILE:-}|" \
 		-e "s|@HOOK_USER_FLAG@|${HOOK_USER:+--hook-user $HOOK_USER}|" \
+		-e "s|@OTHER_RUN_ID@|${OTHER_RUN_ID:-}|" -e "s|@CI_CLIENT_ID@|${CI_CLIENT_ID:-}|" \
 		"$PIPELINES/$2" >"$ws/pipeline.yml"
 	echo "$3" >>"$work/run-ids"
 	echo "$ws"
@@ -224,7 +255,10 @@ t0=$(date +%s%N)
 realm_status master >/dev/null
 echo "first admin login after the start: $((($(date +%s%N) - t0) / 1000000)) ms" | diag
 secrets=$work/secrets.env
-(umask 077 && printf 'keycloak_admin_password=%s\n' "$ADMIN_PASSWORD" >"$secrets")
+CI_CLIENT_ID=drone-deps-ci-runners
+CI_SECRET=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+(umask 077 && printf 'keycloak_admin_password=%s\nkeycloak_ci_secret=%s\n' \
+	"$ADMIN_PASSWORD" "$CI_SECRET" >"$secrets")
 
 # --- Drone ---------------------------------------------------------------
 
@@ -558,7 +592,75 @@ if selected secrets; then
 		grep -q "probe: secret file refused" "$log"
 	check "threat model, pattern 3, _file and hook_user: the password is in nothing the tests can read" \
 		[ -z "$found" ]
-	echo "threat model: 6 pipelines in $(($(date +%s) - t_secrets)) s" | diag
+
+	# Pattern 2: up (one with the admin password for another build, one
+	# with the CI client for this one), the tests in the recipe's own image
+	# after the probe, then the test step rewrites deps.env's DEPS_RUN_ID to
+	# the other build's run, and down (admin password) is run with it. The
+	# exit codes of the steps are read from the engine's events.
+	t_p2=$(date +%s)
+	check "threat model, pattern 2: the CI client is made on the test Keycloak" \
+		ci_client "$CI_CLIENT_ID" "$CI_SECRET"
+	OTHER_RUN_ID=$(new_numeric_run_id)
+	other=recipe-ci-$OTHER_RUN_ID
+	run=$(new_numeric_run_id)
+	realm=recipe-ci-$run
+	ws=$(OTHER_RUN_ID=$OTHER_RUN_ID workspace up-down-probe recipe/.drone.yml "$run" "")
+	echo "$OTHER_RUN_ID" >>"$work/run-ids"
+	mkdir -p "$ws/probe"
+	log=$work/drone-up-down-probe.log
+	events=$work/events-up-down-probe
+	$DOCKER events --filter "label=io.drone.desktop.pipeline.dir=$ws" --filter event=die \
+		--format '{{index .Actor.Attributes "io.drone.step.name"}} {{.Actor.Attributes.exitCode}}' \
+		>"$events" 2>&1 &
+	events_pid=$!
+	drone_exec "$ws" up-down-probe "$log"
+	runner_wait 300
+	sleep 1 # the last die event
+	kill "$events_pid" 2>/dev/null
+	wait "$events_pid" 2>/dev/null
+	events_pid=
+	diag <"$log"
+	sed 's/^/step exit: /' "$events" | diag
+	found=$(cd "$ws/probe" && { grep -lF "$ADMIN_PASSWORD" -- *; grep -lF "$CI_SECRET" -- *; } 2>/dev/null | tr '\n' ' ')
+	echo "up-down-probe: the admin password or the CI client's secret is in: ${found:-nothing the tests could read}" | diag
+	check "threat model, pattern 2: the test step passes with its own binding (deps.env)" \
+		eval 'grep -q "hook: logged in as test" "$log" && grep -qx "test 0" "$events"'
+	check "threat model, pattern 2: no ancestor's environ or cmdline in the test step holds the admin password or the CI client's secret" \
+		eval '[ -z "$found" ] && ls "$ws"/probe/*.environ >/dev/null 2>&1 && grep -q "probe: 1 [^ ]* environ read" "$log"'
+	# The probe's own environ holds what the step sourced from deps.env.
+	key=$(sed -n 's/^DEPS_RUN_KEY=//p' "$ws/deps.env" 2>/dev/null)
+	secret=$(sed -n 's/^DEPS_KEYCLOAK_CLIENT_SECRET=//p' "$ws/deps.env" 2>/dev/null)
+	own_key_read() {
+		[ -n "$key" ] && [ -n "$secret" ] || return 1
+		tr '\0' '\n' <"$(ls "$ws"/probe/*.probe.sh.environ | head -n 1)" >"$work/probe-environ" || return 1
+		grep -qxF "DEPS_RUN_KEY=$key" "$work/probe-environ" &&
+			grep -qxF "DEPS_KEYCLOAK_CLIENT_SECRET=$secret" "$work/probe-environ" &&
+			[ "$(admin key "$realm" 2>/dev/null)" = "$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)" ]
+	}
+	check "threat model, pattern 2: the test step reads its own run's DEPS_RUN_KEY and client secret from deps.env (its own: the realm's key mark is that key's hash)" \
+		own_key_read
+	check "threat model, pattern 2: down with deps.env's DEPS_RUN_ID rewritten to another build's run deletes nothing and exits 77" \
+		eval 'grep -qx "deps-down 77" "$events" && grep -q "realm $other is not this run.s to tear down" "$log" &&
+			[ "$(realm_status "$other")" = 200 ] && [ "$(realm_status "$realm")" = 200 ]'
+	check "threat model, pattern 2: no secret in the build log" \
+		eval 'no_secret_in "$log" "$ws" && ! grep -qF "$CI_SECRET" "$log"'
+	realm_delete "$realm"
+	realm_delete "$other"
+	check "threat model, pattern 2: both realms deleted afterwards, nothing of the run is left" \
+		eval '[ "$(realm_status "$realm")" = 404 ] && [ "$(realm_status "$other")" = 404 ] && no_leftovers "$ws" "$run"'
+
+	# Pattern 2 with the socket mounted into the test step: no up needed.
+	ws=$(workspace up-down-socket recipe/.drone.yml "$(new_numeric_run_id)" "")
+	mkdir -p "$ws/probe"
+	log=$work/drone-up-down-socket.log
+	drone_exec "$ws" up-down-socket "$log"
+	runner_wait 120
+	diag <"$log"
+	check "threat model, pattern 2 with the socket in the test step: the tests talk to the Docker socket (they are root on the host)" \
+		grep -q "probe: docker socket answered" "$log"
+	echo "threat model, pattern 2: 2 pipelines in $(($(date +%s) - t_p2)) s" | diag
+	echo "threat model: 8 pipelines in $(($(date +%s) - t_secrets)) s" | diag
 fi
 
 # --- Woodpecker ----------------------------------------------------------
