@@ -111,8 +111,11 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 					      .file_of = "keycloak_client_secret" },
 	[SET_POOL_SIZE] = { "pool_size", "integer", "2 with keycloak_client_secret, else 0", false,
 			    false,
-			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones.",
+			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32), or for the whole warm instance with pool_scope instance: a bind claims one instead of creating a realm; the hook's run makes new ones.",
 			    .min = 0, .max = POOL_SIZE_MAX },
+	[SET_POOL_SCOPE] = { "pool_scope", "string", "parent", false, false,
+			     "Whose spares: parent (pool_size per parent) or instance (pool_size for the whole warm instance, drone-deps-pool-spare-<k>, claimed by any parent: realms on the server stay spares + running runs whatever the number of parents).",
+			     .choices = (const char *const[]){ "parent", "instance", NULL } },
 };
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
@@ -830,6 +833,7 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	cfg->pool_size = v[SET_POOL_SIZE]		 ? (int)cfg->num[SET_POOL_SIZE]
 			 : v[SET_KEYCLOAK_CLIENT_SECRET] ? POOL_SIZE_CLIENT_DEFAULT
 							 : 0;
+	cfg->pool_scope = (enum pool_scope)cfg->num[SET_POOL_SCOPE];
 
 	/* action warm deploys the warm Keycloak itself: it needs the domain
 	 * that names it, and nothing of a run */
@@ -888,6 +892,12 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 				"parent: not set, and neither DRONE_REPO_NAME nor CI_REPO_NAME is");
 		}
 	}
+	/* a parent of that name would own the instance pool's spare names */
+	if (!strcmp(cfg->parent, POOL_INSTANCE))
+		return fail(err, errsz,
+			    "parent: '%s' names the warm instance's shared pool (" POOL_INSTANCE
+			    "-spare-<k>); choose another parent",
+			    cfg->parent);
 
 	if (config_derive_run(cfg, envp, err, errsz) < 0)
 		return -1;
