@@ -28,6 +28,7 @@ pool starts empty. Figures, not assertions.
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -163,7 +164,15 @@ def bench_mode(binary, url, admin, base, mode, scratch):
     }
 
 
+def row(r):
+    return "| %d | %s | %d (%d) | %d | %.0f / %.0f | %.0f / %.0f | %.1f | %d / %d |" % (
+        r["others"], r["mode"], r["runs"], r["failed"], r["claimed"], r["hook50"], r["hook95"],
+        r["down50"], r["down95"], r["rpm"], r["max"], r["end"])
+
+
 def main():
+    # a stop unwinds through the finally that stops the server started here
+    signal.signal(signal.SIGTERM, lambda signo, frame: sys.exit(128 + signo))
     binary = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/drone-deps")
     print("# bench-scale: %d parents, %d concurrent runs, %d waves (+1 warm-up), hook %.0f s, "
           "other realms %s, pools %s (parent: %d per parent; instance: %d)" % (
@@ -176,7 +185,9 @@ def main():
         make_ci_client(admin)
         have = 0
         for n in OTHERS:
-            fill(admin, have, n)
+            made = fill(admin, have, n)
+            if made:
+                print("# %d other realms made, %.0f ms each (median)" % (n, statistics.median(made)), flush=True)
             have = max(have, n)
             base = others(admin)
             for mode in MODES:
@@ -187,6 +198,7 @@ def main():
                 print("# %d others, %s: %.0f s; realms over time (s: count): %s" % (
                     n, mode, time.time() - t,
                     " ".join("%.0f:%d" % s for s in r["samples"][::5])), flush=True)
+                print("# " + row(r), flush=True)
                 for b in r["bad"]:
                     print("# a run failed: exit %s: %s" % (b[1], b[2].replace("\n", " | ")), flush=True)
     finally:
@@ -197,9 +209,7 @@ def main():
           "teardown p50 / p95 ms | runs/min | realms max / at end |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print("| %d | %s | %d (%d) | %d | %.0f / %.0f | %.0f / %.0f | %.1f | %d / %d |" % (
-            r["others"], r["mode"], r["runs"], r["failed"], r["claimed"], r["hook50"], r["hook95"],
-            r["down50"], r["down95"], r["rpm"], r["max"], r["end"]))
+        print(row(r))
     return 1 if any(r["failed"] for r in rows) else 0
 
 
