@@ -111,10 +111,10 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 					      .file_of = "keycloak_client_secret" },
 	[SET_POOL_SIZE] = { "pool_size", "integer", "2 with keycloak_client_secret, else 0", false,
 			    false,
-			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32), or for the whole warm instance with pool_scope instance: a bind claims one instead of creating a realm; the hook's run makes new ones.",
+			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones.",
 			    .min = 0, .max = POOL_SIZE_MAX },
 	[SET_POOL_SCOPE] = { "pool_scope", "string", "parent", false, false,
-			     "Whose spares: parent (pool_size per parent) or instance (pool_size for the whole warm instance, drone-deps-pool-spare-<k>, claimed by any parent: realms on the server stay spares + running runs whatever the number of parents).",
+			     "Whose spares: parent (pool_size per parent) or instance (pool_size for the whole warm instance, drone-deps-pool-spare-<k>, any parent claims them).",
 			     .choices = (const char *const[]){ "parent", "instance", NULL } },
 };
 

@@ -88,9 +88,10 @@ static int realm_run_members(struct buf *out, const struct config *cfg, const st
 	 * spare exactly one succeeds (FAIL rolls the whole import back). It
 	 * is disabled and has no secret: nothing logs in with it. */
 	if (claim_marker)
-		rc |= buf_puts(out, ",{\"clientId\":\"" POOL_CLAIM_CLIENT "\",\"enabled\":false,"
-				    "\"bearerOnly\":true,\"publicClient\":false,"
-				    "\"standardFlowEnabled\":false,\"directAccessGrantsEnabled\":false}");
+		rc |= buf_puts(
+			out, ",{\"clientId\":\"" POOL_CLAIM_CLIENT "\",\"enabled\":false,"
+			     "\"bearerOnly\":true,\"publicClient\":false,"
+			     "\"standardFlowEnabled\":false,\"directAccessGrantsEnabled\":false}");
 	rc |= buf_puts(out, "],\"users\":[");
 	rc |= realm_user_json(out, b);
 	rc |= buf_puts(out, "]");
