@@ -800,7 +800,8 @@ def race_overlap(ctx):
     finally:
         proxy.close()
     for i in range(8):
-        r = ctx.run(client_settings(ctx, action="down", run_id="%06x" % (0xd00000 + i), pool_size="2"))
+        r = ctx.run(client_settings(ctx, action="down", run_id="%06x" % (0xd00000 + i), pool_size="2",
+                                    env_file=ctx.path("race.%d.env" % i)))
         check(r.code == 0, "down %d: %s" % (i, r.stderr[-300:]))
     check(not [n for n in realm_names(ctx) if n.startswith("lasuite-drive-d")], "realms left")
 
