@@ -76,8 +76,8 @@ bench-real: bench-compare-deps $(BENCH_NODE_MODULES) $(BENCH_LAUNCH) $(BENCH_PYK
 # Many parents, concurrent runs in waves, on a real Keycloak: no pool, a
 # pool per parent, the instance's shared pool (tests/bench/scale.py; the
 # SCALE_* variables it documents change the run). The full run (100
-# parents, 16 concurrent, 4 waves, 0 and 200 other realms) takes about
-# 25 minutes on 2 cores.
+# parents, 16 concurrent, 4 waves, 0 and 200 other realms) takes an hour
+# or more on 2 busy cores (8 concurrent and 2 waves took 20 minutes).
 bench-scale: build/drone-deps
 	python3 tests/bench/scale.py build/drone-deps
 
