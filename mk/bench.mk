@@ -17,6 +17,11 @@
 #                         python-keycloak. About 27 minutes
 #                         (BENCH_REAL_ROUNDS, default 20; BENCH_REAL_COUNTS).
 #
+#   make bench-scale      N parents and C concurrent runs in waves on a real
+#                         Keycloak: start -> hook and teardown p50/p95, runs
+#                         per minute, realms on the server over time; no
+#                         pool, per-parent pools, the shared pool.
+#
 # Needs curl, jq and Node (Debian packages, installed when missing) and
 # @keycloak/keycloak-admin-client from npm, installed on demand into
 # tests/bench/compare/node_modules from the committed package-lock.json;
@@ -31,7 +36,7 @@ BENCH_LAUNCH := build/bench/launch
 BENCH_PYKC := build/bench/pykc/bin/python
 BENCH_PACKAGES := curl jq nodejs npm musl-tools python3
 
-.PHONY: bench-compare bench-compare-deps bench-real
+.PHONY: bench-compare bench-compare-deps bench-real bench-scale
 
 bench-compare-deps:
 	@missing=$$(for c in curl jq node npm musl-gcc python3; do \
@@ -67,6 +72,14 @@ $(BENCH_PYKC): $(BENCH_COMPARE_DIR)/python-requirements.txt
 bench-real: bench-compare-deps $(BENCH_NODE_MODULES) $(BENCH_LAUNCH) $(BENCH_PYKC)
 	$(MAKE) static TLS=mbedtls
 	python3 tests/bench/real.py build/static/drone-deps
+
+# Many parents, concurrent runs in waves, on a real Keycloak: no pool, a
+# pool per parent, the instance's shared pool (tests/bench/scale.py; the
+# SCALE_* variables it documents change the run). The full run (100
+# parents, 16 concurrent, 4 waves, 0 and 200 other realms) takes an hour
+# or more on 2 busy cores (8 concurrent and 2 waves took 20 minutes).
+bench-scale: build/drone-deps
+	python3 tests/bench/scale.py build/drone-deps
 
 # Including this file does not change the Makefile's default goal.
 .DEFAULT_GOAL := $(_bench_mk_default_goal)

@@ -16,6 +16,9 @@
 
 #define REALM_JSON_MAX (1u << 20)
 
+/* The table is laid out by hand: clang-format reflows all of it when one
+ * help text grows, which buries each change in a diff of every row. */
+/* clang-format off */
 const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_DEPS] = { "deps", "list", NULL, true, false,
 		       "Comma list of dependencies to bind. Known: keycloak.",
@@ -41,7 +44,7 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 	[SET_HOOK] = { "hook", "string", NULL, false, false,
 		       "Command run with /bin/sh -c once bound (or the arguments after --)." },
 	[SET_HOOK_USER] = { "hook_user", "string", NULL, false, false,
-			    "Run the hook as this uid[:gid] (numbers, or a user of /etc/passwd; gid: the user's group, else the uid), with no supplementary groups: it then cannot open a mounted Docker socket or read drone-deps' /proc. env_file is then owned by that user (still mode 0600). Not 0 (root), nor one that may open the Docker socket.",
+			    "Run the hook as this uid[:gid] (numbers, or a user of /etc/passwd), with no other group: it cannot open a mounted Docker socket or read drone-deps' /proc; env_file is then its own. Not 0, nor one that may open the socket.",
 			    .check = CHECK_USER },
 	[SET_ENV_FILE] = { "env_file", "path", NULL, false, false,
 			   "Also write the binding to this dotenv file, mode 0600, with the run key DEPS_RUN_KEY (only this file holds it). action down reads the run id and the run key back from it, and needs it.",
@@ -113,14 +116,18 @@ const struct setting_info config_settings[SETTING_COUNT] = {
 			    false,
 			    "Spare realms kept ready per parent (<parent>-spare-<k>, 0 to 32): a bind claims one instead of creating a realm; the hook's run makes new ones.",
 			    .min = 0, .max = POOL_SIZE_MAX },
-	[SET_WARM_DB] = { "warm_db", "string", "dev-file", false, false, "action warm: Keycloak's database: dev-file (H2 on a volume, start-dev: a small site) or postgres (a PostgreSQL service <stack>_db next to it, Keycloak in production mode, start --optimized; keycloak_image then defaults to " KEYCLOAK_IMAGE_POSTGRES_DEFAULT ").",
+	[SET_WARM_DB] = { "warm_db", "string", "dev-file", false, false, "action warm: Keycloak's database: dev-file (H2 on a volume, start-dev: a small site) or postgres (a PostgreSQL service <stack>_db next to it, Keycloak in production mode, start --optimized; keycloak_image then defaults to the default image's -postgres tag).",
 			  .choices = (const char *const[]){ "dev-file", "postgres", NULL } },
 	[SET_WARM_DB_IMAGE] = { "warm_db_image", "string", WARM_DB_IMAGE_DEFAULT, false, false,
 				"action warm, warm_db postgres: the PostgreSQL image (built on the node by tools/postgres-image.sh; never pulled)." },
 	[SET_WARM_REPLICAS] = { "warm_replicas", "integer", "1", false, false,
 				"action warm: Keycloak tasks (1 to 9); more than 1 needs warm_db postgres and Traefik (not warm_publish): they cluster over the database.",
 				.min = 1, .max = WARM_REPLICAS_MAX },
+	[SET_POOL_SCOPE] = { "pool_scope", "string", "parent", false, false,
+			     "parent: pool_size spares per parent. instance: pool_size spares for the whole warm instance (drone-deps-pool-spare-<k>), claimed by any parent.",
+			     .choices = (const char *const[]){ "parent", "instance", NULL } },
 };
+/* clang-format on */
 
 static int fail(char *err, size_t errsz, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -888,6 +895,7 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 	cfg->pool_size = v[SET_POOL_SIZE]		 ? (int)cfg->num[SET_POOL_SIZE]
 			 : v[SET_KEYCLOAK_CLIENT_SECRET] ? POOL_SIZE_CLIENT_DEFAULT
 							 : 0;
+	cfg->pool_scope = (enum pool_scope)cfg->num[SET_POOL_SCOPE];
 
 	/* action warm deploys the warm Keycloak itself: it needs the domain
 	 * that names it, and nothing of a run */
@@ -948,6 +956,12 @@ static int config_validate(struct config *cfg, char **envp, char *err, size_t er
 				"parent: not set, and neither DRONE_REPO_NAME nor CI_REPO_NAME is");
 		}
 	}
+	/* a parent of that name would own the instance pool's spare names */
+	if (!strcmp(cfg->parent, POOL_INSTANCE))
+		return fail(err, errsz,
+			    "parent: '%s' names the warm instance's shared pool (" POOL_INSTANCE
+			    "-spare-<k>); choose another parent",
+			    cfg->parent);
 
 	if (config_derive_run(cfg, envp, err, errsz) < 0)
 		return -1;

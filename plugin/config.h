@@ -56,6 +56,7 @@ enum setting_id {
 	SET_WARM_DB,
 	SET_WARM_DB_IMAGE,
 	SET_WARM_REPLICAS,
+	SET_POOL_SCOPE,
 	SETTING_COUNT
 };
 
@@ -115,6 +116,10 @@ enum mode { MODE_AUTO, MODE_WARM, MODE_COLD };
 #define POOL_SIZE_MAX 32
 #define WARM_REPLICAS_MAX 9
 
+/* Whose spares: each parent's own, or the warm instance's, shared by
+ * every parent (pool.h). */
+enum pool_scope { POOL_SCOPE_PARENT, POOL_SCOPE_INSTANCE };
+
 struct config {
 	char *value[SETTING_COUNT]; /* owned copies; NULL: unset */
 	long num[SETTING_COUNT];    /* integer, boolean, choice: the parsed value or default */
@@ -134,7 +139,8 @@ struct config {
 	long ttl;
 	long timeout;
 	int cold_publish; /* 0: none */
-	int pool_size;	  /* spare realms kept per parent; 0: no pool */
+	int pool_size;	  /* spare realms kept per parent (or instance); 0: no pool */
+	enum pool_scope pool_scope;
 	bool insecure;
 	bool debug;
 	bool json;	  /* action status: one JSON document */

@@ -26,7 +26,7 @@
 #define LEASE_KEY_EXPIRES "drone-deps.expires"
 /* On a spare of the pool only: the parent whose spare it is. A spare is
  * claimed, and a spare-shaped name reaped, only when this names the
- * parent of the name (a shared pool would list more parents here). */
+ * parent of the name, or POOL_INSTANCE_MARK for the instance's pool. */
 #define LEASE_KEY_SPARE "drone-deps.spare"
 #define LEASE_KEY_PARENT "drone-deps.parent"
 #define LEASE_KEY_KEY "drone-deps.key"

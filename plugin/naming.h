@@ -43,6 +43,9 @@ bool naming_realm_shape(const char *realm);
  * never have the same name. */
 #define SPARE_NAME_MAX (PARENT_MAX + 7 + 3)
 int naming_spare(const char *parent, int k, char *out, size_t outsz);
+/* The first labels of the warm instance's shared spares (pool.h): no
+ * parent may have this name. */
+#define POOL_INSTANCE "drone-deps-pool"
 /* Whether a realm name has the shape of a spare: "<parent>-spare-<k>". */
 bool naming_spare_shape(const char *realm);
 

@@ -41,17 +41,34 @@ static int pool_first_slot(int size)
 	return (int)(v % (unsigned long)size);
 }
 
-bool pool_is_spare(const struct lease *l, const char *name, const char *parent)
+/* The spare mark of the run's pool, and the first label(s) of its names. */
+static const char *pool_owner(const struct config *cfg)
 {
-	size_t n = strlen(l->spare), digits;
+	return cfg->pool_scope == POOL_SCOPE_INSTANCE ? POOL_INSTANCE_MARK : cfg->parent;
+}
+
+static const char *pool_prefix(const struct config *cfg)
+{
+	return cfg->pool_scope == POOL_SCOPE_INSTANCE ? POOL_INSTANCE : cfg->parent;
+}
+
+bool pool_is_spare(const struct lease *l, const char *name, const char *owner)
+{
+	const char *prefix;
+	size_t n, digits;
 
 	if (!l->owned || strcmp(l->run, POOL_RUN) != 0 || strcmp(l->job, POOL_JOB) != 0)
 		return false;
-	if (!parent && !l->spare[0])
+	if (!owner && !l->spare[0])
 		return true; /* made before the spare mark: reaped, never claimed */
-	if (parent && strcmp(l->spare, parent) != 0)
+	if (owner && strcmp(l->spare, owner) != 0)
 		return false;
-	if (!n || strncmp(name, l->spare, n) != 0 || strncmp(name + n, "-spare-", 7) != 0)
+	/* no parent is named so (config.c): the mark of no drone-deps */
+	if (!strcmp(l->spare, POOL_INSTANCE))
+		return false;
+	prefix = strcmp(l->spare, POOL_INSTANCE_MARK) == 0 ? POOL_INSTANCE : l->spare;
+	n = strlen(prefix);
+	if (!n || strncmp(name, prefix, n) != 0 || strncmp(name + n, "-spare-", 7) != 0)
 		return false;
 	name += n + 7;
 	digits = strspn(name, "0123456789");
@@ -59,7 +76,7 @@ bool pool_is_spare(const struct lease *l, const char *name, const char *parent)
 }
 
 /* Reads the marks of the slot's realm: KC_OK only for a live spare of
- * cfg->parent. A realm of the name that is not one (unmarked, another
+ * the run's pool. A realm of the name that is not one (unmarked, another
  * parent's, a run's, or one these credentials may only name) is
  * KC_CONFLICT and is never touched. */
 static int pool_verify(struct keycloak *kc, const struct config *cfg, const char *spare)
@@ -69,10 +86,11 @@ static int pool_verify(struct keycloak *kc, const struct config *cfg, const char
 
 	if (rc != KC_OK)
 		return rc;
-	if (!pool_is_spare(&l, spare, cfg->parent) || lease_expired(&l, (long long)time(NULL))) {
+	if (!pool_is_spare(&l, spare, pool_owner(cfg)) ||
+	    lease_expired(&l, (long long)time(NULL))) {
 		snprintf(kc->error, sizeof(kc->error),
 			 "%s is not a live spare of %s made by drone-deps: leaving it alone", spare,
-			 cfg->parent);
+			 pool_owner(cfg));
 		return KC_CONFLICT;
 	}
 	return KC_OK;
@@ -121,9 +139,9 @@ int pool_release(struct keycloak *kc, const struct config *cfg, struct pool_clai
 		return KC_OK;
 	/* Read again: the spare is deleted only as what it was when claimed. */
 	rc = realm_lease(kc, pc->spare, &l);
-	if (rc == KC_OK && !pool_is_spare(&l, pc->spare, cfg->parent)) {
+	if (rc == KC_OK && !pool_is_spare(&l, pc->spare, pool_owner(cfg))) {
 		log_info("pool: %s is not a spare of %s now: leaving it alone", pc->spare,
-			 cfg->parent);
+			 pool_owner(cfg));
 	} else if (rc == KC_OK) {
 		rc = keycloak_realm_delete(kc, pc->spare);
 		if (rc == KC_OK)
@@ -153,7 +171,8 @@ bool pool_claim(struct keycloak *kc, const struct config *cfg, const struct bind
 		goto out_free;
 	k0 = pool_first_slot(cfg->pool_size);
 	for (i = 0; i < cfg->pool_size && !signals_interrupted(); i++) {
-		if (naming_spare(cfg->parent, (k0 + i) % cfg->pool_size, spare, sizeof(spare)) < 0)
+		if (naming_spare(pool_prefix(cfg), (k0 + i) % cfg->pool_size, spare,
+				 sizeof(spare)) < 0)
 			break;
 		/* 404: an empty slot; 409: not a spare of ours (see
 		 * pool_verify); 403: not made by these credentials. */
@@ -163,8 +182,9 @@ bool pool_claim(struct keycloak *kc, const struct config *cfg, const struct bind
 			continue;
 		}
 		/* The lock: of all runs importing the same client id into
-		 * this spare, the database lets one succeed (409 for the
-		 * others). From here on the spare may hold this run's client:
+		 * this spare (the run's, or for an instance spare the fixed
+		 * POOL_CLAIM_CLIENT), the database lets one succeed (409 for
+		 * the others). From here on the spare may hold this run's client:
 		 * teardown looks at it unless the rename takes it. */
 		snprintf(pc->spare, sizeof(pc->spare), "%s", spare);
 		rc = keycloak_partial_import(kc, spare, import.data, import.len);
@@ -204,7 +224,7 @@ bool pool_claim(struct keycloak *kc, const struct config *cfg, const struct bind
 	if (claimed)
 		log_info("claimed spare %s as realm %s", spare, cfg->realm);
 	else if (!signals_stop_signal())
-		log_debug("pool: no spare of %s claimed; creating the realm", cfg->parent);
+		log_debug("pool: no spare of %s claimed; creating the realm", pool_owner(cfg));
 
 out_free:
 	buf_free_secret(&import);
@@ -224,14 +244,14 @@ int pool_refill(struct keycloak *kc, const struct config *cfg, int *made)
 			break;
 		/* Only the realm and its lease: the client and the user are
 		 * the claiming run's, with fresh secrets. */
-		if (naming_spare(cfg->parent, k, spare, sizeof(spare)) < 0 ||
+		if (naming_spare(pool_prefix(cfg), k, spare, sizeof(spare)) < 0 ||
 		    buf_puts(&body, "{\"realm\":") < 0 || buf_json_string(&body, spare) < 0 ||
 		    buf_puts(&body, ",\"enabled\":true,\"passwordPolicy\":\"" REALM_PASSWORD_POLICY
 				    "\",\"attributes\":{") < 0 ||
 		    lease_json_members(&body, POOL_RUN, POOL_JOB,
 				       (long long)time(NULL) + POOL_LEASE_TTLS * cfg->ttl) < 0 ||
 		    buf_puts(&body, ",\"" LEASE_KEY_SPARE "\":") < 0 ||
-		    buf_json_string(&body, cfg->parent) < 0 || buf_puts(&body, "}}") < 0) {
+		    buf_json_string(&body, pool_owner(cfg)) < 0 || buf_puts(&body, "}}") < 0) {
 			buf_free(&body);
 			snprintf(kc->error, sizeof(kc->error), "refill pool: out of memory");
 			return KC_ERROR;

@@ -76,12 +76,22 @@ static int realm_user_json(struct buf *out, const struct binding *b)
 
 /* The run's client and test user as the members "clients" and "users",
  * without braces: a fresh realm's and a claimed spare's are the same. */
-static int realm_run_members(struct buf *out, const struct config *cfg, const struct binding *b)
+static int realm_run_members(struct buf *out, const struct config *cfg, const struct binding *b,
+			     bool claim_marker)
 {
 	int rc = 0;
 
 	rc |= buf_puts(out, "\"clients\":[");
 	rc |= realm_client_json(out, cfg, b);
+	/* The lock of a shared spare: the run's client id differs between
+	 * parents, this one does not, so of all runs importing into one
+	 * spare exactly one succeeds (FAIL rolls the whole import back). It
+	 * is disabled and has no secret: nothing logs in with it. */
+	if (claim_marker)
+		rc |= buf_puts(
+			out, ",{\"clientId\":\"" POOL_CLAIM_CLIENT "\",\"enabled\":false,"
+			     "\"bearerOnly\":true,\"publicClient\":false,"
+			     "\"standardFlowEnabled\":false,\"directAccessGrantsEnabled\":false}");
 	rc |= buf_puts(out, "],\"users\":[");
 	rc |= realm_user_json(out, b);
 	rc |= buf_puts(out, "]");
@@ -101,7 +111,7 @@ int realm_body(struct buf *out, const struct config *cfg, const struct binding *
 	rc |= lease_json_members(out, cfg->run_id, cfg->job, expires);
 	rc |= lease_json_guard(out, cfg->parent, cfg->run_key_hash);
 	rc |= buf_puts(out, "},");
-	rc |= realm_run_members(out, cfg, b);
+	rc |= realm_run_members(out, cfg, b, false);
 	rc |= buf_puts(out, "}");
 	return rc ? -1 : 0;
 }
@@ -112,7 +122,7 @@ int realm_import_body(struct buf *out, const struct config *cfg, const struct bi
 
 	/* FAIL: a realm that has them already is another run's. */
 	rc |= buf_puts(out, "{\"ifResourceExists\":\"FAIL\",");
-	rc |= realm_run_members(out, cfg, b);
+	rc |= realm_run_members(out, cfg, b, cfg->pool_scope == POOL_SCOPE_INSTANCE);
 	rc |= buf_puts(out, "}");
 	return rc ? -1 : 0;
 }

@@ -904,6 +904,167 @@ def create_5xx_same_job(ctx):
     check_untouched(ctx, {"lasuite-drive-c8c8c8": other})
 
 
+# ---- the shared pool: the warm instance's spares, claimed by any parent ---------
+
+SHARED_PARENTS = ["shared-a", "shared-b", "shared-c", "shared-d"]
+
+
+def shared_spares(ctx):
+    return sorted(n for n in realm_names(ctx) if re.fullmatch(r"drone-deps-pool-spare-\d+", n))
+
+
+def fill_shared(ctx, size, parent="lasuite-drive"):
+    r = ctx.run(client_settings(ctx, action="reap", parent=parent, pool_size=str(size),
+                                pool_scope="instance"))
+    check(r.code == 0, "reap (refill): exit %s: %s" % (r.code, r.stderr))
+    return shared_spares(ctx)
+
+
+def realm_client_ids(ctx, realm):
+    return {c["clientId"] for c in adm(ctx).call("GET", "/admin/realms/%s/clients" % q(realm))}
+
+
+@test("shared pool: 8 runs of 4 parents, their imports held until all arrive, on 2 shared spares: each spare claimed once, all 8 bind and log in, distinct realms each holding only its own run's client")
+def shared_race(ctx):
+    ensure_client(ctx)
+    have = fill_shared(ctx, 2)
+    check(have == ["drone-deps-pool-spare-0", "drone-deps-pool-spare-1"], "shared spares: %s" % have)
+    rep = adm(ctx).call("GET", "/admin/realms/drone-deps-pool-spare-0")
+    check((rep.get("attributes") or {}).get("drone-deps.spare") == "@instance",
+          "a shared spare's mark names the instance: %s" % rep.get("attributes"))
+    proxy = FaultProxy(ctx.stub.url)
+    rid = ["%06x" % (0xa00000 + i) for i in range(8)]
+    par = [SHARED_PARENTS[i % 4] for i in range(8)]
+    try:
+        proxy.rule("barrier", "POST", "/partialImport", seconds=20, count=8, barrier=8)
+        runs = [ctx.start(proxied(ctx, proxy, client_settings(
+            ctx, action="up", parent=par[i], run_id=rid[i], pool_size="2", pool_scope="instance",
+            env_file=ctx.path("shared.%d.env" % i)))) for i in range(8)]
+        for r in runs:
+            r.wait(300)
+        check(proxy.gate.is_set(), "the 8 imports never met")
+        bad = [(i, r.code, r.stderr[-600:]) for i, r in enumerate(runs) if r.code != 0]
+        check(not bad, "runs failed: %s" % bad)
+        claims = [re.search(r"claimed spare (\S+)", r.stderr) for r in runs]
+        won = sorted(m.group(1) for m in claims if m)
+        check(won == ["drone-deps-pool-spare-0", "drone-deps-pool-spare-1"], "claims: %s" % won)
+        realms = set()
+        for i in range(8):
+            env = ctx.path("shared.%d.env" % i)
+            realm = read_env_file(env)["DEPS_KEYCLOAK_REALM"]
+            check(realm == "%s-%s" % (par[i], rid[i]), "run %d got realm %s" % (i, realm))
+            attrs = adm(ctx).call("GET", "/admin/realms/" + q(realm)).get("attributes") or {}
+            check(attrs.get("drone-deps.run") == rid[i], "realm %s is marked %s" % (realm, attrs))
+            ids = realm_client_ids(ctx, realm)
+            check(ids & set(SHARED_PARENTS) == {par[i]},
+                  "realm %s holds the clients %s (another run's client is a leaked secret)" % (realm, sorted(ids)))
+            login_with(ctx, env, "shared%d" % i)
+            realms.add(realm)
+        check(len(realms) == 8, "realms shared: %s" % sorted(realms))
+    finally:
+        proxy.close()
+        for i in range(8):
+            ctx.run(client_settings(ctx, action="down", parent=par[i], run_id=rid[i], pool_size="2",
+                                    pool_scope="instance", env_file=ctx.path("shared.%d.env" % i)))
+    left = [n for n in realm_names(ctx) if n.startswith("shared-")]
+    check(not left, "realms left: %s" % left)
+
+
+@test("shared pool: realms under shared spare names that are not the instance's live spares (unmarked, a parent's spare mark, a run's) are never claimed, renamed or deleted, by a claim or a reap")
+def shared_foreign(ctx):
+    ensure_client(ctx)
+    past = str(int(time.time()) - 3600)
+    realms = {
+        "drone-deps-pool-spare-0": {},
+        "drone-deps-pool-spare-1": spare_marks("drone-deps-pool", expires=past),
+        "drone-deps-pool-spare-2": {"drone-deps.owner": "drone-deps", "drone-deps.run": "abc125",
+                                    "drone-deps.job": "z#3.1.1", "drone-deps.expires": past},
+    }
+    for name, attrs in realms.items():
+        ctx.stub.seed({"realm": name, "enabled": True, "attributes": attrs, "users": [ALICE]})
+    have = fill_shared(ctx, 4)
+    check("drone-deps-pool-spare-3" in have, "the free slot was not filled: %s" % have)
+    check_untouched(ctx, realms)
+    for n in range(3):  # the first slot is random: every run meets the foreign ones
+        rid = "%06x" % (0xb10000 + n)
+        r = ctx.run(client_settings(ctx, run_id=rid, pool_size="4", pool_scope="instance",
+                                    hook=login_hook(ctx, "own%d" % n)))
+        check(r.code == 0, "exit %s: %s" % (r.code, r.stderr[-800:]))
+        m = re.search(r"claimed spare (\S+)", r.stderr)
+        check(not m or m.group(1) == "drone-deps-pool-spare-3", "claimed %s" % (m and m.group(1)))
+        check(os.path.exists(ctx.path("login.own%d" % n)), "the hook could not log in")
+        check_untouched(ctx, realms)
+    r = ctx.run(client_settings(ctx, action="reap", parent=None, pool_size="0"))
+    check(r.code == 0, "reap: %s" % r.stderr[-800:])
+    r = ctx.run(ctx.settings(action="reap", parent=None))
+    check(r.code == 0, "reap (admin): %s" % r.stderr[-800:])
+    check_untouched(ctx, realms)
+
+
+@test("shared pool: an expired shared spare is reaped, a live one kept")
+def shared_reap(ctx):
+    ensure_client(ctx)
+    have = fill_shared(ctx, 2)
+    check(have == ["drone-deps-pool-spare-0", "drone-deps-pool-spare-1"], "shared spares: %s" % have)
+    expire(ctx, "drone-deps-pool-spare-1")
+    r = ctx.run(client_settings(ctx, action="reap", parent=None, pool_size="0"))
+    check(r.code == 0, "reap: exit %s: %s" % (r.code, r.stderr))
+    check(shared_spares(ctx) == ["drone-deps-pool-spare-0"], "after reap: %s" % shared_spares(ctx))
+
+
+@test("shared pool: 4 parents' scheduled refills and runs leave pool_size spares on the server, not pool_size per parent")
+def shared_steady(ctx):
+    ensure_client(ctx)
+    before = realm_names(ctx)
+    for p in SHARED_PARENTS:
+        fill_shared(ctx, 2, parent=p)
+    for i, p in enumerate(SHARED_PARENTS):
+        r = ctx.run(client_settings(ctx, parent=p, run_id="%06x" % (0xc10000 + i), pool_size="2",
+                                    pool_scope="instance", hook="true"))
+        check(r.code == 0, "run %d: %s" % (i, r.stderr[-600:]))
+        fill_shared(ctx, 2, parent=p)
+    added = sorted(realm_names(ctx) - before)
+    print("# realms on the server after 4 parents' runs: %s" % added, flush=True)
+    check(added == ["drone-deps-pool-spare-0", "drone-deps-pool-spare-1"], "realms added: %s" % added)
+
+
+@test("shared pool: SIGTERM once a claim's import is done (its answer held): exit 143, the spare holding the run's client deleted, no realm left, a foreign realm under a shared name untouched")
+def shared_stop_import(ctx):
+    ensure_client(ctx)
+    fill_shared(ctx, 1)
+    ctx.stub.seed({"realm": "drone-deps-pool-spare-1", "enabled": True, "users": [ALICE]})
+    realms = {"drone-deps-pool-spare-1": {}}
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("hold_after", "POST", "drone-deps-pool-spare-0/partialImport", seconds=2)
+        run = ctx.start(proxied(ctx, proxy, client_settings(ctx, parent="shared-b", run_id="e7e7e7",
+                                                            pool_size="2", pool_scope="instance",
+                                                            hook="sleep 30")))
+        check(proxy.worked.wait(60), "the claim never reached the import: %s" % run.stderr[-800:])
+        os.kill(run.pid, signal.SIGTERM)
+        run.wait(60)
+        check(run.code == 143, "exit %s, want 143: %s" % (run.code, run.stderr[-800:]))
+        proxy.released.wait(10)
+        time.sleep(0.5)
+    finally:
+        proxy.close()
+    names = realm_names(ctx)
+    check("shared-b-e7e7e7" not in names, "the run's realm is left")
+    check("drone-deps-pool-spare-0" not in names, "the spare holding the run's client is left: %s" % run.stderr[-800:])
+    check_untouched(ctx, realms)
+
+
+@test("pool_scope other than parent or instance, or the parent drone-deps-pool, exits 64 naming the setting, nothing created")
+def shared_bad_scope(ctx):
+    r = ctx.run(ctx.settings(run_id="e8e8e8", pool_scope="global", pool_size="2", hook="true"))
+    check(r.code == 64 and "pool_scope" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+          "exit %s: %s" % (r.code, r.stderr))
+    r = ctx.run(ctx.settings(run_id="e8e8e8", parent="drone-deps-pool", pool_size="2", hook="true"))
+    check(r.code == 64 and "parent" in r.stderr and len(r.stderr.strip().splitlines()) == 1,
+          "exit %s: %s" % (r.code, r.stderr))
+    check(not [n for n in realm_names(ctx) if n.endswith("-e8e8e8")], "a realm was made")
+
+
 # ---- the watchdog with the CI client, on the local swarm ------------------------
 
 @test("watchdog with only the CI client: the plugin container SIGKILLed mid-hook; the realm is gone within 15 s, the secret in no inspect")

@@ -40,6 +40,25 @@ static void a_spare_is_claimed_only_by_its_parent(void **state)
 	assert_false(pool_is_spare(&l, "acme-b-spare-0", NULL));
 }
 
+static void an_instance_spare_is_claimed_by_its_mark_only(void **state)
+{
+	struct lease l = marks(SPARE("@instance"));
+	struct lease named = marks(SPARE("drone-deps-pool"));
+
+	(void)state;
+	assert_true(pool_is_spare(&l, "drone-deps-pool-spare-0", POOL_INSTANCE_MARK));
+	assert_true(pool_is_spare(&l, "drone-deps-pool-spare-31", NULL));
+	/* a parent never claims an instance spare as its own, nor the reverse */
+	assert_false(pool_is_spare(&l, "drone-deps-pool-spare-0", "drone-deps-pool"));
+	assert_false(pool_is_spare(&l, "acme-spare-0", POOL_INSTANCE_MARK));
+	assert_false(pool_is_spare(&l, "acme-spare-0", NULL));
+	/* the instance's names under a parent's mark no drone-deps writes
+	 * (no parent is called so): neither claimed nor reaped */
+	assert_false(pool_is_spare(&named, "drone-deps-pool-spare-0", "drone-deps-pool"));
+	assert_false(pool_is_spare(&named, "drone-deps-pool-spare-0", NULL));
+	assert_false(pool_is_spare(&named, "drone-deps-pool-spare-0", POOL_INSTANCE_MARK));
+}
+
 static void marks_short_of_a_spare_are_not_one(void **state)
 {
 	struct lease none = marks("{\"attributes\":{}}");
@@ -74,6 +93,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(a_spare_is_claimed_only_by_its_parent),
+		cmocka_unit_test(an_instance_spare_is_claimed_by_its_mark_only),
 		cmocka_unit_test(marks_short_of_a_spare_are_not_one),
 	};
 
