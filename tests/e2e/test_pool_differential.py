@@ -29,7 +29,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import Stub  # noqa: E402
 from realkc import Admin, RealKeycloak  # noqa: E402
-from test_differential import Diff, form_token, marks  # noqa: E402
+from test_differential import Diff, Report, form_token, marks  # noqa: E402
 
 CLIENT_ID = "drone-deps-ci-diff"
 CLIENT_SECRET = "ci-d1ff-s3cret-for-the-pool-differential"
@@ -100,7 +100,8 @@ def main():
         print("# real server at %s; stand-in at %s" % (real.url, stub.url), flush=True)
         for s in (stub, real):
             s.admin = Admin(s.url, s.password)
-        return run(Diff(stub, real))
+        rep = Report()
+        return run(Diff(stub, real, rep), rep)
     finally:
         if real is not None:
             try:
@@ -112,7 +113,7 @@ def main():
         stub.stop()
 
 
-def run(d):
+def run(d, rep):
     rid = secrets.token_hex(3)
     mine, renamed, foreign = "pd-" + rid, "pd-" + rid + "-renamed", "pdf-" + rid
     secret, password = secrets.token_urlsafe(24), secrets.token_urlsafe(16)
@@ -232,8 +233,8 @@ def run(d):
         return {"status": st}
     d.compare("the CI client deletes the realm it made (renamed)", cleanup)
 
-    print("# pool differential: %d the same, %d different" % (d.passed, d.failed))
-    return 1 if d.failed else 0
+    print("# pool differential: %d the same, %d different" % (rep.passed, rep.failed))
+    return 1 if rep.failed else 0
 
 
 if __name__ == "__main__":
