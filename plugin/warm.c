@@ -236,10 +236,14 @@ static int warm_check_owner(struct docker *d, const char *service)
 	return rc;
 }
 
-/* The admin password's secret: reused when it exists (a redeploy must
- * not change the password under the runs that read it), else made with a
- * fresh password this run then knows. 0 or EX_UNAVAILABLE (logged). */
-static int warm_secret(struct docker *d, struct warm *w)
+/* A password's swarm secret name (what: "admin password", "database
+ * password", for the log): reused when it exists (a redeploy must not
+ * change a password under what reads it), else made with a fresh random
+ * password, which is then in password (PASSWORD_LEN + 1 bytes; left empty
+ * when the secret was reused) and masked in logs. The secret's id goes to
+ * id. 0 or EX_UNAVAILABLE (logged). */
+static int warm_password_secret(struct docker *d, const struct warm *w, const char *name,
+				const char *what, char *id, size_t idsz, char *password)
 {
 	struct buf resp = BUF_INIT, labels = BUF_INIT;
 	struct json j = { 0 };
@@ -247,43 +251,51 @@ static int warm_secret(struct docker *d, struct warm *w)
 	long status;
 	int rc = EX_UNAVAILABLE;
 
-	snprintf(path, sizeof(path), "/secrets/%s", w->secret_name);
+	password[0] = '\0';
+	snprintf(path, sizeof(path), "/secrets/%s", name);
 	status = docker_call(d, "GET", path, NULL, 0, &resp);
 	if (status == 200) {
 		if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
-		    json_get_string(&j, 0, "ID", w->secret_id, sizeof(w->secret_id)) <= 0) {
-			log_error("secret %s: no ID in the engine's answer", w->secret_name);
+		    json_get_string(&j, 0, "ID", id, idsz) <= 0) {
+			log_error("secret %s: no ID in the engine's answer", name);
 			goto out_free;
 		}
-		log_info("admin password: reusing the swarm secret %s", w->secret_name);
+		log_info("%s: reusing the swarm secret %s", what, name);
 		rc = 0;
 		goto out_free;
 	}
 	if (status != 404) {
-		log_error("secret %s: %s", w->secret_name, d->error);
+		log_error("secret %s: %s", name, d->error);
 		goto out_free;
 	}
-	if (random_alnum(w->password, PASSWORD_LEN) < 0) {
-		log_error("no randomness for the admin password");
+	if (random_alnum(password, PASSWORD_LEN) < 0) {
+		log_error("no randomness for the %s", what);
 		goto out_free;
 	}
-	log_secret_add(w->password);
+	log_secret_add(password);
 	buf_printf(&labels, "\"com.docker.stack.namespace\":\"%s\",\"" WARM_LABEL "\":\"%s\"",
 		   w->stack, w->host);
-	if (docker_secret_create(d, w->secret_name, buf_str(&labels), w->password,
-				 strlen(w->password), w->secret_id, sizeof(w->secret_id)) < 0 ||
-	    !w->secret_id[0]) {
-		log_error("secret %s: %s", w->secret_name, d->error);
+	if (docker_secret_create(d, name, buf_str(&labels), password, strlen(password), id, idsz) <
+		    0 ||
+	    !id[0]) {
+		log_error("secret %s: %s", name, d->error);
 		goto out_free;
 	}
-	log_info("admin password: generated into the swarm secret %s (never printed)",
-		 w->secret_name);
+	log_info("%s: generated into the swarm secret %s (never printed)", what, name);
 	rc = 0;
 out_free:
 	json_free(&j);
 	buf_free(&resp);
 	buf_free(&labels);
 	return rc;
+}
+
+/* The admin password's secret; a fresh password is then in w->password,
+ * which this run uses to make the CI client. */
+static int warm_secret(struct docker *d, struct warm *w)
+{
+	return warm_password_secret(d, w, w->secret_name, "admin password", w->secret_id,
+				    sizeof(w->secret_id), w->password);
 }
 
 /* The health check: Keycloak's readiness on its management port. Neither
@@ -435,49 +447,12 @@ static int warm_pg_check_image(struct docker *d, const struct warm *w)
  * 0 or EX_UNAVAILABLE (logged). */
 static int warm_pg_secret(struct docker *d, struct warm *w)
 {
-	struct buf resp = BUF_INIT, labels = BUF_INIT;
-	struct json j = { 0 };
-	char path[320], password[PASSWORD_LEN + 1] = "";
-	long status;
-	int rc = EX_UNAVAILABLE;
+	char password[PASSWORD_LEN + 1];
+	int rc = warm_password_secret(d, w, w->db_secret_name, "database password", w->db_secret_id,
+				      sizeof(w->db_secret_id), password);
 
-	snprintf(path, sizeof(path), "/secrets/%s", w->db_secret_name);
-	status = docker_call(d, "GET", path, NULL, 0, &resp);
-	if (status == 200) {
-		if (json_parse(&j, buf_str(&resp), resp.len) < 0 ||
-		    json_get_string(&j, 0, "ID", w->db_secret_id, sizeof(w->db_secret_id)) <= 0) {
-			log_error("secret %s: no ID in the engine's answer", w->db_secret_name);
-			goto out_free;
-		}
-		log_info("database password: reusing the swarm secret %s", w->db_secret_name);
-		rc = 0;
-		goto out_free;
-	}
-	if (status != 404) {
-		log_error("secret %s: %s", w->db_secret_name, d->error);
-		goto out_free;
-	}
-	if (random_alnum(password, PASSWORD_LEN) < 0) {
-		log_error("no randomness for the database password");
-		goto out_free;
-	}
-	log_secret_add(password);
-	buf_printf(&labels, "\"com.docker.stack.namespace\":\"%s\",\"" WARM_LABEL "\":\"%s\"",
-		   w->stack, w->host);
-	if (docker_secret_create(d, w->db_secret_name, buf_str(&labels), password, strlen(password),
-				 w->db_secret_id, sizeof(w->db_secret_id)) < 0 ||
-	    !w->db_secret_id[0]) {
-		log_error("secret %s: %s", w->db_secret_name, d->error);
-		goto out_free;
-	}
-	log_info("database password: generated into the swarm secret %s (never printed)",
-		 w->db_secret_name);
-	rc = 0;
-out_free:
+	/* nobody in this run needs it: PostgreSQL and Keycloak read the secret */
 	explicit_bzero(password, sizeof(password));
-	json_free(&j);
-	buf_free(&resp);
-	buf_free(&labels);
 	return rc;
 }
 
