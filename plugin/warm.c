@@ -305,6 +305,33 @@ static const char health_script[] =
 	"printf 'GET /health/ready HTTP/1.0\\r\\nHost: localhost\\r\\n\\r\\n' >&3 && "
 	"grep -q '\"UP\"' <&3";
 
+/* The end of a task template's ContainerSpec that Keycloak's and the
+ * database's service share: one password secret mounted as file, the data
+ * volume at target (labelled as the stack's), and the placement on this
+ * node, where that volume lives. Appends to b; nonzero on out of memory. */
+static int warm_spec_data(struct buf *b, const struct warm *w, const char *file,
+			  const char *secret_id, const char *secret_name, const char *volume,
+			  const char *target)
+{
+	int rc = 0;
+
+	rc |= buf_printf(b,
+			 "\"Secrets\":[{\"File\":{\"Name\":\"%s\","
+			 "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":",
+			 file);
+	rc |= buf_json_string(b, secret_id);
+	rc |= buf_puts(b, ",\"SecretName\":");
+	rc |= buf_json_string(b, secret_name);
+	rc |= buf_puts(b, "}],\"Mounts\":[{\"Type\":\"volume\",\"Source\":");
+	rc |= buf_json_string(b, volume);
+	rc |= buf_printf(b,
+			 ",\"Target\":\"%s\",\"VolumeOptions\":{\"Labels\":"
+			 "{\"com.docker.stack.namespace\":\"%s\"}}}]},"
+			 "\"Placement\":{\"Constraints\":[\"node.id==%s\"]}",
+			 target, w->stack, w->node_id);
+	return rc;
+}
+
 /* The service's spec. hash NULL: without the hash label (what the hash is
  * taken of); force: TaskTemplate.ForceUpdate, which makes the swarm
  * replace the task even with an unchanged spec. */
@@ -353,21 +380,11 @@ static int warm_spec(struct buf *b, const struct warm *w, const struct config *c
 	rc |= buf_puts(b, "],\"Healthcheck\":{\"Test\":[\"CMD\",\"bash\",\"-c\",");
 	rc |= buf_json_string(b, health_script);
 	rc |= buf_puts(b, "],\"Interval\":5000000000,\"Timeout\":3000000000,\"Retries\":3,"
-			  "\"StartPeriod\":300000000000},"
-			  "\"Secrets\":[{\"File\":{\"Name\":\"" COLD_SECRET_FILE "\","
-			  "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":");
-	rc |= buf_json_string(b, w->secret_id);
-	rc |= buf_puts(b, ",\"SecretName\":");
-	rc |= buf_json_string(b, w->secret_name);
+			  "\"StartPeriod\":300000000000},");
 	/* start-dev keeps its H2 database under data/: on a volume, the
 	 * realms and the CI client outlive a restarted or replaced task */
-	rc |= buf_puts(b, "}],\"Mounts\":[{\"Type\":\"volume\",\"Source\":");
-	rc |= buf_json_string(b, w->volume);
-	rc |= buf_printf(b,
-			 ",\"Target\":\"" WARM_DATA_DIR "\",\"VolumeOptions\":{\"Labels\":"
-			 "{\"com.docker.stack.namespace\":\"%s\"}}}]},"
-			 "\"Placement\":{\"Constraints\":[\"node.id==%s\"]}",
-			 s, w->node_id);
+	rc |= warm_spec_data(b, w, COLD_SECRET_FILE, w->secret_id, w->secret_name, w->volume,
+			     WARM_DATA_DIR);
 	rc |= buf_printf(b,
 			 ",\"Resources\":{\"Limits\":{\"MemoryBytes\":%lld},"
 			 "\"Reservations\":{\"MemoryBytes\":%lld}}",
@@ -522,19 +539,9 @@ static int warm_pg_db_spec(struct buf *b, const struct warm *w, const struct con
 			  "\"Healthcheck\":{\"Test\":[\"CMD\",\"pg_isready\",\"-q\",\"-h\","
 			  "\"127.0.0.1\",\"-U\",\"" WARM_DB_NAME "\",\"-d\",\"" WARM_DB_NAME "\"],"
 			  "\"Interval\":5000000000,\"Timeout\":3000000000,\"Retries\":3,"
-			  "\"StartPeriod\":120000000000},"
-			  "\"Secrets\":[{\"File\":{\"Name\":\"" WARM_DB_SECRET_FILE "\","
-			  "\"UID\":\"0\",\"GID\":\"0\",\"Mode\":292},\"SecretID\":");
-	rc |= buf_json_string(b, w->db_secret_id);
-	rc |= buf_puts(b, ",\"SecretName\":");
-	rc |= buf_json_string(b, w->db_secret_name);
-	rc |= buf_puts(b, "}],\"Mounts\":[{\"Type\":\"volume\",\"Source\":");
-	rc |= buf_json_string(b, w->db_volume);
-	rc |= buf_printf(b,
-			 ",\"Target\":\"" WARM_DB_DATA_DIR "\",\"VolumeOptions\":{\"Labels\":"
-			 "{\"com.docker.stack.namespace\":\"%s\"}}}]},"
-			 "\"Placement\":{\"Constraints\":[\"node.id==%s\"]}",
-			 s, w->node_id);
+			  "\"StartPeriod\":120000000000},");
+	rc |= warm_spec_data(b, w, WARM_DB_SECRET_FILE, w->db_secret_id, w->db_secret_name,
+			     w->db_volume, WARM_DB_DATA_DIR);
 	rc |= buf_puts(b, ",\"RestartPolicy\":{\"Condition\":\"any\",\"Delay\":5000000000}");
 	if (force)
 		rc |= buf_printf(b, ",\"ForceUpdate\":%lld", force);
