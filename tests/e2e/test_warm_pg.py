@@ -177,10 +177,16 @@ def http(url, form=None, token=None, method=None, body=None, timeout=30):
         return None, None
 
 
+def ci_file_secret():
+    """The CI client's secret: warm_ci_secret_file's last line (its first
+    is drone-deps' mark line), as the README says to hand it over."""
+    return open(CI_FILE).read().strip().splitlines()[-1]
+
+
 def client_token(base=None, secret=None):
     code, body = http((base or FWD.url) + "/realms/master/protocol/openid-connect/token",
                       form={"grant_type": "client_credentials", "client_id": "drone-deps-ci",
-                            "client_secret": secret or open(CI_FILE).read().strip()})
+                            "client_secret": secret or ci_file_secret()})
     return (body or {}).get("access_token"), code
 
 
@@ -244,7 +250,7 @@ def settle(what):
 def bind(ctx, what):
     """A run with the CI client through the forwarder; its hook logs in."""
     env = ctx.settings(keycloak_url=FWD.url, keycloak_admin_password=None,
-                       keycloak_client_secret=open(CI_FILE).read().strip(), mode="warm", debug="true",
+                       keycloak_client_secret=ci_file_secret(), mode="warm", debug="true",
                        hook="%s %s %s" % (PYTHON, cs.LOGIN, ctx.path("login.out")))
     r = ctx.run(env, timeout=180)
     ok(r, what)

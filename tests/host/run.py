@@ -476,7 +476,9 @@ def warm_action():
     log("action warm took %d s" % (time.time() - t0))
     path = os.path.join(run.ws, "ci-secret")
     check(os.path.isfile(path) and os.stat(path).st_mode & 0o777 == 0o600, "no 0600 ci-secret file")
-    state["ci_secret"] = open(path).read().strip()
+    # the README's first screen hands Drone the file's last line (tail -n 1):
+    # its first is drone-deps' mark line
+    state["ci_secret"] = (open(path).read().strip().splitlines() or [""])[-1]
     check(state["ci_secret"], "the ci-secret file is empty")
     spec = json.loads(docker("service", "inspect", STACK + "_app"))[0]["Spec"]
     check(not spec.get("EndpointSpec", {}).get("Ports"), "a published port: %s" % spec.get("EndpointSpec"))
