@@ -528,12 +528,15 @@ def second_ci_client(ctx):
     file_b = os.path.join(SHARED, "ci-b.secret")
     r = warm(ctx, warm_ci_client="true", warm_ci_secret_file=file_a)
     ok(r, "warm, client A")
-    secret_a = open(file_a).read().strip()
+    # a warm_ci_secret_file's last line is the secret (its first, the mark
+    # naming the client)
+    secret_a = open(file_a).read().strip().splitlines()[-1]
     r = warm(ctx, warm_ci_client="true", keycloak_client_id="drone-deps-ci-b", warm_ci_secret_file=file_b)
     ok(r, "warm, client B")
     check("CI client drone-deps-ci-b created in realm master" in r.stderr, r.stderr[-800:])
-    secret_b = open(file_b).read().strip()
-    check(secret_b != secret_a and open(file_a).read().strip() == secret_a, "client A's secret changed")
+    secret_b = open(file_b).read().strip().splitlines()[-1]
+    check(secret_b != secret_a and open(file_a).read().strip().splitlines()[-1] == secret_a,
+          "client A's secret changed")
     roles = claims(token({"grant_type": "client_credentials", "client_id": "drone-deps-ci-b",
                           "client_secret": secret_b})["access_token"]).get("realm_access", {}).get("roles", [])
     check("create-realm" in roles and "admin" not in roles, "client B's roles %s" % roles)
