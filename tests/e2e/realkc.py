@@ -7,6 +7,7 @@ Only the Python standard library; the admin API is spoken with urllib.
 """
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -50,12 +51,20 @@ def free_port_pair():
             if port_pair_free(port):
                 return port
         raise RuntimeError("no two free consecutive ports in %s" % rng)
-    for _ in range(50):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
-        if port < 65535 and port_pair_free(port):
+    # Below the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+    # 32768 and up by default): a port the kernel hands out picks nothing
+    # of ours there, so a server stopped and started again on its port
+    # (the restart test) finds it free, not taken by some outgoing
+    # connection meanwhile ("Address already in use" was seen).
+    low = 20000
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = min(low, int(f.read().split()[0]) - 2000)
+    except (OSError, ValueError, IndexError):
+        pass
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 10000), low)
+        if port_pair_free(port):
             return port
     raise RuntimeError("no two free consecutive ports found")
 
