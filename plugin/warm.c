@@ -889,7 +889,8 @@ static int warm_tasks_ready(struct docker *d, const struct warm_svc *svc, long l
 {
 	struct buf path = BUF_INIT, resp = BUF_INIT, filter = BUF_INIT;
 	struct json j = { 0 };
-	int i, n, rc = -1;
+	struct json_iter it;
+	int task, rc = -1;
 
 	*ready = 0;
 	if (svc->replicas == 1) {
@@ -908,9 +909,10 @@ static int warm_tasks_ready(struct docker *d, const struct warm_svc *svc, long l
 		goto out_free;
 	memset(t, 0, sizeof(*t));
 	snprintf(t->state, sizeof(t->state), "no task yet");
-	n = json_array_len(&j, 0);
-	for (i = 0; i < n; i++) {
-		int task = json_array_get(&j, 0, i), st = json_object_get(&j, task, "Status");
+	/* one pass, as every list of drone-deps is read (json.h) */
+	json_iter_init(&it, &j, 0);
+	for (task = json_iter_next(&it); task >= 0; task = json_iter_next(&it)) {
+		int st = json_object_get(&j, task, "Status");
 		struct docker_task one = { .force = 0 };
 		char health[64];
 
