@@ -541,14 +541,17 @@ def second_ci_client(ctx):
                           "client_secret": secret_b})["access_token"]).get("realm_access", {}).get("roles", [])
     check("create-realm" in roles and "admin" not in roles, "client B's roles %s" % roles)
     # its swarm secret is its own: client A's S_ci_client_secret stays as it was
-    before = docker("secret", "ls", "--format", "{{.Name}} {{.CreatedAt}}")
+    # by ID: a replaced secret gets a new one (ls's CreatedAt is relative,
+    # "About a minute ago", and changes by itself as the test runs)
+    before = docker("secret", "ls", "--format", "{{.Name}} {{.ID}}")
     r = warm(ctx, warm_ci_client="true", keycloak_client_id="drone-deps-ci-b")
     ok(r, "warm, client B to a swarm secret")
     name_b = STACK + "_ci_drone-deps-ci-b_secret"
     check("its secret is in the swarm secret %s" % name_b in r.stderr, r.stderr[-800:])
-    after = docker("secret", "ls", "--format", "{{.Name}} {{.CreatedAt}}")
+    after = docker("secret", "ls", "--format", "{{.Name}} {{.ID}}")
     a_lines = [line for line in before.splitlines() if line.startswith(CI_SECRET + " ")]
-    check(all(line in after.splitlines() for line in a_lines), "client A's swarm secret was replaced")
+    check(a_lines and all(line in after.splitlines() for line in a_lines),
+          "client A's swarm secret was replaced (or never there): %s, then %s" % (a_lines, after.split()))
     # client A makes a realm through drone-deps (action up)
     env_a = ctx.path("a.env")
     r = as_client(ctx, "drone-deps-ci", secret_a, action="up", env_file=env_a)
