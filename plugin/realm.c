@@ -166,6 +166,14 @@ static int realm_resolve_conflict(struct keycloak *kc, const struct config *cfg,
 
 	*ours = false;
 	for (looks = 1;; looks++) {
+		/* Each look with a token from after the 409. The CI client's
+		 * rights on a realm are roles in its token, granted with the
+		 * create: Keycloak answers a token from before it with the
+		 * realm's name alone, which reads as unmarked. A create whose
+		 * answer was lost (a proxy giving up on a Keycloak stalled by a
+		 * killed cluster member) would meet its own realm so, and refuse
+		 * it as foreign. A foreign realm stays foreign with any token. */
+		keycloak_token_predates(kc); /* the create's grant, if ours */
 		rc = realm_lease(kc, cfg->realm, &l);
 		if (rc != KC_NOT_FOUND || looks == CONFLICT_LOOKS || signals_interrupted())
 			break;

@@ -837,6 +837,61 @@ def stop_create_client(ctx):
     check("lasuite-drive-e6e6e6" not in realm_names(ctx), "the realm is left: %s" % run.stderr[-800:])
 
 
+# ---- finding: a create's answer lost with the CI client (a Keycloak member killed) ----
+
+
+@test("the create's answer lost with the CI client (the server made the realm, the connection reset): the retry's 409 is this run's own realm, its marks read with a new token; it binds and its user logs in")
+def lost_create_answer_client(ctx):
+    # What a bind meets when a clustered Keycloak stalls on a killed member
+    # and the proxy in front gives up on the create: the realm is made, the
+    # answer lost, the retry answered 409. The CI client's token from
+    # before the create may only name the realm (no view-realm on it yet).
+    ensure_client(ctx)
+    proxy = FaultProxy(ctx.stub.url)
+    try:
+        proxy.rule("reset_after", "POST", "/admin/realms")
+        r = ctx.run(proxied(ctx, proxy, client_settings(ctx, run_id="e7e7e7", pool_size="0",
+                                                         hook=login_hook(ctx, "lostc"))))
+    finally:
+        proxy.close()
+    check(proxy.worked.is_set(), "the create never reached the server")
+    check(r.code == 0, "exit %s, want 0: %s" % (r.code, r.stderr[-800:]))
+    check("realm lasuite-drive-e7e7e7 was made by this run (its answer was lost): using it" in r.stderr,
+          "not recognised as its own: %s" % r.stderr[-800:])
+    calls = before_hook(r)
+    check([c for c in calls if c[0] == "POST" and c[1] == "/admin/realms"][-1][2] == 409 and
+          not [c for c in calls if c[0] == "DELETE"], "calls before the hook: %s" % calls)
+    check(os.path.exists(ctx.path("login.lostc")), "the hook could not log in")
+    check("lasuite-drive-e7e7e7" not in realm_names(ctx), "the realm is left: %s" % r.stderr[-800:])
+
+
+@test("the create's answer lost with the CI client, the realm of the name foreign: refused (exit 69) and left alone, one it may only name as one it made for another job")
+def lost_create_answer_client_foreign(ctx):
+    ensure_client(ctx)
+    live = {"drone-deps.owner": "drone-deps", "drone-deps.run": "e8e8e9", "drone-deps.job": "other#1.1.1",
+            "drone-deps.expires": str(int(time.time()) + 3600)}
+    # the admin's, unmarked: the CI client may only name it
+    ctx.stub.seed({"realm": "lasuite-drive-e8e8e8", "enabled": True, "users": [ALICE]})
+    # the CI client's own, another job's live lease: it sees the marks
+    status, body = ClientApi(ctx.stub.url).raw("POST", "/admin/realms", {
+        "realm": "lasuite-drive-e8e8e9", "enabled": True, "attributes": live, "users": [ALICE]})
+    check(status == 201, "the CI client's realm: HTTP %s %s" % (status, body))
+    for run_id, needle in (("e8e8e8", "exists and is not marked as made by drone-deps: leaving it alone"),
+                           ("e8e8e9", "belongs to a live run (job other#1.1.1")):
+        proxy = FaultProxy(ctx.stub.url)
+        try:
+            proxy.rule("reset_after", "POST", "/admin/realms")
+            r = ctx.run(proxied(ctx, proxy, client_settings(ctx, run_id=run_id, pool_size="0",
+                                                             hook="echo ran > %s" % ctx.path("ran"))))
+        finally:
+            proxy.close()
+        check(proxy.worked.is_set(), "%s: the create never reached the server" % run_id)
+        check(r.code == 69 and needle in r.stderr, "%s: exit %s, want 69 and %r: %s"
+              % (run_id, r.code, needle, r.stderr[-800:]))
+        check(not os.path.exists(ctx.path("ran")), "%s: the hook ran" % run_id)
+    check_untouched(ctx, {"lasuite-drive-e8e8e8": {}, "lasuite-drive-e8e8e9": live})
+
+
 # ---- finding: a 5xx after the server committed the create -------------------------
 
 
