@@ -19,8 +19,14 @@
 #
 #   make bench-scale      N parents and C concurrent runs in waves on a real
 #                         Keycloak: start -> hook and teardown p50/p95, runs
-#                         per minute, realms on the server over time; no
-#                         pool, per-parent pools, the shared pool.
+#                         per minute, realms on the server over time, each
+#                         request's time before the hook; no pool,
+#                         per-parent pools, the shared pool. SCALE_DB=postgres
+#                         runs it on the warm instance that `action: warm`
+#                         deploys with warm_db postgres on the local swarm
+#                         (after make warm-pg-images; removed at the end),
+#                         SCALE_DB=dev-file on the warm H2 one; unset, on
+#                         tools/keycloak.sh's in-memory H2.
 #
 # Needs curl, jq and Node (Debian packages, installed when missing) and
 # @keycloak/keycloak-admin-client from npm, installed on demand into
@@ -75,9 +81,13 @@ bench-real: bench-compare-deps $(BENCH_NODE_MODULES) $(BENCH_LAUNCH) $(BENCH_PYK
 
 # Many parents, concurrent runs in waves, on a real Keycloak: no pool, a
 # pool per parent, the instance's shared pool (tests/bench/scale.py; the
-# SCALE_* variables it documents change the run). The full run (100
-# parents, 16 concurrent, 4 waves, 0 and 200 other realms) takes an hour
-# or more on 2 busy cores (8 concurrent and 2 waves took 20 minutes).
+# SCALE_* variables it documents change the run, SCALE_DB=postgres or
+# dev-file the server: the warm instance deployed by action warm on the
+# local swarm, under test_warm_pg.py's names, all of it removed at the end
+# even on failure or a stop). The full run (100 parents, 16 concurrent, 4
+# waves, 0 and 200 other realms) takes an hour or more on 2 busy cores (8
+# concurrent and 2 waves took 20 minutes); one pool or one count of other
+# realms at a time (SCALE_MODES, SCALE_OTHERS) keeps each piece short.
 bench-scale: build/drone-deps
 	python3 tests/bench/scale.py build/drone-deps
 
